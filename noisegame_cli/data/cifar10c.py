@@ -1,0 +1,86 @@
+"""CIFAR-10-C files in the official layout, read memory-mapped one corruption and severity at a time.
+
+A folder holds ``<corruption>.npy`` (uint8 ``[5 * n, H, W, 3]``, severities 1..5 stacked in order)
+and ``labels.npy`` (``5 * n`` labels, the test labels repeated). ``write_corruption_file`` writes
+the same layout, so a corrupted copy of any dataset can be made once and shared.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from noisegame_cli.data.datasets import Split
+from noisegame_cli.errors import UserError
+
+SEVERITIES = (1, 2, 3, 4, 5)
+LABELS_FILE = "labels.npy"
+
+
+def corruption_file(data_dir: str | os.PathLike, corruption: str) -> Path:
+    return Path(data_dir) / f"{corruption}.npy"
+
+
+def load_labels(data_dir: str | os.PathLike, num_classes: int | None = None) -> np.ndarray:
+    path = Path(data_dir) / LABELS_FILE
+    labels = _open_npy(path)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise UserError(f"{path}: labels must be a 1-D integer array, got {labels.dtype} {list(labels.shape)}")
+    if len(labels) % len(SEVERITIES):
+        raise UserError(f"{path}: {len(labels)} labels is not 5 severities x n")
+    if num_classes is not None and len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise UserError(f"{path}: labels must lie in 0..{num_classes - 1}, found {labels.min()}..{labels.max()}")
+    return labels
+
+
+def load_corrupted(
+    data_dir: str | os.PathLike, corruption: str, severity: int, *, num_classes: int | None = None
+) -> Split:
+    """The images of one corruption at one severity, as a memory-mapped view, with their labels."""
+    if severity not in SEVERITIES:
+        raise UserError(f"severity must be one of 1..5, got {severity}")
+    labels = load_labels(data_dir, num_classes)
+    path = corruption_file(data_dir, corruption)
+    images = _open_npy(path)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise UserError(f"{path}: images must be uint8 [5n, H, W, 3], got {images.dtype} {list(images.shape)}")
+    if len(images) != len(labels):
+        raise UserError(f"{path}: {len(images)} images but {LABELS_FILE} has {len(labels)} labels")
+    per_severity = len(images) // len(SEVERITIES)
+    block = slice((severity - 1) * per_severity, severity * per_severity)
+    return Split(images[block], np.asarray(labels[block], dtype=np.int64))
+
+
+def write_corruption_file(data_dir: str | os.PathLike, corruption: str, images_by_severity: list[np.ndarray]) -> Path:
+    """Write ``<corruption>.npy`` with the five severity blocks stacked, as the official files are."""
+    if len(images_by_severity) != len(SEVERITIES):
+        raise ValueError("need one image block per severity 1..5")
+    path = corruption_file(data_dir, corruption)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stacked = np.concatenate([np.asarray(block, dtype=np.uint8) for block in images_by_severity])
+    _save_atomically(path, stacked)
+    return path
+
+
+def write_labels_file(data_dir: str | os.PathLike, labels: np.ndarray) -> Path:
+    path = Path(data_dir) / LABELS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save_atomically(path, np.tile(np.asarray(labels, dtype=np.int64), len(SEVERITIES)))
+    return path
+
+
+def _save_atomically(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+def _open_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"CIFAR-10-C file missing: {path}") from None
+    except (ValueError, OSError, EOFError) as error:
+        raise UserError(f"{path} is truncated or not a .npy array ({error})") from None

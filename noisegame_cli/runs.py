@@ -1,0 +1,232 @@
+"""Run directories: where every command records what it did and what it measured.
+
+A run directory is ``<runs_dir>/<command>/<YYYYmmdd-HHMMSS>-<name>/`` and holds
+
+- ``config.json``: the resolved configuration;
+- ``env.json``: package versions, git commit, seed, devices, command line;
+- ``status.json``: ``running`` while the command works, then ``completed`` or ``failed``
+  (with the error), so an interrupted or failed run never passes as a result;
+- ``metrics.csv``: long format, one measurement per row (``METRIC_COLUMNS`` first, then the
+  extra columns a command needs, empty where unused);
+- ``history.csv``, ``model.keras`` and ``*.png`` where the command trains or draws.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping
+
+import pandas as pd
+
+METRIC_COLUMNS = ("run_id", "command", "dataset", "model", "metric", "value")
+# Extra columns in the order they appear when a command uses them; any others follow, sorted.
+EXTRA_COLUMNS = (
+    "split",
+    "attack",
+    "corruption",
+    "severity",
+    "epsilon",
+    "radius",
+    "part",
+    "rho",
+    "sigma",
+    "extractor",
+    "source",
+)
+RECORDED_PACKAGES = (
+    "noisegame",
+    "tensorflow",
+    "keras",
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "scikit-image",
+    "matplotlib",
+    "click",
+    "pyyaml",
+    "pillow",
+)
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.csv"
+
+
+@dataclass(frozen=True)
+class Run:
+    """An open run directory and the identity stamped on each of its metric rows."""
+
+    directory: Path
+    command: str
+    dataset: str
+    model: str
+
+    @property
+    def run_id(self) -> str:
+        return self.directory.name
+
+    def path(self, filename: str) -> Path:
+        return self.directory / filename
+
+    def write_metrics(self, rows: Iterable[Mapping], results: str | os.PathLike | None = None) -> pd.DataFrame:
+        """Write ``metrics.csv`` (replacing it atomically) and append the rows to ``results``.
+
+        Each row needs ``metric`` and ``value``; ``run_id``, ``command``, ``dataset`` and ``model``
+        default to the run's own and may be overridden (an evaluation of several models).
+        """
+        identity = {"run_id": self.run_id, "command": self.command, "dataset": self.dataset, "model": self.model}
+        frame = metrics_frame([{**identity, **row} for row in rows])
+        write_csv_atomically(frame, self.path(METRICS_FILE))
+        if results:
+            append_results(frame, Path(results))
+        return frame
+
+    def write_json(self, filename: str, payload: Mapping) -> None:
+        write_text_atomically(self.path(filename), json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+    def mark(self, status: str, error: str | None = None) -> None:
+        payload = {"status": status, "time": _now().isoformat(timespec="seconds")}
+        if error:
+            payload["error"] = error
+        self.write_json(STATUS_FILE, payload)
+
+
+def metrics_frame(rows: list[Mapping]) -> pd.DataFrame:
+    """Rows as a long-format frame: the fixed columns, then the known extras, then the rest."""
+    frame = pd.DataFrame(rows)
+    for column in METRIC_COLUMNS:
+        if column not in frame:
+            raise ValueError(f"metric rows need a {column!r} column")
+    extras = [c for c in EXTRA_COLUMNS if c in frame]
+    others = sorted(c for c in frame.columns if c not in METRIC_COLUMNS and c not in EXTRA_COLUMNS)
+    return frame[list(METRIC_COLUMNS) + extras + others]
+
+
+def append_results(frame: pd.DataFrame, results: Path) -> None:
+    """Append rows to a shared sweep table, widening its columns when a new command adds some."""
+    if results.exists() and results.stat().st_size > 0:
+        frame = metrics_frame(pd.concat([pd.read_csv(results), frame], ignore_index=True).to_dict("records"))
+    results.parent.mkdir(parents=True, exist_ok=True)
+    write_csv_atomically(frame, results)
+
+
+def write_csv_atomically(frame: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def read_status(run_dir: Path) -> str:
+    """``completed``, ``failed``, ``running`` (or interrupted), or ``unknown`` without a status file."""
+    try:
+        return json.loads((Path(run_dir) / STATUS_FILE).read_text())["status"]
+    except (OSError, ValueError, KeyError):
+        return "unknown"
+
+
+def create_run_directory(runs_dir: str | os.PathLike, command: str, name: str) -> Path:
+    parent = Path(runs_dir) / command
+    parent.mkdir(parents=True, exist_ok=True)
+    stem = f"{_now():%Y%m%d-%H%M%S}-{_safe_name(name)}"
+    for attempt in range(1000):
+        candidate = parent / (stem if attempt == 0 else f"{stem}-{attempt + 1}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a fresh run directory under {parent}")
+
+
+@contextlib.contextmanager
+def recorded_run(
+    command: str,
+    config: Mapping,
+    *,
+    runs_dir: str | os.PathLike,
+    name: str,
+    dataset: str,
+    model: str,
+    seed: int,
+) -> Iterator[Run]:
+    """Open a run directory, record config and environment, and mark the outcome on exit."""
+    run = Run(create_run_directory(runs_dir, command, name), command, dataset, model)
+    run.mark("running")
+    run.write_json("config.json", dict(config))
+    run.write_json("env.json", environment_record(seed))
+    try:
+        yield run
+    except BaseException as error:  # also KeyboardInterrupt: the directory must say it is not a result
+        run.mark("failed", f"{type(error).__name__}: {error}")
+        raise
+    run.mark("completed")
+
+
+def environment_record(seed: int) -> dict:
+    """What is needed to reproduce a run: versions, commit, seed, devices, command line."""
+    versions = {}
+    for package in RECORDED_PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "seed": seed,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "argv": sys.argv,
+        "cwd": os.getcwd(),
+        "packages": versions,
+        "git": git_state(Path(__file__).resolve().parent.parent),
+        "devices": _devices(),
+        "started": _now().isoformat(timespec="seconds"),
+    }
+
+
+def git_state(source_dir: Path) -> dict:
+    """The commit of the source tree and whether it had uncommitted changes (None outside git)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(source_dir), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def _devices() -> list[str]:
+    if "tensorflow" not in sys.modules:
+        return []
+    import tensorflow as tf
+
+    return [device.name for device in tf.config.list_logical_devices()]
+
+
+def _safe_name(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-.")
+    return cleaned or "run"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now()
