@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import sys
 
@@ -15,7 +17,19 @@ from noisegame_cli.errors import UserError
 
 
 class NoisegameGroup(click.Group):
-    """A group whose user mistakes end in one line on stderr and a non-zero exit."""
+    """A group that loads each command on first use and ends user mistakes in one line on stderr."""
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        return importlib.import_module(COMMANDS[name][0]).command
+
+    def format_commands(self, ctx, formatter):
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_, summary) in COMMANDS.items()])
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         if not standalone_mode:
@@ -49,9 +63,26 @@ def cli() -> None:
     """
 
 
-for _command in COMMANDS:
-    cli.add_command(_command)
-
-
 def main() -> None:
+    """The console script: TensorFlow's native start-up chatter is kept off the terminal."""
+    if int(os.environ["TF_CPP_MIN_LOG_LEVEL"]) >= 2 and len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
+        with _native_stderr_silenced():
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # probes for GPUs (and complains) without fixing the logical devices
     cli()
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Point file descriptor 2 at /dev/null, for C++ logging that Python cannot filter."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(devnull)
+        os.close(saved)

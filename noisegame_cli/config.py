@@ -24,7 +24,7 @@ class CommonConfig:
     # The command name, used for the run directory; each subclass sets its own.
     command: ClassVar[str] = ""
     # Values a ``--smoke`` run overrides: seconds-long, same code path.
-    smoke_preset: ClassVar[Mapping[str, Any]] = {"epochs": 1, "limit": 128, "batch_size": 32}
+    smoke_preset: ClassVar[Mapping[str, Any]] = {"epochs": 1, "limit": 128, "batch_size": 32, "model": "tiny_cnn"}
 
     dataset: str = "digits"
     data_dir: str | None = None

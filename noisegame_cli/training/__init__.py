@@ -1,0 +1,1 @@
+"""Trainers, losses, callbacks and strategies."""

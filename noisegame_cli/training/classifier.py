@@ -1,0 +1,77 @@
+"""Compiling, fitting and evaluating plain classifiers (logits out, integer or soft labels in)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from noisegame_cli import plots
+from noisegame_cli.runs import Run
+
+HISTORY_FILE = "history.csv"
+
+
+def compile_classifier(model: keras.Model, *, learning_rate: float = 1e-3, ema: bool = False, soft_labels: bool = False) -> None:
+    """Adam on cross-entropy from logits; ``soft_labels`` for one-hot / mixed labels (mix-up).
+
+    With ``ema`` the optimizer keeps an exponential moving average of the weights, which ``fit``
+    writes into the model when training ends.
+    """
+    if soft_labels:
+        loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+        accuracy = keras.metrics.CategoricalAccuracy(name="accuracy")
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate, use_ema=ema), loss=loss, metrics=[accuracy])
+
+
+def plateau_callbacks(*, patience: int, restore_best_weights: bool) -> list[keras.callbacks.Callback]:
+    """Halve the learning rate when validation loss stalls; stop when it stops improving."""
+    return [
+        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=max(1, patience // 2), min_lr=1e-5, verbose=1),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=restore_best_weights, verbose=1),
+    ]
+
+
+def fit_and_record(
+    model: keras.Model,
+    train: tf.data.Dataset,
+    validation: tf.data.Dataset | None,
+    *,
+    run: Run,
+    epochs: int,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    title: str = "training",
+) -> pd.DataFrame:
+    """``model.fit`` with ``history.csv`` written every epoch and a training-curve PNG at the end."""
+    logger = keras.callbacks.CSVLogger(str(run.path(HISTORY_FILE)))
+    # The logger goes first so that it records each epoch before a callback can stop training.
+    model.fit(train, validation_data=validation, epochs=epochs, callbacks=[logger, *callbacks], shuffle=False, verbose="auto")
+    history = pd.read_csv(run.path(HISTORY_FILE))
+    plots.training_curves(history, run.path("training_curves.png"), title=title)
+    return history
+
+
+def predict_logits(model: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:
+    dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch_size).map(lambda x: tf.cast(x, tf.float32))
+    return model.predict(dataset, verbose=0)
+
+
+def evaluate_classifier(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int = 256) -> dict[str, float]:
+    """Mean cross-entropy and accuracy of ``model`` on uint8 or float images in 0..255."""
+    logits = predict_logits(model, images, batch_size)
+    return classification_metrics(logits, labels)
+
+
+def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    labels = np.asarray(labels, dtype=np.int64)
+    loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+    return {
+        "loss": float(np.mean(keras.ops.convert_to_numpy(loss))),
+        "accuracy": float(np.mean(np.argmax(logits, axis=-1) == labels)),
+    }

@@ -1,0 +1,183 @@
+"""Dataset loaders on real and fabricated files (good and bad), and the tf.data pipelines."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import cifar_batch_bytes, write_cifar_archive, write_cifar_folder
+from noisegame_cli.data import load_dataset
+from noisegame_cli.data.cifar10c import load_corrupted, write_corruption_file, write_labels_file
+from noisegame_cli.data.pipelines import augmentation, eval_pipeline, paired_pipeline, train_pipeline, with_mixup
+from noisegame_cli.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def test_digits_is_the_fixed_stratified_split(digits):
+    assert (len(digits.train), len(digits.val), len(digits.test)) == (1257, 180, 360)
+    assert digits.train.images.dtype == np.uint8 and digits.image_shape == (32, 32, 3)
+    assert digits.num_classes == 10
+    counts = np.bincount(digits.test.labels, minlength=10)
+    assert counts.min() >= 34 and counts.max() <= 38  # stratified: about 36 of each digit
+    assert digits.train.images.max() == 255 and digits.train.images.min() == 0
+    assert np.array_equal(load_dataset("digits").test.images, digits.test.images)  # independent of any seed
+
+
+def test_limit_keeps_the_first_examples(digits):
+    small = digits.limited(10)
+    assert len(small.train) == len(small.val) == len(small.test) == 10
+    assert np.array_equal(small.train.images, digits.train.images[:10])
+
+
+def test_synthetic_any_shape_and_seeded():
+    data = load_dataset("synthetic:20x24x1:4")
+    assert data.image_shape == (20, 24, 1) and data.num_classes == 4
+    again = load_dataset("synthetic:20x24x1:4")
+    assert np.array_equal(data.train.images, again.train.images)
+    # class-conditional: class means differ far more than noise would make them
+    means = [data.train.images[data.train.labels == k].mean() for k in range(4)]
+    assert max(means) - min(means) > 10
+
+
+@pytest.mark.parametrize("make", [write_cifar_folder, write_cifar_archive])
+def test_cifar10_from_folder_or_archive(tmp_path, make):
+    make(tmp_path, per_batch=20)
+    data = load_dataset("cifar10", tmp_path)
+    assert (len(data.train), len(data.val), len(data.test)) == (90, 10, 20)
+    assert data.image_shape == (32, 32, 3) and data.train.images.dtype == np.uint8
+    raw = pickle.loads(cifar_batch_bytes(20, 1))
+    first = raw[b"data"][0].reshape(3, 32, 32).transpose(1, 2, 0)
+    assert np.array_equal(data.train.images[0], first)  # channel-major rows become HWC
+    assert data.train.labels[0] == raw[b"labels"][0]
+
+
+def test_cifar10_keras_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(UserError, match="--download"):
+        load_dataset("cifar10")
+    write_cifar_folder(tmp_path / "datasets")
+    assert len(load_dataset("cifar10").test) == 20
+
+
+def _corrupt_folder(folder, damage):
+    target = folder / "cifar-10-batches-py" / "data_batch_3"
+    damage(target)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: p.unlink(), "CIFAR-10 file missing"),
+        (lambda p: p.write_bytes(p.read_bytes()[:500]), "truncated or not a CIFAR-10 pickle batch"),
+        (lambda p: p.write_bytes(pickle.dumps({b"data": np.zeros((4, 100), np.uint8), b"labels": [0] * 4})), "must be uint8 [N, 3072]"),
+        (lambda p: p.write_bytes(cifar_batch_bytes(4, 0, labels=[0, 1, 2, 12])), "labels must lie in 0..9"),
+    ],
+)
+def test_cifar10_bad_files(tmp_path, damage, message):
+    write_cifar_folder(tmp_path)
+    _corrupt_folder(tmp_path, damage)
+    with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")) as error:
+        load_dataset("cifar10", tmp_path)
+    assert "data_batch_3" in str(error.value)
+
+
+def test_cifar10_truncated_archive(tmp_path):
+    archive = write_cifar_archive(tmp_path)
+    archive.write_bytes(archive.read_bytes()[:2000])
+    with pytest.raises(UserError, match="not a readable CIFAR-10 archive"):
+        load_dataset("cifar10", tmp_path)
+
+
+def _fabricate_cifar10c(folder, per_severity=6, size=8):
+    blocks = [np.full((per_severity, size, size, 3), 10 * s, np.uint8) for s in range(1, 6)]
+    write_corruption_file(folder, "fog", blocks)
+    write_labels_file(folder, np.arange(per_severity) % 10)
+
+
+def test_cifar10c_reads_one_severity_memory_mapped(tmp_path):
+    _fabricate_cifar10c(tmp_path)
+    split = load_corrupted(tmp_path, "fog", 4, num_classes=10)
+    assert isinstance(split.images, np.memmap) and split.images.shape == (6, 8, 8, 3)
+    assert (split.images == 40).all() and list(split.labels) == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    "setup, call, message",
+    [
+        (lambda d: None, lambda d: load_corrupted(d, "snow", 1), "CIFAR-10-C file missing: .*snow.npy"),
+        (lambda d: None, lambda d: load_corrupted(d, "fog", 6), "severity must be one of 1..5"),
+        (lambda d: np.save(d / "fog.npy", np.zeros((30, 8, 8, 3), np.float32)), lambda d: load_corrupted(d, "fog", 1), "must be uint8"),
+        (lambda d: np.save(d / "labels.npy", np.arange(10)), lambda d: load_corrupted(d, "fog", 1), "10 labels is not 5 severities"),
+        (lambda d: np.save(d / "labels.npy", np.arange(35)), lambda d: load_corrupted(d, "fog", 1), "30 images but labels.npy has 35"),
+        (lambda d: None, lambda d: load_corrupted(d, "fog", 1, num_classes=3), "labels must lie in 0..2"),
+        (lambda d: (d / "fog.npy").write_bytes(b"\x93NUMPY garbage"), lambda d: load_corrupted(d, "fog", 1), "truncated or not a .npy"),
+    ],
+)
+def test_cifar10c_bad_files(tmp_path, setup, call, message):
+    _fabricate_cifar10c(tmp_path)
+    setup(tmp_path)
+    with pytest.raises(UserError, match=message):
+        call(tmp_path)
+
+
+# --- pipelines -------------------------------------------------------------------------------
+
+
+def _images(count=8, size=16):
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(count, size, size, 3), dtype=np.uint8), np.arange(count, dtype=np.int64) % 3
+
+
+def test_eval_pipeline_keeps_order_and_values():
+    images, labels = _images()
+    batches = list(eval_pipeline(images, labels, 3))
+    assert [len(y) for _, y in batches] == [3, 3, 2]
+    x = np.concatenate([b[0].numpy() for b in batches])
+    assert x.dtype == np.float32 and np.array_equal(x, images.astype(np.float32))
+
+
+@pytest.mark.parametrize("kind", ["flip_crop", "crop", "resize_crop", "none"])
+def test_train_pipeline_shapes_and_seeded_shuffle(kind):
+    images, labels = _images()
+    first = [y.numpy() for _, y in train_pipeline(images, labels, 4, augment=kind, seed=1)]
+    second = [y.numpy() for _, y in train_pipeline(images, labels, 4, augment=kind, seed=1)]
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    for x, _ in train_pipeline(images, labels, 4, augment=kind, seed=1):
+        assert x.shape == (4, 16, 16, 3) and x.dtype == tf.float32
+        assert float(tf.reduce_min(x)) >= 0 and float(tf.reduce_max(x)) <= 255
+
+
+def test_crop_augmentation_moves_pixels_eagerly_and_inside_tf_data():
+    images, labels = _images(count=16)
+    layer = augmentation("crop", (16, 16, 3), seed=0)
+    eager = layer(images.astype(np.float32), training=True).numpy()
+    assert eager.shape == images.shape and not np.array_equal(eager, images)
+    in_graph = np.concatenate([x.numpy() for x, _ in train_pipeline(images, labels, 16, augment="crop", shuffle=False)])
+    assert in_graph.shape == images.shape and not np.array_equal(in_graph, images)
+    # a padded crop only shifts: every output row is a (partly zero) shifted row of its input
+    assert np.isclose(in_graph.sum(axis=(1, 2, 3)), images.astype(float).sum(axis=(1, 2, 3)), rtol=0.6).all()
+
+
+def test_paired_pipeline_keeps_views_aligned():
+    images, labels = _images(count=10)
+    batches = paired_pipeline(images, labels, 4, lambda x: x + 1.0, augment="flip_crop", seed=2)
+    seen = []
+    for (clean, noisy), y in batches:
+        np.testing.assert_allclose(noisy.numpy() - clean.numpy(), 1.0)  # same image, same crop, same order
+        seen.extend(y.numpy())
+    assert sorted(seen) == sorted(labels)
+
+
+def test_mixup_makes_soft_labels_that_sum_to_one():
+    images, labels = _images(count=8)
+    (x, y), = list(with_mixup(eval_pipeline(images, labels, 8), 3, alpha=0.4, seed=0))
+    assert y.shape == (8, 3)
+    np.testing.assert_allclose(y.numpy().sum(axis=1), 1.0, rtol=1e-5)
+    assert x.shape == (8, 16, 16, 3)

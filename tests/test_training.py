@@ -1,0 +1,86 @@
+"""SWA averaging and batch-norm re-estimation, EMA through fit, strategies, and the digits accuracy pin."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from noisegame_cli.training.callbacks import StochasticWeightAveraging, reestimate_batch_norm
+
+
+def _bn_model():
+    inputs = keras.Input((3,))
+    hidden = keras.layers.Dense(2, name="dense")(inputs)
+    return keras.Model(inputs, keras.layers.BatchNormalization(name="bn")(hidden))
+
+
+def test_swa_average_is_exact_and_batch_norm_is_reestimated():
+    model = _bn_model()
+    batches = [np.full((4, 3), v, np.float32) + np.arange(12, dtype=np.float32).reshape(4, 3) for v in (0.0, 10.0)]
+    swa = StochasticWeightAveraging(start_epoch=2, bn_data=batches)
+    swa.set_model(model)
+    swa.on_train_begin()
+    dense = model.get_layer("dense")
+    visited = []
+    for epoch, scale in enumerate((100.0, 1.0, 2.0, 6.0)):
+        dense.kernel.assign(np.full((3, 2), scale, np.float32))
+        dense.bias.assign(np.full((2,), -scale, np.float32))
+        swa.on_epoch_end(epoch)
+        if epoch + 1 >= 2:
+            visited.append(scale)
+    swa.on_train_end()
+    assert swa.count == 3
+    np.testing.assert_allclose(dense.kernel.numpy(), np.mean(visited), rtol=1e-6)  # epoch 1 (scale 100) excluded
+    np.testing.assert_allclose(dense.bias.numpy(), -np.mean(visited), rtol=1e-6)
+    # moving mean = exact mean of the two batch means of the averaged dense layer's output
+    expected = np.mean([(b @ dense.kernel.numpy() + dense.bias.numpy()).mean(axis=0) for b in batches], axis=0)
+    np.testing.assert_allclose(model.get_layer("bn").moving_mean.numpy(), expected, rtol=1e-5)
+    assert model.get_layer("bn").momentum == pytest.approx(0.99)  # restored after re-estimation
+
+
+def test_reestimate_counts_batches_and_changes_statistics():
+    model = _bn_model()
+    before = model.get_layer("bn").moving_variance.numpy().copy()
+    seen = reestimate_batch_norm(model, [np.random.default_rng(i).normal(5, 3, (8, 3)).astype(np.float32) for i in range(3)])
+    assert seen == 3
+    assert not np.allclose(model.get_layer("bn").moving_variance.numpy(), before)
+
+
+def test_swa_and_ema_run_through_the_cli(invoke, runs_dir):
+    for flags in (["--swa-start", "1", "--epochs", "2"], ["--ema"]):
+        result = invoke("train-teacher", "--smoke", "--runs-dir", runs_dir, *flags)
+        assert result.exit_code == 0, result.output
+    assert "SWA: averaged the weights of 2 epochs" in invoke("train-teacher", "--smoke", "--runs-dir", runs_dir, "--swa-start", "1", "--epochs", "2").output
+
+
+def test_mirrored_strategy_on_two_cpu_replicas(tmp_path):
+    """A fresh process, so TensorFlow can still split the CPU into two logical devices."""
+    runs = tmp_path / "runs"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, "-m", "noisegame_cli", "train-teacher", "--smoke", "--strategy", "mirrored", "--runs-dir", str(runs)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (run,) = (runs / "train-teacher").iterdir()
+    env_record = json.loads((run / "env.json").read_text())
+    assert sum("CPU" in d for d in env_record["devices"]) == 2
+    assert (run / "model.keras").is_file() and (run / "metrics.csv").is_file()
+
+
+def test_digits_teacher_reaches_95_percent(invoke, runs_dir):
+    result = invoke(
+        "train-teacher", "--dataset", "digits", "--model", "small_cnn", "--augment", "crop",
+        "--epochs", "4", "--batch-size", "64", "--learning-rate", "0.002", "--runs-dir", runs_dir,
+    )
+    assert result.exit_code == 0, result.output
+    (run,) = (runs_dir / "train-teacher").iterdir()
+    metrics = pd.read_csv(run / "metrics.csv").set_index("metric")
+    assert metrics.loc["accuracy", "value"] >= 0.95
