@@ -1,0 +1,232 @@
+"""Gradient-sign attacks under an L-infinity budget: FGSM (Goodfellow et al. 2015) and PGD (Madry et al. 2018).
+
+Images are float32 in 0..255, the range every model here takes; budgets (``eps``, ``step_size``) are in
+the 0..1 scale of that range (``8/255`` style), so the pixel budget is ``eps * 255``. Adversarial images
+are clipped to 0..255. The attacks are built from small pieces in the usual PGD decomposition
+(``random_perturb``, ``step``, ``project``) and run as one compiled ``tf.function`` per model and
+attack variant: the model is a traced argument, so repeated calls with other batches, budgets or step
+counts reuse the same graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from noisegame_cli.errors import UserError
+
+PIXEL_MAX = 255.0
+ATTACKS = ("fgsm", "pgd")
+
+
+# --- the pieces -------------------------------------------------------------------------------------
+
+
+def per_example_loss(model: keras.Model, images: tf.Tensor, labels: tf.Tensor, *, training: bool = False) -> tf.Tensor:
+    """Cross-entropy of the model's logits against integer ``labels``, one value per image."""
+    logits = model(images, training=training)
+    return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+
+
+def loss_gradient(model: keras.Model, images: tf.Tensor, labels: tf.Tensor, *, training: bool = False) -> tf.Tensor:
+    """Gradient of each image's own loss with respect to that image (summed, so batch size does not scale it)."""
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        loss = tf.reduce_sum(per_example_loss(model, images, labels, training=training))
+    return tape.gradient(loss, images)
+
+
+def step(images: tf.Tensor, gradient: tf.Tensor, step_pixels: tf.Tensor, *, targeted: bool) -> tf.Tensor:
+    """One signed-gradient step: up the loss of the true class, or down the loss of the target class."""
+    direction = -1.0 if targeted else 1.0
+    return images + direction * step_pixels * tf.sign(gradient)
+
+
+def project(images: tf.Tensor, original: tf.Tensor, eps_pixels: tf.Tensor) -> tf.Tensor:
+    """Back into the L-infinity ball of radius ``eps_pixels`` around ``original`` and the valid range."""
+    images = tf.clip_by_value(images, original - eps_pixels, original + eps_pixels)
+    return tf.clip_by_value(images, 0.0, PIXEL_MAX)
+
+
+def random_perturb(images: tf.Tensor, eps_pixels: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """A uniform random start inside the ball (stateless, so the same ``seed`` gives the same start)."""
+    noise = tf.random.stateless_uniform(tf.shape(images), seed=seed, minval=-eps_pixels, maxval=eps_pixels)
+    return tf.clip_by_value(images + noise, 0.0, PIXEL_MAX)
+
+
+@tf.function(reduce_retracing=True)
+def _fgsm_graph(model, images, labels, eps_pixels, targeted, training):
+    gradient = loss_gradient(model, images, labels, training=training)
+    return project(step(images, gradient, eps_pixels, targeted=targeted), images, eps_pixels)
+
+
+@tf.function(reduce_retracing=True)
+def _pgd_graph(model, images, labels, eps_pixels, steps, step_pixels, seed, random_start, targeted, training):
+    adversarial = random_perturb(images, eps_pixels, seed) if random_start else images
+    for _ in tf.range(steps):
+        gradient = loss_gradient(model, adversarial, labels, training=training)
+        adversarial = project(step(adversarial, gradient, step_pixels, targeted=targeted), images, eps_pixels)
+    return adversarial
+
+
+# --- the attacks ------------------------------------------------------------------------------------
+
+
+def check_budget(eps: float, what: str = "epsilon") -> float:
+    """``eps`` as a float in [0, 1] (the 0..1 scale of the image range), or a ``UserError``."""
+    eps = float(eps)
+    if not 0.0 <= eps <= 1.0:
+        raise UserError(f"{what} must lie in [0, 1] (the 0..1 scale of the image range, e.g. 8/255), got {eps:g}")
+    return eps
+
+
+def _as_inputs(images, labels) -> tuple[tf.Tensor, tf.Tensor]:
+    return tf.cast(images, tf.float32), tf.cast(labels, tf.int64)
+
+
+def fgsm(model: keras.Model, images, labels, eps: float, *, targeted: bool = False, training: bool = False) -> tf.Tensor:
+    """Fast gradient sign method: ``clip(x + eps * sign(grad_x J(x, y)))``.
+
+    ``images`` are 0..255 (any dtype), ``labels`` integer classes (the target classes when ``targeted``,
+    in which case the step goes down the target's loss), ``eps`` in the 0..1 scale. Returns float32 images.
+    """
+    eps = check_budget(eps)
+    images, labels = _as_inputs(images, labels)
+    return _fgsm_graph(model, images, labels, tf.constant(eps * PIXEL_MAX), targeted, training)
+
+
+def default_step_size(eps: float, steps: int) -> float:
+    """Madry et al.'s choice, 2.5 * eps / steps: enough to reach the boundary of the ball from any start."""
+    return 2.5 * eps / steps
+
+
+def pgd(
+    model: keras.Model,
+    images,
+    labels,
+    eps: float,
+    steps: int = 10,
+    step_size: float | None = None,
+    random_start: bool = True,
+    *,
+    targeted: bool = False,
+    seed: int | tuple[int, int] = 0,
+    training: bool = False,
+) -> tf.Tensor:
+    """Projected gradient descent in the L-infinity ball: ``steps`` signed steps of ``step_size`` (0..1 scale,
+    ``2.5 * eps / steps`` by default), each projected back into the ball and the valid range, from a uniform
+    random start when ``random_start``. Same conventions as ``fgsm``."""
+    eps = check_budget(eps)
+    if int(steps) < 1:
+        raise UserError(f"PGD needs at least 1 step, got {steps}")
+    step_size = default_step_size(eps, int(steps)) if step_size is None else check_budget(step_size, "step size")
+    images, labels = _as_inputs(images, labels)
+    seed = tf.constant((seed, 0) if np.ndim(seed) == 0 else seed, dtype=tf.int64)
+    return _pgd_graph(
+        model, images, labels, tf.constant(eps * PIXEL_MAX), tf.constant(int(steps)),
+        tf.constant(step_size * PIXEL_MAX), seed, bool(random_start), targeted, training,
+    )  # fmt: skip
+
+
+# --- attacking a whole set --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """Which attack, with which budget and labels. ``target_class`` makes it targeted; ``use_predictions``
+    attacks the model's own predictions instead of the true labels (no label leaking, Kurakin et al. 2017)."""
+
+    name: str = "fgsm"
+    eps: float = 8 / 255
+    steps: int = 10
+    step_size: float | None = None
+    random_start: bool = True
+    target_class: int | None = None
+    use_predictions: bool = False
+
+    def __post_init__(self) -> None:
+        if self.name not in ATTACKS:
+            raise UserError(f"unknown attack {self.name!r}; choose from {', '.join(ATTACKS)}")
+        check_budget(self.eps)
+        if self.step_size is not None:
+            check_budget(self.step_size, "step size")
+        if self.steps < 1:
+            raise UserError(f"PGD needs at least 1 step, got {self.steps}")
+        if self.target_class is not None and self.target_class < 0:
+            raise UserError(f"the target class must be a class index >= 0, got {self.target_class}")
+
+    @property
+    def targeted(self) -> bool:
+        return self.target_class is not None
+
+
+def attack_labels(model: keras.Model, images, labels, spec: AttackSpec) -> tf.Tensor:
+    """The labels the attack works with: the target class, the model's predictions, or the true labels."""
+    labels = tf.cast(labels, tf.int64)
+    if spec.targeted:
+        return tf.fill(tf.shape(labels), tf.constant(spec.target_class, tf.int64))
+    if spec.use_predictions:
+        return tf.argmax(model(tf.cast(images, tf.float32), training=False), axis=-1)
+    return labels
+
+
+def run_attack(model: keras.Model, images, labels, spec: AttackSpec, *, seed=0) -> tf.Tensor:
+    """Adversarial versions of ``images`` under ``spec`` (``labels`` are the true labels)."""
+    used = attack_labels(model, images, labels, spec)
+    if spec.name == "fgsm":
+        return fgsm(model, images, used, spec.eps, targeted=spec.targeted)
+    return pgd(
+        model, images, used, spec.eps, spec.steps, spec.step_size, spec.random_start,
+        targeted=spec.targeted, seed=seed,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    accuracy: float  # on the adversarial images, against the true labels
+    loss: float  # mean cross-entropy on the adversarial images, against the true labels
+    count: int
+    target_rate: float | None = None  # targeted: share of images not of the target class now predicted as it
+
+
+def _batches(data, batch_size: int) -> Iterable:
+    if isinstance(data, tf.data.Dataset):
+        return data
+    images, labels = data
+    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
+
+
+def evaluate_attack(
+    model: keras.Model, data, spec: AttackSpec, *, batch_size: int = 256, seed: int = 0, verbose: bool = True
+) -> AttackResult:
+    """Attack every batch of ``data`` (a batched ``tf.data.Dataset`` of ``(images, labels)`` or an
+    ``(images, labels)`` pair of arrays) and measure accuracy and loss on the adversarial images."""
+    num_classes = model.outputs[0].shape[-1]
+    if spec.targeted and spec.target_class >= num_classes:
+        raise UserError(f"target class {spec.target_class} does not exist: the model predicts {num_classes} classes")
+    batches = _batches(data, batch_size)
+    cardinality = int(batches.cardinality())
+    progress = keras.utils.Progbar(cardinality if cardinality > 0 else None, verbose=int(verbose), unit_name="batch")
+    correct = hits = candidates = count = 0
+    loss_sum = 0.0
+    for index, (images, labels) in enumerate(batches):
+        labels = tf.cast(labels, tf.int64)
+        adversarial = run_attack(model, images, labels, spec, seed=(seed, index))
+        logits = model(adversarial, training=False)
+        predictions = tf.argmax(logits, axis=-1)
+        correct += int(tf.reduce_sum(tf.cast(predictions == labels, tf.int64)))
+        loss_sum += float(tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)))
+        count += int(tf.size(labels))
+        if spec.targeted:
+            others = labels != spec.target_class
+            candidates += int(tf.reduce_sum(tf.cast(others, tf.int64)))
+            hits += int(tf.reduce_sum(tf.cast(others & (predictions == spec.target_class), tf.int64)))
+        progress.update(index + 1)
+    if count == 0:
+        raise UserError("no images to attack")
+    target_rate = (hits / candidates if candidates else float("nan")) if spec.targeted else None
+    return AttackResult(accuracy=correct / count, loss=loss_sum / count, count=count, target_rate=target_rate)
