@@ -336,9 +336,14 @@ INITS = ("content", "noise")
 
 @dataclass(frozen=True)
 class LossWeights:
+    """Weights of the loss parts. With ``normalize``, the content loss and each layer's style loss are
+    divided by their value for an all-zero feature map (the target's mean square), so one set of
+    weights means the same for extractors whose features differ in scale by orders of magnitude."""
+
     content: float = 1.0
     style: float = 1.0
     tv: float = 0.0
+    normalize: bool = True
 
 
 @dataclass
@@ -359,17 +364,27 @@ def make_loss(
     content_target = extractor.model(_batch(content_image))[extractor.content_layer]
     style_features = extractor.model(_batch(style_image))
     style_targets = {layer: gram_matrix(style_features[layer]) for layer in extractor.style_layers}
+    content_scale, style_scales = 1.0, {layer: 1.0 for layer in extractor.style_layers}
+    if weights.normalize:
+        content_scale = _inverse(content_loss(content_target, tf.zeros_like(content_target)))
+        style_scales = {
+            layer: _inverse(style_loss(style_targets[layer], tf.zeros_like(style_features[layer])))
+            for layer in extractor.style_layers
+        }
 
     def loss_parts(image: tf.Tensor) -> dict[str, tf.Tensor]:
         features = extractor.model(image)
-        content = weights.content * content_loss(content_target, features[extractor.content_layer])
-        style = weights.style * tf.add_n(
-            [style_loss(style_targets[layer], features[layer]) for layer in extractor.style_layers]
-        ) / len(extractor.style_layers)
+        content = weights.content * content_scale * content_loss(content_target, features[extractor.content_layer])
+        per_layer = [style_scales[layer] * style_loss(style_targets[layer], features[layer]) for layer in extractor.style_layers]
+        style = weights.style * tf.add_n(per_layer) / len(per_layer)
         tv = weights.tv * total_variation_loss(image)
         return {"total": content + style + tv, "content": content, "style": style, "tv": tv}
 
     return loss_parts
+
+
+def _inverse(value: tf.Tensor) -> tf.Tensor:
+    return 1.0 / tf.maximum(value, 1e-12)  # a dead layer of a random network has all-zero targets
 
 
 def _batch(image: np.ndarray) -> tf.Tensor:

@@ -194,6 +194,23 @@ def test_optimisation_lowers_the_loss(tiny_model, images, optimizer, init):
     assert snapshots == [(step, np.uint8, images[0].shape) for step in (0, 3, 6)]
 
 
+def test_normalised_losses_do_not_depend_on_the_feature_scale(tiny_model, images):
+    extractor = style.build_extractor(tiny_model)
+    inputs = keras.Input((None, None, 3))
+    louder = style.FeatureExtractor(
+        "louder",
+        keras.Model(inputs, {k: v * 10.0 for k, v in extractor.model(inputs).items()}),
+        extractor.style_layers,
+        extractor.content_layer,
+    )
+    image = tf.constant(style.initial_image(images[0], "noise")[None])
+    for normalize, content_ratio, style_ratio in ((True, 1.0, 1.0), (False, 100.0, 1e4)):
+        weights = style.LossWeights(normalize=normalize)
+        quiet, loud = (style.make_loss(e, *images, weights)(image) for e in (extractor, louder))
+        assert loud["content"].numpy() == pytest.approx(content_ratio * quiet["content"].numpy(), rel=1e-3)
+        assert loud["style"].numpy() == pytest.approx(style_ratio * quiet["style"].numpy(), rel=1e-3)
+
+
 def test_content_init_starts_with_zero_content_loss(tiny_model, images):
     result = style.stylise(style.build_extractor(tiny_model), *images, init="content", steps=1, verbose=0)
     assert result.history[0]["content"] == pytest.approx(0.0, abs=1e-9)
