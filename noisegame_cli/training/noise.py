@@ -98,6 +98,26 @@ def apply_noise(images255, noise, epsilon: float, budget: str = "project"):
     return (images01 + perturbation) * 255.0, perturbation
 
 
+def generate_noisy(generator: keras.Model, images255: np.ndarray, epsilon: float, *, budget: str = "project",
+                   batch_size: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy copies of ``images255`` under ``generator``'s noise (seeded latents) and the applied
+    perturbations (0..1 scale), as float32 arrays; for evaluating several classifiers on the same noise."""
+    noisy, perturbations = [], []
+    for index, start in enumerate(range(0, len(images255), batch_size)):
+        batch = tf.cast(images255[start : start + batch_size], tf.float32)
+        latent = tf.random.stateless_normal(tf.shape(batch), seed=[seed, index])
+        images, perturbation = apply_noise(batch, generator(latent, training=False), epsilon, budget)
+        noisy.append(images.numpy())
+        perturbations.append(perturbation.numpy())
+    return np.concatenate(noisy), np.concatenate(perturbations)
+
+
+def add_gaussian_noise(images255: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
+    """Images plus Gaussian noise of std ``sigma`` (0..1 scale), clipped to 0..255, as float32."""
+    noise = np.random.default_rng(seed).normal(0.0, sigma * 255.0, images255.shape)
+    return np.clip(images255.astype(np.float32) + noise, 0.0, 255.0).astype(np.float32)
+
+
 # --- Gaussian-noise training --------------------------------------------------------------------
 
 
