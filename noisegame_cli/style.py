@@ -112,6 +112,7 @@ ARCHITECTURES: dict[str, _Architecture] = {
 NO_WEIGHTS = "none"
 IMAGENET = "imagenet"
 _STAGE_NAME = re.compile(r"stage(\d+)$")
+_RUN_TIMESTAMP = re.compile(r"^\d{8}-\d{6}-")  # runs/<command>/<YYYYmmdd-HHMMSS>-<name>/
 
 
 def keras_cache_dirs() -> list[Path]:
@@ -304,9 +305,10 @@ def saved_model_extractor(
 
 
 def _label_for_path(path: Path) -> str:
-    """A short name for a saved model: its run directory's name, or the file's stem."""
+    """A short name for a saved model: its run directory's name without the timestamp, or the file's stem."""
     if path.is_dir() or path.name == "model.keras":
-        return (path if path.is_dir() else path.parent).resolve().name
+        directory = (path if path.is_dir() else path.parent).resolve().name
+        return _RUN_TIMESTAMP.sub("", directory) or directory
     return path.stem
 
 

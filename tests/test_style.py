@@ -107,11 +107,11 @@ def test_model_without_stages_asks_for_layers():
 
 
 def test_saved_model_runs_at_any_size(tiny_model, tmp_path):
-    run_dir = tmp_path / "teacher-run"
+    run_dir = tmp_path / "20260101-120000-teacher-run"
     run_dir.mkdir()
     tiny_model.save(run_dir / "model.keras")
     extractor = style.build_extractor(str(run_dir))
-    assert extractor.name == "teacher-run"
+    assert extractor.name == "teacher-run"  # the run directory's name without its timestamp
     images = np.random.default_rng(3).uniform(0, 255, (1, 48, 40, 3)).astype(np.float32)
     assert extractor.model(images)["stage1"].shape == (1, 24, 20, 8)
     # at the model's own size the features are the model's own
