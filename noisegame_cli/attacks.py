@@ -58,19 +58,30 @@ def random_perturb(images: tf.Tensor, eps_pixels: tf.Tensor, seed: tf.Tensor) ->
     return tf.clip_by_value(images + noise, 0.0, PIXEL_MAX)
 
 
-@tf.function(reduce_retracing=True)
-def _fgsm_graph(model, images, labels, eps_pixels, targeted, training):
+def fgsm_graph(model, images, labels, eps_pixels, *, targeted: bool = False, training: bool = False) -> tf.Tensor:
+    """FGSM on float32 0..255 tensors with a pixel budget; plain TensorFlow, for use inside other graphs."""
     gradient = loss_gradient(model, images, labels, training=training)
     return project(step(images, gradient, eps_pixels, targeted=targeted), images, eps_pixels)
 
 
-@tf.function(reduce_retracing=True)
-def _pgd_graph(model, images, labels, eps_pixels, steps, step_pixels, seed, random_start, targeted, training):
-    adversarial = random_perturb(images, eps_pixels, seed) if random_start else images
-    for _ in tf.range(steps):
+def pgd_graph(
+    model, images, labels, eps_pixels, steps, step_pixels, seed,
+    *, random_start: bool = True, targeted: bool = False, training: bool = False,
+) -> tf.Tensor:  # fmt: skip
+    """PGD on float32 0..255 tensors with pixel budgets; ``steps`` may be a tensor (one ``tf.while_loop``)."""
+    start = random_perturb(images, eps_pixels, seed) if random_start else images
+
+    def one_step(index, adversarial):
         gradient = loss_gradient(model, adversarial, labels, training=training)
-        adversarial = project(step(adversarial, gradient, step_pixels, targeted=targeted), images, eps_pixels)
+        return index + 1, project(step(adversarial, gradient, step_pixels, targeted=targeted), images, eps_pixels)
+
+    _, adversarial = tf.while_loop(lambda index, _: index < steps, one_step, (tf.constant(0), start))
     return adversarial
+
+
+# The model is a traced argument: one graph per model and variant, reused across batches, budgets and steps.
+_compiled_fgsm = tf.function(fgsm_graph, reduce_retracing=True)
+_compiled_pgd = tf.function(pgd_graph, reduce_retracing=True)
 
 
 # --- the attacks ------------------------------------------------------------------------------------
@@ -96,7 +107,7 @@ def fgsm(model: keras.Model, images, labels, eps: float, *, targeted: bool = Fal
     """
     eps = check_budget(eps)
     images, labels = _as_inputs(images, labels)
-    return _fgsm_graph(model, images, labels, tf.constant(eps * PIXEL_MAX), targeted, training)
+    return _compiled_fgsm(model, images, labels, tf.constant(eps * PIXEL_MAX), targeted=targeted, training=training)
 
 
 def default_step_size(eps: float, steps: int) -> float:
@@ -126,9 +137,9 @@ def pgd(
     step_size = default_step_size(eps, int(steps)) if step_size is None else check_budget(step_size, "step size")
     images, labels = _as_inputs(images, labels)
     seed = tf.constant((seed, 0) if np.ndim(seed) == 0 else seed, dtype=tf.int64)
-    return _pgd_graph(
-        model, images, labels, tf.constant(eps * PIXEL_MAX), tf.constant(int(steps)),
-        tf.constant(step_size * PIXEL_MAX), seed, bool(random_start), targeted, training,
+    return _compiled_pgd(
+        model, images, labels, tf.constant(eps * PIXEL_MAX), tf.constant(int(steps)), tf.constant(step_size * PIXEL_MAX),
+        seed, random_start=bool(random_start), targeted=targeted, training=training,
     )  # fmt: skip
 
 

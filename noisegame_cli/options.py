@@ -49,6 +49,23 @@ INT_LIST = NumberList(int)
 NAME_LIST = NameList()
 
 
+class FractionNumber(click.ParamType):
+    """One number, where a fraction such as ``8/255`` is allowed (attack budgets)."""
+
+    name = "NUMBER"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            return float(Fraction(str(value).strip()))
+        except (ValueError, ZeroDivisionError):
+            self.fail(f"{value!r} is not a number or a fraction such as 8/255", param, ctx)
+
+
+FRACTION = FractionNumber()
+
+
 def _default(field: str) -> Any:
     return {f.name: f.default for f in dataclasses.fields(CommonConfig)}[field]
 

@@ -136,13 +136,13 @@ def test_new_budgets_steps_and_batch_sizes_do_not_retrace(trained_model, test_ba
     for count in (64, 32):  # warm up: the second shape makes the batch dimension generic
         fgsm(trained_model, images[:count], labels[:count], 1 / 255)
         pgd(trained_model, images[:count], labels[:count], 1 / 255, steps=2)
-    fgsm_traces = attacks._fgsm_graph.experimental_get_tracing_count()
-    pgd_traces = attacks._pgd_graph.experimental_get_tracing_count()
+    fgsm_traces = attacks._compiled_fgsm.experimental_get_tracing_count()
+    pgd_traces = attacks._compiled_pgd.experimental_get_tracing_count()
     for count, eps, steps in ((16, 2 / 255, 3), (40, 0.1, 5)):
         fgsm(trained_model, images[:count], labels[:count], eps)
         pgd(trained_model, images[:count], labels[:count], eps, steps=steps, step_size=eps / 2)
-    assert attacks._fgsm_graph.experimental_get_tracing_count() == fgsm_traces
-    assert attacks._pgd_graph.experimental_get_tracing_count() == pgd_traces
+    assert attacks._compiled_fgsm.experimental_get_tracing_count() == fgsm_traces
+    assert attacks._compiled_pgd.experimental_get_tracing_count() == pgd_traces
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5])
