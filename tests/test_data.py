@@ -114,7 +114,7 @@ def test_cifar10c_reads_one_severity_memory_mapped(tmp_path):
         (lambda d: None, lambda d: load_corrupted(d, "snow", 1), "CIFAR-10-C file missing: .*snow.npy"),
         (lambda d: None, lambda d: load_corrupted(d, "fog", 6), "severity must be one of 1..5"),
         (lambda d: np.save(d / "fog.npy", np.zeros((30, 8, 8, 3), np.float32)), lambda d: load_corrupted(d, "fog", 1), "must be uint8"),
-        (lambda d: np.save(d / "labels.npy", np.arange(10)), lambda d: load_corrupted(d, "fog", 1), "10 labels is not 5 severities"),
+        (lambda d: np.save(d / "labels.npy", np.arange(12)), lambda d: load_corrupted(d, "fog", 1), "12 labels is not 5 severities"),
         (lambda d: np.save(d / "labels.npy", np.arange(35)), lambda d: load_corrupted(d, "fog", 1), "30 images but labels.npy has 35"),
         (lambda d: None, lambda d: load_corrupted(d, "fog", 1, num_classes=3), "labels must lie in 0..2"),
         (lambda d: (d / "fog.npy").write_bytes(b"\x93NUMPY garbage"), lambda d: load_corrupted(d, "fog", 1), "truncated or not a .npy"),

@@ -78,7 +78,7 @@ def test_mirrored_strategy_on_two_cpu_replicas(tmp_path):
 def test_digits_teacher_reaches_95_percent(invoke, runs_dir):
     result = invoke(
         "train-teacher", "--dataset", "digits", "--model", "small_cnn", "--augment", "crop",
-        "--epochs", "4", "--batch-size", "64", "--learning-rate", "0.002", "--runs-dir", runs_dir,
+        "--epochs", "6", "--batch-size", "32", "--learning-rate", "0.002", "--runs-dir", runs_dir,
     )
     assert result.exit_code == 0, result.output
     (run,) = (runs_dir / "train-teacher").iterdir()

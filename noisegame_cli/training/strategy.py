@@ -16,7 +16,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
-        gpus = tf.config.list_logical_devices("GPU")
+        gpus = tf.config.list_physical_devices("GPU")
         if gpus:
             return tf.distribute.MirroredStrategy()
         return tf.distribute.MirroredStrategy([device.name for device in cpu_replicas(2)])
