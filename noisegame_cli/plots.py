@@ -15,7 +15,7 @@ def training_curves(history: pd.DataFrame, path: Path, *, title: str = "training
     """Loss and every accuracy-like column per epoch, training and validation side by side."""
     epochs = history["epoch"] + 1 if "epoch" in history else range(1, len(history) + 1)
     loss_columns = [c for c in history.columns if c.endswith("loss")]
-    other_columns = [c for c in history.columns if c not in loss_columns and c not in ("epoch", "learning_rate", "lr")]
+    other_columns = [c for c in history.columns if c not in loss_columns and c not in ("epoch", "learning_rate", "lr", "epoch_seconds")]
     figure, axes = plt.subplots(1, 2, figsize=(10, 4))
     for axis, columns, label in ((axes[0], loss_columns, "loss"), (axes[1], other_columns, "accuracy")):
         for column in columns:

@@ -7,10 +7,22 @@ they are recomputed with one pass over the training data, as an exact cumulative
 
 from __future__ import annotations
 
+import time
 from typing import Iterable, Iterator
 
 import keras
 import numpy as np
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds ``epoch_seconds`` (wall time of the epoch, validation included) to each epoch's logs."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self._started
 
 
 class StochasticWeightAveraging(keras.callbacks.Callback):

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from noisegame_cli import plots
 from noisegame_cli.runs import Run
+from noisegame_cli.training.callbacks import EpochTimer
 
 HISTORY_FILE = "history.csv"
 
@@ -50,8 +51,9 @@ def fit_and_record(
 ) -> pd.DataFrame:
     """``model.fit`` with ``history.csv`` written every epoch and a training-curve PNG at the end."""
     logger = keras.callbacks.CSVLogger(str(run.path(HISTORY_FILE)))
-    # The logger goes first so that it records each epoch before a callback can stop training.
-    model.fit(train, validation_data=validation, epochs=epochs, callbacks=[logger, *callbacks], shuffle=False, verbose="auto")
+    # The timer fills its column before the logger writes the row; both run before a callback can stop training.
+    callbacks = [EpochTimer(), logger, *callbacks]
+    model.fit(train, validation_data=validation, epochs=epochs, callbacks=callbacks, shuffle=False, verbose="auto")
     history = pd.read_csv(run.path(HISTORY_FILE))
     plots.training_curves(history, run.path("training_curves.png"), title=title)
     return history
