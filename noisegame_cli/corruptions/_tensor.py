@@ -1,0 +1,236 @@
+"""Small TensorFlow building blocks the corruptions share: filters, borders, resampling, sampling.
+
+Images are float32 ``[N, H, W, C]`` with static H, W, C; N may be unknown (inside tf.data).
+Kernels and resampling matrices depend only on the parameters and the image size, so they are
+computed once in NumPy and enter the graph as constants.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+# ---------------------------------------------------------------- borders
+
+
+def fold_indices(positions: np.ndarray, size: int, mode: str) -> np.ndarray:
+    """Indices inside 0..size-1 for integer positions that may lie outside, by border mode:
+    "edge" (aaa|abcd|ddd), "symmetric" (cba|abcd|dcb, SciPy's "reflect"),
+    "reflect101" (dcb|abcd|cba, OpenCV's default, SciPy's "mirror")."""
+    if mode == "edge":
+        return np.clip(positions, 0, size - 1)
+    if mode == "symmetric":
+        folded = np.mod(positions, 2 * size)
+        return np.where(folded < size, folded, 2 * size - 1 - folded)
+    if mode == "reflect101":
+        if size == 1:
+            return np.zeros_like(positions)
+        folded = np.mod(positions, 2 * size - 2)
+        return np.where(folded < size, folded, 2 * size - 2 - folded)
+    raise ValueError(f"unknown border mode {mode!r}")
+
+
+# ---------------------------------------------------------------- filters as matrices along each axis
+# A 1-D filter along an axis of n pixels, borders included, is an n x n matrix; a separable 2-D filter
+# is one matrix per axis. On small images two small matrix products beat a convolution.
+
+
+def filter_matrix(size: int, kernel_1d: np.ndarray, mode: str, margin: int = 0) -> np.ndarray:
+    """Correlation with `kernel_1d` (odd length) along an axis of `size` + 2 * `margin` input pixels,
+    as a [size, size + 2 * margin] matrix; output i is centred on input i + margin."""
+    radius = len(kernel_1d) // 2
+    matrix = np.zeros((size, size + 2 * margin))
+    outputs = np.arange(size)
+    for tap, weight in enumerate(kernel_1d):
+        sources = fold_indices(outputs + margin + tap - radius, size + 2 * margin, mode)
+        np.add.at(matrix, (outputs, sources), weight)
+    return matrix
+
+
+def gaussian_kernel_1d(sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """SciPy's sampled Gaussian: radius int(truncate * sigma + 0.5), weights sum to 1."""
+    radius = int(truncate * sigma + 0.5)
+    if sigma <= 0 or radius == 0:
+        return np.ones(1)
+    offsets = np.arange(-radius, radius + 1, dtype=np.float64)
+    weights = np.exp(-0.5 * (offsets / sigma) ** 2)
+    return weights / weights.sum()
+
+
+def separable_filter(images: tf.Tensor, kernel_1d: np.ndarray, mode: str) -> tf.Tensor:
+    """The same 1-D kernel along H and along W, borders by `mode`."""
+    height, width = images.shape[1], images.shape[2]
+    return along_axes(images, filter_matrix(height, kernel_1d, mode), filter_matrix(width, kernel_1d, mode))
+
+
+def gaussian_filter(images: tf.Tensor, sigma: float, mode: str = "edge", truncate: float = 4.0) -> tf.Tensor:
+    """Per-channel Gaussian filter with SciPy's kernel (scikit-image's `gaussian` defaults: edge borders)."""
+    return separable_filter(images, gaussian_kernel_1d(sigma, truncate), mode)
+
+
+def filter_2d(images: tf.Tensor, kernel: np.ndarray, mode: str) -> tf.Tensor:
+    """Correlate every channel with a small 2-D kernel (odd sides), as a sum of separable parts (SVD)."""
+    height, width = images.shape[1], images.shape[2]
+    left, singular, right = np.linalg.svd(np.asarray(kernel, dtype=np.float64))
+    result = None
+    for index in range(len(singular)):
+        if singular[index] < 1e-9 * singular[0]:
+            break
+        rows = filter_matrix(height, left[:, index] * singular[index], mode)
+        cols = filter_matrix(width, right[index], mode)
+        part = along_axes(images, rows, cols)
+        result = part if result is None else result + part
+    return result
+
+
+def max_filter_3x3(images: tf.Tensor) -> tf.Tensor:
+    """The maximum over each pixel's 3x3 neighbourhood (edge pixels repeated); cheaper than a
+    stride-1 max pool on one channel, which is slow on CPU."""
+    height, width = images.shape[1], images.shape[2]
+    rows = tf.gather(images, fold_indices(np.arange(-1, height + 1), height, "edge"), axis=1)
+    images = tf.maximum(tf.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
+    cols = tf.gather(images, fold_indices(np.arange(-1, width + 1), width, "edge"), axis=2)
+    return tf.maximum(tf.maximum(cols[:, :, :-2], cols[:, :, 1:-1]), cols[:, :, 2:])
+
+
+def box_filter(images: tf.Tensor, size: int = 3, mode: str = "reflect101") -> tf.Tensor:
+    return separable_filter(images, np.full(size, 1.0 / size), mode)
+
+
+# ---------------------------------------------------------------- linear resampling along each axis
+
+
+def along_axes(images: tf.Tensor, rows_matrix: np.ndarray, cols_matrix: np.ndarray) -> tf.Tensor:
+    """out[n, i, j, c] = sum_hw rows[i, h] * images[n, h, w, c] * cols[j, w].
+
+    With a leading stack axis on both matrices ([K, I, H] and [K, J, W]) the K results are summed."""
+    rows = tf.constant(rows_matrix, tf.float32)
+    cols = tf.constant(cols_matrix, tf.float32)
+    if rows.shape.rank == 3:
+        stacked = tf.einsum("kih,nhwc->nkiwc", rows, images)
+        return tf.einsum("kjw,nkiwc->nijc", cols, stacked)
+    return tf.einsum("jw,niwc->nijc", cols, tf.einsum("ih,nhwc->niwc", rows, images))
+
+
+def linear_interpolation_matrix(coordinates: np.ndarray, size: int) -> np.ndarray:
+    """Rows of weights that interpolate linearly at `coordinates` (indices clamped to 0..size-1)."""
+    lower = np.floor(coordinates).astype(int)
+    fraction = coordinates - lower
+    matrix = np.zeros((len(coordinates), size))
+    for row, (index, weight) in enumerate(zip(lower, fraction)):
+        matrix[row, np.clip(index, 0, size - 1)] += 1 - weight
+        matrix[row, np.clip(index + 1, 0, size - 1)] += weight
+    return matrix
+
+
+def clipped_zoom_matrix(size: int, factor: float) -> np.ndarray:
+    """Zoom by `factor` about the centre, keeping `size` pixels, as the CIFAR-10-C generator does:
+    crop ceil(size / factor) central pixels, zoom them linearly (corner-aligned, SciPy's `zoom`
+    with order 1) to round(crop * factor) pixels, and trim back to the central `size`."""
+    crop = int(math.ceil(size / factor))
+    top = (size - crop) // 2
+    zoomed = int(round(crop * factor))
+    trim = (zoomed - size) // 2
+    step = (crop - 1) / (zoomed - 1) if zoomed > 1 else 0.0
+    coordinates = top + (np.arange(size) + trim) * step
+    return linear_interpolation_matrix(coordinates, size)
+
+
+def box_resize_matrix(size_in: int, size_out: int) -> np.ndarray:
+    """Pillow's BOX resampling as a matrix: each output pixel averages the input pixels whose centres
+    fall inside its footprint (down-sampling); up-sampling repeats the pixel under each centre."""
+    scale = size_in / size_out
+    support = 0.5 * max(scale, 1.0)
+    matrix = np.zeros((size_out, size_in))
+    for out in range(size_out):
+        centre = (out + 0.5) * scale
+        low = max(int(centre - support + 0.5), 0)
+        high = min(int(centre + support + 0.5), size_in)
+        offsets = (np.arange(low, high) + 0.5 - centre) / max(scale, 1.0)
+        inside = (offsets >= -0.5) & (offsets < 0.5)
+        matrix[out, np.arange(low, high)[inside]] = 1.0
+        matrix[out] /= matrix[out].sum()
+    return matrix
+
+
+# ---------------------------------------------------------------- sampling at per-image coordinates
+
+
+def fold_coordinates(coordinates: tf.Tensor, size: int, mode: str) -> tf.Tensor:
+    """Map coordinates outside 0..size-1 back inside by reflection ("symmetric" or "reflect101")."""
+    if mode == "symmetric":
+        period = 2.0 * size
+        folded = tf.math.floormod(coordinates + 0.5, period)
+        return tf.where(folded < size, folded, period - folded) - 0.5
+    if mode == "reflect101":
+        period = 2.0 * size - 2.0
+        folded = tf.math.floormod(coordinates, period)
+        return tf.where(folded <= size - 1, folded, period - folded)
+    raise ValueError(f"unknown border mode {mode!r}")
+
+
+def bilinear_sample(images: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor, mode: str) -> tf.Tensor:
+    """images[n, rows[n, i, j], cols[n, i, j], :] by bilinear interpolation; rows/cols float [N, H, W]."""
+    height, width = images.shape[1], images.shape[2]
+    rows = fold_coordinates(rows, height, mode)
+    cols = fold_coordinates(cols, width, mode)
+    row0, col0 = tf.floor(rows), tf.floor(cols)
+    row_weight, col_weight = (rows - row0)[..., None], (cols - col0)[..., None]
+
+    def pixel(row, col):
+        row = tf.clip_by_value(tf.cast(row, tf.int32), 0, height - 1)
+        col = tf.clip_by_value(tf.cast(col, tf.int32), 0, width - 1)
+        return tf.gather_nd(images, tf.stack([row, col], axis=-1), batch_dims=1)
+
+    top = pixel(row0, col0) * (1 - col_weight) + pixel(row0, col0 + 1) * col_weight
+    bottom = pixel(row0 + 1, col0) * (1 - col_weight) + pixel(row0 + 1, col0 + 1) * col_weight
+    return top * (1 - row_weight) + bottom * row_weight
+
+
+def pixel_grid(batch: tf.Tensor, height: int, width: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """Float row and column index grids [N, H, W]."""
+    rows, cols = tf.meshgrid(tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij")
+    shape = tf.stack([batch, height, width])
+    return tf.broadcast_to(rows, shape), tf.broadcast_to(cols, shape)
+
+
+def shift_edge(images: tf.Tensor, row_shift: tf.Tensor, col_shift: tf.Tensor) -> tf.Tensor:
+    """out[n, i, j] = images[n, i + row_shift[n], j + col_shift[n]], edge pixels repeated; int shifts [N]."""
+    height, width = images.shape[1], images.shape[2]
+    rows = tf.clip_by_value(tf.range(height)[None, :] + row_shift[:, None], 0, height - 1)
+    cols = tf.clip_by_value(tf.range(width)[None, :] + col_shift[:, None], 0, width - 1)
+    images = tf.gather(images, rows, axis=1, batch_dims=1)
+    return tf.gather(images, cols, axis=2, batch_dims=1)
+
+
+def motion_blur(images: tf.Tensor, angles_degrees: tf.Tensor, radius: float, sigma: float) -> tf.Tensor:
+    """Linear motion blur with ImageMagick's kernel definition (``-motion-blur radius x sigma + angle``).
+
+    A one-sided Gaussian of 2*ceil(radius)+1 taps, weight exp(-i^2 / 2 sigma^2) for tap i = 0, 1, ...,
+    normalised; tap i reads the pixel i steps along the angle, rounded to the pixel grid, with edge
+    pixels repeated outside the image. `angles_degrees` holds one angle per image.
+    """
+    taps = 2 * int(math.ceil(radius)) + 1
+    steps = np.arange(taps, dtype=np.float64)
+    weights = np.exp(-(steps**2) / (2.0 * sigma**2))
+    weights /= weights.sum()
+    radians = angles_degrees * (math.pi / 180.0)
+    cos, sin = tf.cos(radians), tf.sin(radians)
+    blurred = tf.zeros_like(images)
+    for step, weight in zip(steps, weights):
+        if weight < 1e-6:
+            continue
+        col_shift = tf.cast(tf.math.ceil(step * cos - 0.5), tf.int32)
+        row_shift = tf.cast(tf.math.ceil(step * sin - 0.5), tf.int32)
+        blurred += float(weight) * shift_edge(images, row_shift, col_shift)
+    return blurred / float(weights[weights >= 1e-6].sum())
+
+
+# ---------------------------------------------------------------- colour
+
+
+def grey(images: tf.Tensor) -> tf.Tensor:
+    """ITU-R 601 luma, keepdims (OpenCV's RGB2GRAY)."""
+    return tf.reduce_sum(images * tf.constant([0.299, 0.587, 0.114]), axis=-1, keepdims=True)

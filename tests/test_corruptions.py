@@ -1,0 +1,344 @@
+"""The corruption engine: each corruption on its own, against independent NumPy/SciPy/PIL computations
+of the published formulas (deterministic ones) or their output statistics (random ones)."""
+
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+from scipy import ndimage
+from skimage import color, data, transform
+
+from noisegame_cli.corruptions import (
+    ALL_CORRUPTIONS,
+    CORRUPTIONS,
+    EXTRA_CORRUPTIONS,
+    PARAMETERS,
+    corrupt,
+    corrupt_tf,
+)
+from noisegame_cli.corruptions import frost as frost_module
+from noisegame_cli.corruptions import ops
+from noisegame_cli.corruptions.parameters import FROST_LAGS, FROST_PROFILES
+from noisegame_cli.errors import UserError
+
+SEVERITIES = (1, 2, 3, 4, 5)
+DETERMINISTIC = {
+    "brightness", "contrast", "saturate", "pixelate", "jpeg_compression", "gaussian_blur", "defocus_blur", "zoom_blur",
+}
+RANDOM = sorted(set(ALL_CORRUPTIONS) - DETERMINISTIC)
+# Severity pairs (weaker, stronger) whose order the parameter table implies; every other corruption
+# is expected to change an image more at each step 1 -> 2 -> ... -> 5.
+ORDERED_PAIRS = {
+    # S scaled by .3 then .1 (desaturate), then by 1.5, 2 (+.1), 2.5 (+.2) (oversaturate): two ladders
+    "saturate": [(1, 2), (3, 4), (4, 5)],
+    # the random affine part shrinks (.08 -> .03 of the size) while the elastic part grows
+    "elastic_transform": [],
+    # sigma .05/.25/.4 with one pass, then .25/.4 with two passes: more passes shuffle more
+    "glass_blur": [(2, 4), (3, 5)],
+    # the image weight drops from severity 3 on, which offsets part of the added frost
+    "frost": [(1, 2), (2, 3)],
+    # water drops at severities 1-3, mud at 4-5
+    "spatter": [(1, 2), (2, 3), (4, 5)],
+}
+# Radius 6 and 8 at the same sigma 2 give almost the same kernel (taps past 6 weigh < 0.3 %).
+NEARLY_EQUAL = {("motion_blur", 3, 4)}
+
+
+def natural_images() -> np.ndarray:
+    """Six 32x32 crops of two photographs that ship with scikit-image."""
+    astronaut, chelsea = data.astronaut(), data.chelsea()
+    crops = [
+        astronaut,
+        astronaut[:256, 128:384],
+        astronaut[256:, 256:],
+        chelsea,
+        chelsea[50:250, 100:300],
+        chelsea[:150, 300:],
+    ]
+    return np.stack([(transform.resize(crop, (32, 32), anti_aliasing=True) * 255).astype(np.uint8) for crop in crops])
+
+
+@pytest.fixture(scope="module")
+def images():
+    return natural_images()
+
+
+def as_uint8(values: np.ndarray) -> np.ndarray:
+    """The generator's final step: clip to 0..1, scale by 255, truncate."""
+    return (np.clip(values, 0, 1) * 255).astype(np.uint8)
+
+
+def assert_close(actual: np.ndarray, expected: np.ndarray, max_levels: int = 2, mean_levels: float = 0.5):
+    difference = np.abs(actual.astype(int) - expected.astype(int))
+    assert difference.max() <= max_levels, f"max difference {difference.max()} grey levels"
+    assert difference.mean() <= mean_levels, f"mean difference {difference.mean():.3f} grey levels"
+
+
+# ------------------------------------------------------------------ independent references
+
+
+def reference_hsv(image: np.ndarray, severity: int, name: str) -> np.ndarray:
+    hsv = color.rgb2hsv(image / 255.0)
+    if name == "brightness":
+        hsv[..., 2] = np.clip(hsv[..., 2] + PARAMETERS[name][severity - 1], 0, 1)
+    else:
+        factor, shift = PARAMETERS[name][severity - 1]
+        hsv[..., 1] = np.clip(hsv[..., 1] * factor + shift, 0, 1)
+    return as_uint8(color.hsv2rgb(hsv))
+
+
+def reference_contrast(image, severity):
+    x = image / 255.0
+    means = x.mean(axis=(0, 1), keepdims=True)
+    return as_uint8((x - means) * PARAMETERS["contrast"][severity - 1] + means)
+
+
+def reference_pixelate(image, severity):
+    side = int(32 * PARAMETERS["pixelate"][severity - 1])
+    small = Image.fromarray(image).resize((side, side), Image.BOX)
+    return np.asarray(small.resize((32, 32), Image.BOX))
+
+
+def reference_jpeg(image, severity):
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=PARAMETERS["jpeg_compression"][severity - 1])
+    return np.asarray(Image.open(buffer))
+
+
+def reference_gaussian_blur(image, severity):
+    sigma = PARAMETERS["gaussian_blur"][severity - 1]
+    return as_uint8(ndimage.gaussian_filter(image / 255.0, sigma=(sigma, sigma, 0), mode="nearest", truncate=4.0))
+
+
+def reference_defocus_blur(image, severity):
+    radius, alias_sigma = PARAMETERS["defocus_blur"][severity - 1]
+    grid = np.arange(-8, 9)
+    rows, cols = np.meshgrid(grid, grid)
+    disk = (rows**2 + cols**2 <= radius**2).astype(float)
+    disk /= disk.sum()
+    kernel = ndimage.gaussian_filter(disk, alias_sigma, radius=1, mode="mirror")  # a 3x3 Gaussian
+    x = image / 255.0
+    return as_uint8(np.stack([ndimage.correlate(x[..., c], kernel, mode="mirror") for c in range(3)], axis=-1))
+
+
+def reference_zoom_blur(image, severity):
+    stop = (1.06, 1.11, 1.16, 1.21, 1.26)[severity - 1]
+    x = (image / 255.0).astype(np.float32)
+    total = np.zeros_like(x)
+    for factor in np.arange(1, stop, 0.01):
+        crop = int(np.ceil(32 / factor))
+        top = (32 - crop) // 2
+        zoomed = ndimage.zoom(x[top : top + crop, top : top + crop], (factor, factor, 1), order=1)
+        trim = (zoomed.shape[0] - 32) // 2
+        total += zoomed[trim : trim + 32, trim : trim + 32]
+    return as_uint8((x + total) / (len(np.arange(1, stop, 0.01)) + 1))
+
+
+REFERENCES = {
+    "brightness": lambda image, severity: reference_hsv(image, severity, "brightness"),
+    "saturate": lambda image, severity: reference_hsv(image, severity, "saturate"),
+    "contrast": reference_contrast,
+    "pixelate": reference_pixelate,
+    "jpeg_compression": reference_jpeg,
+    "gaussian_blur": reference_gaussian_blur,
+    "defocus_blur": reference_defocus_blur,
+    "zoom_blur": reference_zoom_blur,
+}
+
+
+@pytest.mark.parametrize("name", sorted(DETERMINISTIC))
+def test_deterministic_corruption_matches_published_formula(images, name):
+    for severity in SEVERITIES:
+        expected = np.stack([REFERENCES[name](image, severity) for image in images])
+        assert_close(corrupt(images, name, severity), expected)
+
+
+# ------------------------------------------------------------------ statistics of the random ones
+
+
+def grey_images(value=128, count=32, size=32):
+    return np.full((count, size, size, 3), value, dtype=np.uint8)
+
+
+def test_gaussian_noise_residual_std_is_sigma():
+    base = grey_images()
+    for severity, sigma in zip(SEVERITIES, PARAMETERS["gaussian_noise"]):
+        residual = corrupt(base, "gaussian_noise", severity, seed=severity).astype(float) - 128
+        # truncation to uint8 shifts the mean by half a level and adds 1/12 level^2 of variance
+        assert residual.std() == pytest.approx(np.sqrt((sigma * 255) ** 2 + 1 / 12), rel=0.03)
+        assert residual.mean() == pytest.approx(-0.5, abs=0.3)
+
+
+def test_speckle_noise_residual_std_scales_with_intensity():
+    base = grey_images(100)
+    sigma = PARAMETERS["speckle_noise"][4]
+    residual = corrupt(base, "speckle_noise", 5, seed=3).astype(float) - 100
+    assert residual.std() == pytest.approx(sigma * 100, rel=0.04)
+
+
+def test_shot_noise_variance_is_poisson():
+    base = grey_images(128)
+    for severity, photons in zip(SEVERITIES, PARAMETERS["shot_noise"]):
+        out = corrupt(base, "shot_noise", severity, seed=severity).astype(float) / 255
+        # Poisson(x c) / c has variance x / c (plus the 8-bit truncation's 1/12 level^2)
+        expected = 128 / 255 / photons + 1 / 12 / 255**2
+        assert out.var() == pytest.approx(expected, rel=0.06)
+
+
+def test_impulse_noise_sets_that_fraction_of_values_half_salt_half_pepper():
+    base = grey_images(128, count=64)
+    for severity, amount in zip(SEVERITIES, PARAMETERS["impulse_noise"]):
+        out = corrupt(base, "impulse_noise", severity, seed=severity)
+        salt, pepper = np.mean(out == 255), np.mean(out == 0)
+        assert salt + pepper == pytest.approx(amount, rel=0.08)
+        assert salt == pytest.approx(pepper, rel=0.2)
+        assert np.all((out == 0) | (out == 255) | (out == 128))
+
+
+@pytest.mark.parametrize("name", ["gaussian_blur", "defocus_blur", "zoom_blur", "motion_blur", "glass_blur", "elastic_transform"])
+def test_blurs_and_warps_keep_a_constant_image(name):
+    base = grey_images(150, count=4)
+    for severity in (1, 5):
+        assert np.abs(corrupt(base, name, severity, seed=1).astype(int) - 150).max() <= 1
+
+
+def test_glass_shuffle_is_a_permutation_of_nearby_pixels():
+    permute = tf.function(lambda seed: ops.glass_permutation(3, 32, 32, delta=1, iterations=2, seed=seed), autograph=False)
+    source = permute(tf.constant([1, 2], tf.int64)).numpy()
+    for row in source:
+        assert sorted(row) == list(range(32 * 32))
+    moved = source != np.arange(32 * 32)
+    assert 0.3 < moved.mean() < 1.0
+
+
+def test_motion_blur_streaks_a_dot_along_one_line():
+    dot = np.zeros((1, 32, 32, 3), np.uint8)
+    dot[0, 16, 16] = 255
+    out = corrupt(dot, "motion_blur", 5, seed=4)[0, ..., 0]
+    lit = np.argwhere(out > 0)
+    assert len(lit) >= 4
+    # all lit pixels lie within a pixel of one straight line through the dot
+    direction = (lit - [16, 16]).astype(float)
+    _, singular, _ = np.linalg.svd(direction - direction.mean(0))
+    assert singular[1] / np.sqrt(len(lit)) < 1.0
+
+
+def test_snow_brightens_and_water_spatter_only_adds():
+    base = natural_images()
+    for severity in (1, 5):
+        assert corrupt(base, "snow", severity, seed=2).mean() > base.mean()
+    for severity in (1, 3):
+        assert (corrupt(base, "spatter", severity, seed=2).astype(int) - base).min() >= -1
+
+
+def test_mud_spatter_paints_brown():
+    base = grey_images(200, count=16)
+    out = corrupt(base, "spatter", 5, seed=6).astype(int)
+    changed = np.any(out != 200, axis=-1)
+    assert changed.mean() > 0.01
+    red, green, blue = out[changed].T
+    assert np.all(red >= green) and np.all(green >= blue)
+
+
+def grey_autocorrelation(fields: np.ndarray, lag: int) -> float:
+    """Pearson correlation of pixels `lag` apart (horizontally and vertically) within each crop, averaged."""
+    pairs = []
+    for field in fields:
+        first = np.concatenate([field[:, :-lag].ravel(), field[:-lag, :].ravel()])
+        second = np.concatenate([field[:, lag:].ravel(), field[lag:, :].ravel()])
+        pairs.append(np.corrcoef(first, second)[0, 1])
+    return float(np.mean(pairs))
+
+
+@pytest.mark.parametrize("profile", range(len(FROST_PROFILES)))
+def test_synthetic_frost_matches_the_photographs_statistics(profile):
+    means, channel_std, within_std, autocorrelation, weights = FROST_PROFILES[profile]
+    count = 300
+    seed = tf.constant([profile, 9], tf.int64)
+    field = frost_module.texture_field(count, 32, 32, tf.constant([weights] * count, tf.float32), seed, 1.0).numpy()
+    for lag, target in zip(FROST_LAGS, autocorrelation):
+        assert grey_autocorrelation(field[..., 0], lag) == pytest.approx(target, abs=0.04)
+
+
+def test_synthetic_frost_colour_statistics():
+    texture = frost_module.synthetic_frost(1500, 32, 32, tf.constant([5, 5], tf.int64), 1.0).numpy()
+    all_means = np.mean([profile[0] for profile in FROST_PROFILES], axis=0)
+    assert texture.mean(axis=(0, 1, 2)) == pytest.approx(all_means, abs=5)
+    within = texture.std(axis=(1, 2)).mean(axis=0)
+    assert within == pytest.approx([23.4, 21.9, 22.0], abs=3)
+
+
+def test_frost_reads_photographs_from_a_folder(tmp_path, images):
+    rng = np.random.default_rng(0)
+    for index in range(2):
+        photo = rng.integers(0, 256, size=(300, 400, 3), dtype=np.uint8)
+        Image.fromarray(photo).save(tmp_path / f"frost{index}.png")
+    out = corrupt(images, "frost", 2, seed=1, frost_dir=tmp_path)
+    synthetic = corrupt(images, "frost", 2, seed=1)
+    assert out.shape == images.shape and not np.array_equal(out, synthetic)
+    # a crop of uniform noise 0..255 weighted by .3 adds about 38 grey levels on average
+    assert (out.astype(float) - images).mean() == pytest.approx(0.3 * 127.5, abs=8)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match="no frost photographs"):
+        corrupt(images, "frost", 2, frost_dir=empty)
+
+
+# ------------------------------------------------------------------ every corruption
+
+
+def test_names():
+    assert len(CORRUPTIONS) == 15 and CORRUPTIONS[0] == "gaussian_noise" and CORRUPTIONS[-1] == "jpeg_compression"
+    assert EXTRA_CORRUPTIONS == ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+    assert set(PARAMETERS) == set(ALL_CORRUPTIONS)
+    assert all(len(rows) == 5 for rows in PARAMETERS.values())
+
+
+@pytest.mark.parametrize("name", ALL_CORRUPTIONS)
+def test_each_corruption(images, name):
+    outputs = {severity: corrupt(images, name, severity, seed=11) for severity in SEVERITIES}
+    for out in outputs.values():
+        assert out.shape == images.shape and out.dtype == np.uint8
+    change = {severity: np.abs(out.astype(float) - images).mean() for severity, out in outputs.items()}
+    assert min(change.values()) > 0.3, change
+    pairs = ORDERED_PAIRS.get(name, [(s, s + 1) for s in SEVERITIES[:-1]])
+    for weaker, stronger in pairs:
+        slack = 0.5 if (name, weaker, stronger) in NEARLY_EQUAL else 0.0
+        assert change[stronger] > change[weaker] - slack, (name, change)
+    # the same seed gives the same pixels; another seed other pixels (random corruptions only)
+    assert np.array_equal(corrupt(images, name, 3, seed=11), outputs[3])
+    if name in RANDOM:
+        assert not np.array_equal(corrupt(images, name, 3, seed=12), outputs[3])
+
+
+@pytest.mark.parametrize("name", ALL_CORRUPTIONS)
+def test_each_corruption_inside_tf_data_and_on_other_sizes(images, name):
+    dataset = tf.data.Dataset.from_tensor_slices(images).batch(len(images))
+    dataset = dataset.enumerate().map(lambda index, batch: corrupt_tf(batch, name, 2, seed=tf.stack([tf.constant(7, tf.int64), index])))
+    (mapped,) = [batch.numpy() for batch in dataset]
+    # the same pixels as `corrupt` with that seed, up to float rounding under a different executor
+    difference = np.abs(mapped.astype(int) - corrupt(images, name, 2, seed=7))
+    assert difference.max() <= 1 and difference.mean() < 0.05
+    larger = np.asarray(tf.image.resize(images[:2], (48, 40)), dtype=np.uint8)
+    out = corrupt(larger, name, 4, seed=1)
+    assert out.shape == larger.shape and out.dtype == np.uint8 and not np.array_equal(out, larger)
+    single = corrupt(images[0], name, 1, seed=1)
+    assert single.shape == images[0].shape
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda x: corrupt(x, "fogg", 1), "unknown corruption 'fogg'"),
+        (lambda x: corrupt(x, "fog", 0), "severity must be an integer in 1..5"),
+        (lambda x: corrupt(x, "fog", 6), "severity must be an integer in 1..5"),
+        (lambda x: corrupt(x.astype(np.float32), "fog", 1), "must be uint8"),
+        (lambda x: corrupt(x[..., :1], "fog", 1), r"must be \[N, H, W, 3\]"),
+        (lambda x: corrupt(x[:, :4, :4], "fog", 1), "at least 8x8"),
+    ],
+)
+def test_bad_input_is_a_user_error(images, call, message):
+    with pytest.raises(UserError, match=message):
+        call(images)
