@@ -7,6 +7,7 @@ merges the layers, so ``config.json`` always records exactly what ran.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -39,6 +40,7 @@ class CommonConfig:
     smoke: bool = False
     strategy: str = "default"
     limit: int | None = None
+    resume: str | None = None
 
     def __post_init__(self) -> None:
         require(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
@@ -74,6 +76,21 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise UserError(f"config file {path} must hold a mapping of option names to values")
     return {str(key).replace("-", "_"): value for key, value in loaded.items()}
+
+
+def load_saved_config(run_dir: str | Path, command: str) -> dict[str, Any]:
+    """The resolved config of an unfinished run of ``command``, as the base for ``--resume``."""
+    run_dir = Path(run_dir)
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+        status = json.loads((run_dir / "status.json").read_text())["status"]
+    except (OSError, ValueError, KeyError):
+        raise UserError(f"--resume {run_dir}: not a run directory (no readable config.json and status.json)") from None
+    if saved.pop("command", command) != command:
+        raise UserError(f"--resume {run_dir}: that run is not a {command} run")
+    if status == "completed":
+        raise UserError(f"--resume {run_dir}: that run already completed")
+    return {**saved, "resume": str(run_dir)}
 
 
 def resolve_config(

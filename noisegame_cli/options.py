@@ -13,7 +13,7 @@ from typing import Any, Callable
 import click
 from click.core import ParameterSource
 
-from noisegame_cli.config import STRATEGIES, CommonConfig, load_config_file, resolve_config
+from noisegame_cli.config import STRATEGIES, CommonConfig, load_config_file, load_saved_config, resolve_config
 
 
 class NumberList(click.ParamType):
@@ -89,6 +89,8 @@ _COMMON_OPTIONS = (
     click.option("--smoke", is_flag=True, default=None, help="A seconds-long run of the same code path."),
     click.option("--strategy", type=click.Choice(STRATEGIES), default=None,
                  help="tf.distribute strategy: one device, mirrored over local devices, multi-worker from TF_CONFIG, or TPU."),
+    click.option("--resume", type=click.Path(file_okay=False), default=None,
+                 help="Continue an interrupted run in its own directory, from its last finished epoch and its saved config."),
 )
 
 
@@ -100,14 +102,20 @@ def common_options(function: Callable) -> Callable:
 
 
 def build_config(cls: type[CommonConfig], ctx: click.Context, params: dict[str, Any]) -> CommonConfig:
-    """Resolve a command's config from its defaults, ``--config`` file, ``--smoke`` and typed flags."""
+    """Resolve a command's config from its defaults, ``--config`` file, ``--smoke`` and typed flags.
+
+    With ``--resume RUN_DIR`` the run's saved (already resolved) config replaces defaults, file and
+    preset; only flags typed now go above it.
+    """
     params = dict(params)
     config_file = params.pop("config_file", None)
-    file_values = load_config_file(config_file) if config_file else {}
     flags = {
         name: value
         for name, value in params.items()
         if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
         and value is not None
     }
+    if flags.get("resume"):
+        return resolve_config(cls, {}, {**load_saved_config(flags["resume"], cls.command), **flags})
+    file_values = load_config_file(config_file) if config_file else {}
     return resolve_config(cls, file_values, flags, source=f"config file {config_file}")

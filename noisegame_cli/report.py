@@ -1,9 +1,18 @@
-"""Collect the ``metrics.csv`` of every run under a folder into one table."""
+"""Collect run directories into tables and a results page (``REPORT.md`` and ``report.html``).
+
+Only completed runs feed the tables; failed and interrupted ones are listed as such. The tables
+are views of the long metrics format selected by their context columns (clean rows, corruption
+rows, epsilon rows, radius rows), so any command that records those columns shows up in them.
+"""
 
 from __future__ import annotations
 
+import html
 import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -11,6 +20,7 @@ from noisegame_cli.errors import UserError
 from noisegame_cli.runs import METRICS_FILE, METRIC_COLUMNS, metrics_frame, read_status
 
 RUN_COLUMNS = ("run_id", "command", "status", "path")
+CONTEXT_COLUMNS = ("corruption", "severity", "epsilon", "radius", "rho", "sigma")
 
 
 def find_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
@@ -45,3 +55,160 @@ def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
     context = [c for c in metrics.columns if c not in ("metric", "value") and metrics[c].notna().any()]
     table = metrics.pivot_table(index=context, columns="metric", values="value", aggfunc="first", dropna=False)
     return table.dropna(how="all").reset_index()
+
+
+# --- the results page -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableView:
+    title: str
+    build: Callable[[pd.DataFrame], pd.DataFrame]
+
+
+def _column(metrics: pd.DataFrame, name: str) -> pd.Series:
+    return metrics[name] if name in metrics else pd.Series(index=metrics.index, dtype=object)
+
+
+def _without_context(metrics: pd.DataFrame) -> pd.Series:
+    return pd.concat([_column(metrics, c).isna() for c in CONTEXT_COLUMNS], axis=1).all(axis=1)
+
+
+def _label(metrics: pd.DataFrame) -> pd.Series:
+    """A column label per row: the model and its run, e.g. ``small_cnn (20261123-1200-teacher)``."""
+    return metrics["model"].astype(str) + " (" + metrics["run_id"].astype(str) + ")"
+
+
+def clean_accuracy(metrics: pd.DataFrame) -> pd.DataFrame:
+    rows = metrics[(metrics["metric"] == "accuracy") & _without_context(metrics)]
+    if rows.empty:
+        return rows
+    index = ["command", "run_id", "model", "dataset"] + [c for c in ("split", "attack", "part", "extractor") if c in rows and rows[c].notna().any()]
+    return rows.pivot_table(index=index, values="value", aggfunc="first", dropna=False).rename(columns={"value": "accuracy"}).reset_index()
+
+
+def corruption_aggregates(metrics: pd.DataFrame) -> pd.DataFrame:
+    rows = metrics[(metrics["command"] == "eval-corruption") & _column(metrics, "corruption").isna()]
+    if rows.empty:
+        return rows
+    return rows.pivot_table(index=["run_id", "model", "dataset"], columns="metric", values="value", aggfunc="first").reset_index()
+
+
+def per_corruption(metrics: pd.DataFrame) -> pd.DataFrame:
+    rows = metrics[(metrics["metric"] == "accuracy") & _column(metrics, "corruption").notna()]
+    if rows.empty:
+        return rows
+    rows = rows.assign(model_run=_label(rows))
+    return rows.pivot_table(index="corruption", columns="model_run", values="value", aggfunc="mean").reset_index()
+
+
+def _curve(metrics: pd.DataFrame, axis: str, series: tuple[str, ...]) -> pd.DataFrame:
+    rows = metrics[(metrics["metric"] == "accuracy") & _column(metrics, axis).notna()]
+    if rows.empty:
+        return rows
+    label = _label(rows)
+    for extra in series:
+        if extra in rows and rows[extra].notna().any():
+            label = label + " " + rows[extra].fillna("").astype(str)
+    return rows.assign(series=label).pivot_table(index=axis, columns="series", values="value", aggfunc="mean").reset_index()
+
+
+TABLES = (
+    TableView("Clean accuracy", clean_accuracy),
+    TableView("Corruption benchmark: mean accuracy and mCE per model", corruption_aggregates),
+    TableView("Accuracy per corruption (mean over the severities evaluated)", per_corruption),
+    TableView("Accuracy vs epsilon", lambda m: _curve(m, "epsilon", ("attack",))),
+    TableView("Accuracy vs radius", lambda m: _curve(m, "radius", ("part",))),
+    TableView("Accuracy vs kernel smoothing rho", lambda m: _curve(m, "rho", ("attack",))),
+)
+
+
+def collect_figures(runs: pd.DataFrame, figures_dir: Path) -> list[tuple[str, str, Path]]:
+    """Copy each completed run's PNGs into ``figures_dir``; returns (command, run_id, copy) triples."""
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    found = []
+    for run in runs[runs["status"] == "completed"].itertuples():
+        for png in sorted(Path(run.path).glob("*.png")):
+            copy = figures_dir / f"{run.command}--{run.run_id}--{png.name}"
+            shutil.copyfile(png, copy)
+            found.append((run.command, run.run_id, copy))
+    return found
+
+
+def build_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> dict[str, Path]:
+    """Write report.csv, summary.csv, REPORT.md, report.html and figures/ into ``out_dir``."""
+    runs = find_runs(runs_dir)
+    metrics = collect_metrics(runs_dir)
+    out = Path(out_dir or runs_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics.to_csv(out / "report.csv", index=False)
+    summary_table(metrics).to_csv(out / "summary.csv", index=False)
+    tables = [(view.title, view.build(metrics)) for view in TABLES] if not metrics.empty else []
+    tables = [(title, table) for title, table in tables if not table.empty]
+    figures = collect_figures(runs, out / "figures")
+    (out / "REPORT.md").write_text(_markdown(runs, tables, figures, out))
+    (out / "report.html").write_text(_html(runs, tables, figures, out))
+    return {"markdown": out / "REPORT.md", "html": out / "report.html", "csv": out / "report.csv", "summary": out / "summary.csv"}
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return "" if pd.isna(value) else f"{value:.4g}"
+    return str(value)
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    header = "| " + " | ".join(str(c) for c in table.columns) + " |"
+    rule = "|" + "---|" * len(table.columns)
+    rows = ["| " + " | ".join(_format(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
+
+
+def _unfinished(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["status"] != "completed"]
+
+
+def _markdown(runs, tables, figures, out: Path) -> str:
+    parts = ["# noisegame results", "", f"{(runs['status'] == 'completed').sum()} completed runs."]
+    unfinished = _unfinished(runs)
+    if len(unfinished):
+        parts += ["", "## Runs not included (failed or interrupted)", "", markdown_table(unfinished[["command", "run_id", "status"]])]
+    for title, table in tables:
+        parts += ["", f"## {title}", "", markdown_table(table)]
+    if figures:
+        parts += ["", "## Figures"]
+        for command, run_id, path in figures:
+            parts += ["", f"**{command}** `{run_id}`: {path.stem.split('--')[-1]}", "", f"![{path.stem}]({path.relative_to(out).as_posix()})"]
+    return "\n".join(parts) + "\n"
+
+
+def _html(runs, tables, figures, out: Path) -> str:
+    style = "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}table{border-collapse:collapse;margin:1em 0}" \
+            "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:100%;border:1px solid #eee}"
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>noisegame results</title><style>{style}</style></head><body>",
+             "<h1>noisegame results</h1>", f"<p>{(runs['status'] == 'completed').sum()} completed runs.</p>"]
+    unfinished = _unfinished(runs)
+    if len(unfinished):
+        parts += ["<h2>Runs not included (failed or interrupted)</h2>", unfinished[["command", "run_id", "status"]].to_html(index=False)]
+    for title, table in tables:
+        parts += [f"<h2>{html.escape(title)}</h2>", table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")]
+    if figures:
+        parts.append("<h2>Figures</h2>")
+        for command, run_id, path in figures:
+            caption = html.escape(f"{command} {run_id}: {path.stem.split('--')[-1]}")
+            parts.append(f"<figure><img src='{html.escape(path.relative_to(out).as_posix())}' alt='{caption}'><figcaption>{caption}</figcaption></figure>")
+    parts += [f"<script>{_FIGURE_CHECK}</script>", "</body></html>"]
+    return "\n".join(parts) + "\n"
+
+
+# Once the page has loaded, count the figures that decoded and flag the ones that did not; a reader
+# sees a missing picture named, and a headless browser check reads the counts from the body.
+_FIGURE_CHECK = """window.addEventListener('load', function () {
+  var images = document.images, loaded = 0;
+  for (var i = 0; i < images.length; i++) {
+    if (images[i].complete && images[i].naturalWidth > 0) { loaded++; }
+    else { images[i].insertAdjacentHTML('afterend', '<p><b>missing figure: ' + images[i].getAttribute('src') + '</b></p>'); }
+  }
+  document.body.setAttribute('data-figures-total', images.length);
+  document.body.setAttribute('data-figures-loaded', loaded);
+});"""

@@ -132,7 +132,7 @@ def write_text_atomically(path: Path, text: str) -> None:
 
 
 def read_status(run_dir: Path) -> str:
-    """``completed``, ``failed``, ``running`` (or interrupted), or ``unknown`` without a status file."""
+    """``completed``, ``failed``, ``interrupted``, ``running`` (or killed), or ``unknown`` without a status file."""
     try:
         return json.loads((Path(run_dir) / STATUS_FILE).read_text())["status"]
     except (OSError, ValueError, KeyError):
@@ -163,15 +163,21 @@ def recorded_run(
     dataset: str,
     model: str,
     seed: int,
+    existing: str | os.PathLike | None = None,
 ) -> Iterator[Run]:
-    """Open a run directory, record config and environment, and mark the outcome on exit."""
-    run = Run(create_run_directory(runs_dir, command, name), command, dataset, model)
+    """Open a run directory (or reopen ``existing`` to resume it), record config and environment,
+    and mark the outcome on exit."""
+    directory = Path(existing) if existing else create_run_directory(runs_dir, command, name)
+    run = Run(directory, command, dataset, model)
     run.mark("running")
     run.write_json("config.json", dict(config))
     run.write_json("env.json", environment_record(seed))
     try:
         yield run
-    except BaseException as error:  # also KeyboardInterrupt: the directory must say it is not a result
+    except KeyboardInterrupt:
+        run.mark("interrupted")
+        raise
+    except BaseException as error:  # the directory must say it is not a result
         run.mark("failed", f"{type(error).__name__}: {error}")
         raise
     run.mark("completed")

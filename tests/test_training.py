@@ -84,3 +84,36 @@ def test_digits_teacher_reaches_95_percent(invoke, runs_dir):
     (run,) = (runs_dir / "train-teacher").iterdir()
     metrics = pd.read_csv(run / "metrics.csv").set_index("metric")
     assert metrics.loc["accuracy", "value"] >= 0.95
+
+
+class _InterruptAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_run_resumes_from_its_last_finished_epoch(invoke, runs_dir, monkeypatch):
+    from noisegame_cli.commands import train_teacher
+
+    original = train_teacher.plateau_callbacks
+    monkeypatch.setattr(train_teacher, "plateau_callbacks", lambda **kw: [*original(**kw), _InterruptAfterEpoch(1)])
+    first = invoke("train-teacher", "--smoke", "--epochs", "4", "--patience", "9", "--runs-dir", runs_dir)
+    assert first.exit_code == 130 and "interrupted" in first.stderr
+    (run,) = (runs_dir / "train-teacher").iterdir()
+    assert json.loads((run / "status.json").read_text())["status"] == "interrupted"
+    assert (run / "backup").is_dir() and not (run / "metrics.csv").exists()
+    assert invoke("report", runs_dir).output.count("not included (interrupted)") == 1
+
+    monkeypatch.setattr(train_teacher, "plateau_callbacks", original)
+    resumed = invoke("train-teacher", "--resume", run)
+    assert resumed.exit_code == 0, resumed.output
+    assert list((runs_dir / "train-teacher").iterdir()) == [run]  # same directory, no new run
+    assert list(pd.read_csv(run / "history.csv")["epoch"]) == [0, 1, 2, 3]  # epochs 2 and 3 only were trained again
+    assert json.loads((run / "status.json").read_text())["status"] == "completed"
+    assert (run / "metrics.csv").is_file() and not (run / "backup").exists()
+    again = invoke("train-teacher", "--resume", run)
+    assert again.exit_code != 0 and "already completed" in again.stderr

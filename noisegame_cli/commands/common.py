@@ -28,6 +28,7 @@ def experiment(config: CommonConfig, *, dataset: str | None = None, model: str |
         dataset=dataset or config.dataset,
         model=model or config.model,
         seed=config.seed,
+        existing=config.resume,
     ) as run:
         print(f"run directory: {run.directory}", flush=True)
         yield run

@@ -1,31 +1,26 @@
-"""``noisegame report RUNS_DIR``: one table of every completed run's metrics."""
+"""``noisegame report RUNS_DIR``: the results page of every run under a folder."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import click
 import pandas as pd
 
-from noisegame_cli.report import collect_metrics, find_runs, summary_table
+from noisegame_cli.report import build_report, find_runs, summary_table, collect_metrics
 
 
 @click.command("report")
 @click.argument("runs_dir", type=click.Path(file_okay=False))
 @click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Where report.csv and summary.csv go [default: RUNS_DIR].")
+              help="Where the page and tables go [default: RUNS_DIR].")
 def command(runs_dir: str, out: str | None) -> None:
-    """Collect every metrics.csv under RUNS_DIR into report.csv (long) and summary.csv (wide)."""
+    """Collect every completed run under RUNS_DIR into REPORT.md, report.html (with the figures),
+    report.csv (all metric rows) and summary.csv (one column per metric)."""
+    written = build_report(runs_dir, out)
     runs = find_runs(runs_dir)
-    metrics = collect_metrics(runs_dir)
-    out_dir = Path(out or runs_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    metrics.to_csv(out_dir / "report.csv", index=False)
-    table = summary_table(metrics)
-    table.to_csv(out_dir / "summary.csv", index=False)
-    unfinished = runs[runs["status"] != "completed"]
+    table = summary_table(collect_metrics(runs_dir))
     with pd.option_context("display.max_rows", 200, "display.max_columns", 30, "display.width", 160, "display.precision", 4):
         click.echo(table.to_string(index=False) if not table.empty else "no completed runs")
-    for _, row in unfinished.iterrows():
-        click.echo(f"not included ({row['status']}): {row['path']}")
-    click.echo(f"{len(runs) - len(unfinished)} completed runs; tables written to {out_dir / 'report.csv'} and {out_dir / 'summary.csv'}")
+    for row in runs[runs["status"] != "completed"].itertuples():
+        click.echo(f"not included ({row.status}): {row.path}")
+    click.echo(f"{(runs['status'] == 'completed').sum()} completed runs")
+    click.echo(f"results page: {written['html']}  (and {written['markdown']})")

@@ -14,6 +14,7 @@ from noisegame_cli.runs import Run
 from noisegame_cli.training.callbacks import EpochTimer
 
 HISTORY_FILE = "history.csv"
+BACKUP_DIR = "backup"
 
 
 def compile_classifier(model: keras.Model, *, learning_rate: float = 1e-3, ema: bool = False, soft_labels: bool = False) -> None:
@@ -49,10 +50,16 @@ def fit_and_record(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     title: str = "training",
 ) -> pd.DataFrame:
-    """``model.fit`` with ``history.csv`` written every epoch and a training-curve PNG at the end."""
-    logger = keras.callbacks.CSVLogger(str(run.path(HISTORY_FILE)))
-    # The timer fills its column before the logger writes the row; both run before a callback can stop training.
-    callbacks = [EpochTimer(), logger, *callbacks]
+    """``model.fit`` with ``history.csv`` written every epoch and a training-curve PNG at the end.
+
+    The training state is backed up in the run directory after each epoch, so ``--resume`` continues
+    an interrupted run from its last finished epoch (the backup is removed when training ends).
+    """
+    resuming = run.path(BACKUP_DIR).is_dir()
+    logger = keras.callbacks.CSVLogger(str(run.path(HISTORY_FILE)), append=resuming)
+    backup = keras.callbacks.BackupAndRestore(str(run.path(BACKUP_DIR)))
+    # The timer fills its column before the logger writes the row; all three run before a callback can stop training.
+    callbacks = [EpochTimer(), logger, backup, *callbacks]
     model.fit(train, validation_data=validation, epochs=epochs, callbacks=callbacks, shuffle=False, verbose="auto")
     history = pd.read_csv(run.path(HISTORY_FILE))
     plots.training_curves(history, run.path("training_curves.png"), title=title)
