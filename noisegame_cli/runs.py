@@ -178,7 +178,7 @@ def recorded_run(
         run.mark("interrupted")
         raise
     except BaseException as error:  # the directory must say it is not a result
-        run.mark("failed", f"{type(error).__name__}: {error}")
+        run.mark("failed", _one_line(f"{type(error).__name__}: {error}"))
         raise
     run.mark("completed")
 
@@ -227,6 +227,11 @@ def _devices() -> list[str]:
     import tensorflow as tf
 
     return [device.name for device in tf.config.list_logical_devices()]
+
+
+def _one_line(message: str, limit: int = 300) -> str:
+    first = message.strip().splitlines()[0] if message.strip() else message
+    return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
 def _safe_name(name: str) -> str:

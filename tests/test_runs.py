@@ -39,9 +39,9 @@ def test_run_directory_layout_and_metrics_schema(tmp_path):
 def test_a_failing_run_is_marked_failed(tmp_path):
     with pytest.raises(RuntimeError):
         with _open(tmp_path) as run:
-            raise RuntimeError("out of memory")
+            raise RuntimeError("out of memory\n" + "details " * 500)
     status = json.loads((run.directory / "status.json").read_text())
-    assert status["status"] == "failed" and "out of memory" in status["error"]
+    assert status["status"] == "failed" and status["error"] == "RuntimeError: out of memory"
     assert not (run.directory / "metrics.csv").exists()
 
 
