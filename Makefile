@@ -58,6 +58,50 @@ digits-noise: digits-noise-teacher
 	$(NOISEGAME) report $(NOISE_RUNS)
 
 # --- targets: fgsm / freq-split ---
+# Digits on a CPU: accuracy vs epsilon of a teacher and of an FGSM-trained model, the L(r)/H(r) evaluation
+# of both, training on H(r) with natural and shuffled labels, and first-layer kernel smoothing; one report.
+# `make freq-heuristics` adds teachers trained with mix-up, dropout, no batch norm and a large batch.
+ROBUST_RUNS ?= runs/digits-robust
+ROBUST_TEACHER = $$(ls -d $(ROBUST_RUNS)/train-teacher/*-digits-teacher/ | tail -1)
+ROBUST_ADV = $$(ls -d $(ROBUST_RUNS)/fgsm/*-digits-adv-fgsm/ | tail -1)
+HEURISTICS = $$(for n in mixup dropout no-bn batch-256; do ls -d $(ROBUST_RUNS)/train-teacher/*-digits-$$n/ | tail -1; done)
+
+.PHONY: robust-teacher fgsm-teacher fgsm-adv-train fgsm-adv-eval freq-eval freq-train freq-smooth freq-heuristics digits-robust
+
+robust-teacher: install
+	$(NOISEGAME) train-teacher --config experiments/digits-teacher.yaml --runs-dir $(ROBUST_RUNS)
+
+fgsm-teacher: install
+	$(NOISEGAME) fgsm --config experiments/digits-fgsm-eval.yaml --model-path "$(ROBUST_TEACHER)" --name teacher --runs-dir $(ROBUST_RUNS)
+
+fgsm-adv-train: install
+	$(NOISEGAME) fgsm --config experiments/digits-fgsm-adv-train.yaml --runs-dir $(ROBUST_RUNS)
+
+fgsm-adv-eval: install
+	$(NOISEGAME) fgsm --config experiments/digits-fgsm-eval.yaml --model-path "$(ROBUST_ADV)" --name adv-fgsm --runs-dir $(ROBUST_RUNS)
+
+freq-eval: install
+	$(NOISEGAME) freq-split eval --config experiments/digits-freq-eval.yaml --model-path "$(ROBUST_TEACHER)" --model-path "$(ROBUST_ADV)" --runs-dir $(ROBUST_RUNS)
+
+freq-train: install
+	$(NOISEGAME) freq-split train --config experiments/digits-freq-train.yaml --runs-dir $(ROBUST_RUNS)
+	$(NOISEGAME) freq-split train --config experiments/digits-freq-train.yaml --shuffle-labels --runs-dir $(ROBUST_RUNS)
+
+freq-smooth: install
+	$(NOISEGAME) freq-split smooth --config experiments/digits-freq-smooth.yaml --model-path "$(ROBUST_TEACHER)" --model-path "$(ROBUST_ADV)" --runs-dir $(ROBUST_RUNS)
+
+freq-heuristics: install
+	$(NOISEGAME) train-teacher --config experiments/digits-teacher.yaml --mixup 0.2 --name digits-mixup --runs-dir $(ROBUST_RUNS)
+	$(NOISEGAME) train-teacher --config experiments/digits-teacher.yaml --dropout 0.3 --name digits-dropout --runs-dir $(ROBUST_RUNS)
+	$(NOISEGAME) train-teacher --config experiments/digits-teacher.yaml --no-batch-norm --name digits-no-bn --runs-dir $(ROBUST_RUNS)
+	$(NOISEGAME) train-teacher --config experiments/digits-teacher.yaml --batch-size 256 --name digits-batch-256 --runs-dir $(ROBUST_RUNS)
+	$(NOISEGAME) freq-split eval --config experiments/digits-freq-eval.yaml --name heuristics --runs-dir $(ROBUST_RUNS) \
+		--model-path "$(ROBUST_TEACHER)" --model-path "$(ROBUST_ADV)" $$(for m in $(HEURISTICS); do echo --model-path $$m; done)
+
+digits-robust: robust-teacher
+	$(MAKE) fgsm-teacher fgsm-adv-train
+	$(MAKE) fgsm-adv-eval freq-eval freq-train freq-smooth
+	$(NOISEGAME) report $(ROBUST_RUNS)
 
 # --- targets: style-transfer ---
 

@@ -152,7 +152,7 @@ def run(config: Config) -> dict:
     teacher = load_checked_model(config.model_path, data) if config.model_path else None
     if config.target_class is not None:
         require(config.target_class < data.num_classes, f"--targeted {config.target_class}: {data.name} has {data.num_classes} classes")
-    with experiment(config, model=teacher.name if teacher is not None and not config.train else None) as run:
+    with experiment(config, model=teacher.name if teacher is not None else None) as run:
         model = train_adversarially(config, data, teacher, run) if config.train else teacher
         frame = run.write_metrics(robustness_rows(config, model, data), results=config.results)
         accuracy = frame[frame["metric"] == "accuracy"].assign(epsilon_255=lambda f: f["epsilon"] * 255)
