@@ -1,0 +1,162 @@
+"""``noisegame eval-corruption`` through Click's CliRunner, and the evaluation library's aggregates."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import only_run_dir
+from noisegame_cli import evaluation
+from noisegame_cli.corruptions import ALL_CORRUPTIONS, CORRUPTIONS, SEVERITIES
+from saved_models import quick_digits_model, save
+
+SUBSET = "gaussian_noise,contrast"
+
+
+@pytest.fixture(scope="module")
+def digits_model(tmp_path_factory):
+    return quick_digits_model(tmp_path_factory.mktemp("model"), epochs=1)
+
+
+def per_set_accuracy(metrics: pd.DataFrame) -> pd.Series:
+    rows = metrics[(metrics["metric"] == "accuracy") & metrics["corruption"].notna()]
+    return rows.set_index(["corruption", rows["severity"].astype(int)])["value"].sort_index()
+
+
+def scalar(metrics: pd.DataFrame, metric: str) -> float:
+    rows = metrics[(metrics["metric"] == metric) & metrics["corruption"].isna()]
+    assert len(rows) == 1, (metric, rows)
+    return float(rows["value"].iloc[0])
+
+
+def test_generated_then_official_layout_then_mce(invoke, tmp_path, digits_model):
+    runs, written = tmp_path / "runs", tmp_path / "digits-C"
+    common = ["--model-path", digits_model, "--corruptions", SUBSET, "--limit", "40", "--seed", "5"]
+    result = invoke("eval-corruption", *common, "--runs-dir", runs, "--name", "generated", "--write-dir", written)
+    assert result.exit_code == 0, result.output
+    generated_run = only_run_dir(runs, "eval-corruption")
+    for name in ("config.json", "env.json", "metrics.csv", "corruption_heatmap.png", "corruption_samples.png"):
+        assert (generated_run / name).is_file(), name
+    metrics = pd.read_csv(generated_run / "metrics.csv")
+    accuracy = per_set_accuracy(metrics)
+    assert list(accuracy.index) == [(c, s) for c in sorted(SUBSET.split(",")) for s in SEVERITIES]
+    errors = metrics[(metrics["metric"] == "error") & metrics["corruption"].notna()]
+    assert np.allclose(errors.sort_values(["corruption", "severity"])["value"].to_numpy(), 1 - accuracy.to_numpy())
+    assert scalar(metrics, "mean_accuracy") == pytest.approx(accuracy.mean())
+    assert "mean_accuracy_15x5" not in set(metrics["metric"])  # only 2 of the 15 corruptions evaluated
+    clean = metrics[(metrics["split"] == "test") & (metrics["metric"] == "accuracy")]["value"].item()
+    assert 0.3 < clean <= 1.0 and accuracy[("contrast", 5)] <= clean + 0.05
+
+    # the written folder is in the official layout and holds exactly the evaluated images
+    images = np.load(written / "contrast.npy")
+    labels = np.load(written / "labels.npy")
+    assert images.shape == (5 * 40, 32, 32, 3) and images.dtype == np.uint8 and labels.shape == (200,)
+    assert np.array_equal(labels[:40], labels[160:])
+
+    official = invoke(
+        "eval-corruption", "--model-path", digits_model, "--dataset", "cifar10-c", "--data-dir", written,
+        "--corruptions", SUBSET, "--clean-data-dir", tmp_path / "no-cifar", "--runs-dir", tmp_path / "runs2",
+        "--baseline", generated_run,
+    )  # fmt: skip
+    assert official.exit_code == 0, official.output
+    official_metrics = pd.read_csv(only_run_dir(tmp_path / "runs2", "eval-corruption") / "metrics.csv")
+    pd.testing.assert_series_equal(per_set_accuracy(official_metrics), accuracy)
+    # the same model against itself as baseline: every CE is 1; no clean accuracy here, so no relative mCE
+    assert scalar(official_metrics, "mce") == pytest.approx(1.0)
+    assert "relative_mce" not in set(official_metrics["metric"])
+    assert "mce: 1.0000" in official.output
+
+
+def test_aggregates_follow_the_published_protocols():
+    rng = np.random.default_rng(0)
+    rows = [
+        {"corruption": c, "severity": s, "metric": "accuracy", "value": rng.uniform()}
+        for c in ALL_CORRUPTIONS for s in SEVERITIES
+    ]  # fmt: skip
+    per_set = pd.DataFrame(rows)
+    aggregates = {row["metric"]: row["value"] for row in evaluation.aggregate_rows(per_set)}
+    common = per_set[per_set["corruption"].isin(CORRUPTIONS)]["value"]
+    strongest = per_set[per_set["severity"] == 5]["value"]
+    assert aggregates["mean_accuracy_15x5"] == pytest.approx(common.mean()) and len(common) == 75
+    assert aggregates["mean_accuracy_19_sev5"] == pytest.approx(strongest.mean()) and len(strongest) == 19
+    assert aggregates["mean_accuracy"] == pytest.approx(per_set["value"].mean())
+
+
+def test_mce_and_relative_mce_follow_imagenet_c():
+    def error_rows(errors):
+        return pd.DataFrame(
+            [{"corruption": c, "severity": s, "metric": "error", "value": e} for c, by_severity in errors.items() for s, e in by_severity.items()]
+        )
+
+    mine = {"gaussian_noise": {1: 0.2, 2: 0.4}, "fog": {1: 0.3, 2: 0.3}, "spatter": {1: 0.9, 2: 0.9}}
+    theirs = {"gaussian_noise": {1: 0.4, 2: 0.6}, "fog": {1: 0.3, 2: 0.5}, "spatter": {1: 0.1, 2: 0.1}}
+    baseline = pd.concat([error_rows(theirs), pd.DataFrame([{"corruption": None, "severity": None, "metric": "error", "value": 0.2}])])
+    rows = {(r.get("corruption"), r["metric"]): r["value"] for r in evaluation.mce_rows(error_rows(mine), 0.1, baseline)}
+    # CE = sum of errors / baseline's sum, over the common corruptions only (spatter is an extra)
+    assert rows[("gaussian_noise", "ce")] == pytest.approx(0.6 / 1.0)
+    assert rows[("fog", "ce")] == pytest.approx(0.6 / 0.8)
+    assert rows[(None, "mce")] == pytest.approx((0.6 + 0.75) / 2)
+    # relative CE subtracts each model's clean error (0.1 here, 0.2 for the baseline) first
+    assert rows[("gaussian_noise", "relative_ce")] == pytest.approx((0.1 + 0.3) / (0.2 + 0.4))
+    assert rows[(None, "relative_mce")] == pytest.approx(((0.4 / 0.6) + (0.4 / 0.4)) / 2)
+    assert ("spatter", "ce") not in rows
+
+
+def other_model(folder, input_shape, classes):
+    model = keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(), keras.layers.Dense(classes)])
+    return save(model, folder)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--corruptions", "gaussian_noise,fogg"], "unknown corruption 'fogg'"),
+        (["--severities", "1,6"], "severities must lie in 1..5"),
+        (["--severities", "1,2", "--write-dir", "x"], "needs all 5 severities"),
+        (["--dataset", "cifar10-c"], "needs --data-dir"),
+    ],
+)
+def test_bad_options_are_one_line_errors(invoke, tmp_path, digits_model, extra, message):
+    result = invoke("eval-corruption", "--model-path", digits_model, "--runs-dir", tmp_path / "runs", *extra)
+    assert result.exit_code != 0
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_model_that_does_not_fit_and_missing_files(invoke, tmp_path, digits_model):
+    wrong_classes = other_model(tmp_path / "five", (32, 32, 3), 5)
+    result = invoke("eval-corruption", "--model-path", wrong_classes, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code != 0 and "predicts 5 classes but the dataset has 10" in result.stderr
+    wrong_shape = other_model(tmp_path / "small", (28, 28, 3), 10)
+    result = invoke("eval-corruption", "--model-path", wrong_shape, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code != 0 and "takes images of shape" in result.stderr
+    result = invoke("eval-corruption", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code != 0 and "needs --model-path" in result.stderr
+
+    folder = tmp_path / "fake-C"
+    folder.mkdir()
+    np.save(folder / "labels.npy", np.zeros(50, np.int64))
+    np.save(folder / "gaussian_noise.npy", np.zeros((50, 32, 32, 3), np.uint8))
+    result = invoke(
+        "eval-corruption", "--model-path", digits_model, "--dataset", "cifar10-c", "--data-dir", folder,
+        "--corruptions", "gaussian_noise,fog", "--runs-dir", tmp_path / "runs",
+    )  # fmt: skip
+    assert result.exit_code != 0 and "CIFAR-10-C file missing" in result.stderr and "fog.npy" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_config_records_the_selection(invoke, tmp_path, digits_model):
+    result = invoke(
+        "eval-corruption", "--model-path", digits_model, "--corruptions", "brightness", "--severities", "2,4",
+        "--limit", "16", "--runs-dir", tmp_path / "runs",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run = only_run_dir(tmp_path / "runs", "eval-corruption")
+    config = json.loads((run / "config.json").read_text())
+    assert config["corruptions"] == ["brightness"] and config["severities"] == [2, 4]
+    metrics = pd.read_csv(run / "metrics.csv")
+    assert sorted(per_set_accuracy(metrics).index) == [("brightness", 2), ("brightness", 4)]
