@@ -106,3 +106,14 @@ digits-robust: robust-teacher
 # --- targets: style-transfer ---
 
 # --- targets: eval-corruption ---
+# `make digits-c`: a digits-C folder in the CIFAR-10-C layout (19 corruptions x 5 severities of the
+# digits test split) and the demo teacher's accuracy on it (the teacher is trained first if missing).
+DIGITS_C ?= runs/digits-C
+DEMO_TEACHER = $$(ls -d $(RUNS)/train-teacher/*-digits-teacher/ 2>/dev/null | tail -1)
+
+.PHONY: digits-c
+
+digits-c: install
+	test -n "$(DEMO_TEACHER)" || $(NOISEGAME) train-teacher --config experiments/digits-teacher.yaml --runs-dir $(RUNS)
+	$(NOISEGAME) eval-corruption --config experiments/digits-eval-corruption.yaml --model-path "$(DEMO_TEACHER)" --write-dir $(DIGITS_C) --runs-dir $(RUNS)
+	$(NOISEGAME) report $(RUNS)
