@@ -99,6 +99,7 @@ def train_adversarially(config: Config, data: Dataset, teacher: keras.Model | No
             classifier.set_weights(teacher.get_weights())
         trainer = AdversarialTrainer(classifier, config.spec(config.attack, config.train_epsilon), alpha=config.alpha, seed=config.seed)
         trainer.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+        trainer(np.zeros((1, *data.image_shape), np.float32))  # built before fit, as the run's backup callback needs
     train = train_pipeline(data.train.images, data.train.labels, config.batch_size, augment=config.augment, seed=config.seed)
     validation = eval_pipeline(data.val.images, data.val.labels, config.batch_size)
     fit_and_record(
