@@ -53,8 +53,13 @@ def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
     if metrics.empty:
         return metrics
     context = [c for c in metrics.columns if c not in ("metric", "value") and metrics[c].notna().any()]
-    table = metrics.pivot_table(index=context, columns="metric", values="value", aggfunc="first", dropna=False)
-    return table.dropna(how="all").reset_index()
+    return _wide(metrics, context)
+
+
+def _wide(rows: pd.DataFrame, index: list[str]) -> pd.DataFrame:
+    """One row per observed combination of ``index`` (missing values included), one column per metric."""
+    grouped = rows.groupby([*index, "metric"], dropna=False, sort=False)["value"].first()
+    return grouped.unstack("metric").reset_index()
 
 
 # --- the results page -------------------------------------------------------------------------
@@ -84,7 +89,7 @@ def clean_accuracy(metrics: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return rows
     index = ["command", "run_id", "model", "dataset"] + [c for c in ("split", "attack", "part", "extractor") if c in rows and rows[c].notna().any()]
-    return rows.pivot_table(index=index, values="value", aggfunc="first", dropna=False).rename(columns={"value": "accuracy"}).reset_index()
+    return _wide(rows, index)
 
 
 def corruption_aggregates(metrics: pd.DataFrame) -> pd.DataFrame:

@@ -52,14 +52,17 @@ def fit_and_record(
 ) -> pd.DataFrame:
     """``model.fit`` with ``history.csv`` written every epoch and a training-curve PNG at the end.
 
-    The training state is backed up in the run directory after each epoch, so ``--resume`` continues
-    an interrupted run from its last finished epoch (the backup is removed when training ends).
+    The training state of a built model is backed up in the run directory after each epoch, so
+    ``--resume`` continues an interrupted run from its last finished epoch (the backup is removed
+    when training ends). Keras can only restore built models: a trainer that builds itself inside
+    ``fit`` starts again from its first epoch.
     """
-    resuming = run.path(BACKUP_DIR).is_dir()
+    resumable = model.built
+    resuming = resumable and run.path(BACKUP_DIR).is_dir()
     logger = keras.callbacks.CSVLogger(str(run.path(HISTORY_FILE)), append=resuming)
-    backup = keras.callbacks.BackupAndRestore(str(run.path(BACKUP_DIR)))
-    # The timer fills its column before the logger writes the row; all three run before a callback can stop training.
-    callbacks = [EpochTimer(), logger, backup, *callbacks]
+    backup = [keras.callbacks.BackupAndRestore(str(run.path(BACKUP_DIR)))] if resumable else []
+    # The timer fills its column before the logger writes the row; these run before a callback can stop training.
+    callbacks = [EpochTimer(), logger, *backup, *callbacks]
     model.fit(train, validation_data=validation, epochs=epochs, callbacks=callbacks, shuffle=False, verbose="auto")
     history = pd.read_csv(run.path(HISTORY_FILE))
     plots.training_curves(history, run.path("training_curves.png"), title=title)
