@@ -116,3 +116,14 @@ def test_the_recipe_is_a_valid_config():
     values = load_config_file(REPO / "experiments" / "digits-style.yaml")
     config = resolve_config(style_transfer.Config, values)
     assert config.size >= 16 and config.steps >= 1
+
+
+def test_extractor_specs_carry_their_own_weights():
+    config = style_transfer.Config(extractor=("vgg19", "resnet50:robust.weights.h5", "ResNet50:none"), weights="none")
+    assert config.applications == (("vgg19", None), ("resnet50", "robust.weights.h5"), ("resnet50", "none"))
+    names = [
+        style_transfer._labelled(style.FeatureExtractor(name, None, (), ""), weights).name for name, weights in config.applications
+    ]
+    assert names == ["vgg19", "resnet50-robust", "resnet50-random"]
+    assert style_transfer.Config(extractor_path=("runs/x",)).applications == ()  # no VGG-19 unless asked
+    assert style_transfer.Config().applications == (("vgg19", None),)

@@ -2,8 +2,9 @@
 
 The observation it lets a researcher repeat (Nakano, Distill 2019, on the robust features of Ilyas
 et al. 2019): style transfer works out of the box through VGG-19 but not through a ResNet-50, unless
-the ResNet is adversarially robust. Each ``--extractor`` / ``--extractor-path`` gets its own result;
-with several, ``comparison.png`` shows content, style and every result side by side.
+the ResNet is adversarially robust. Each ``--extractor NAME[:WEIGHTS]`` / ``--extractor-path`` gets its
+own result (``resnet50 resnet50:robust.weights.h5`` puts ImageNet and robust weights side by side);
+with several, ``comparison.png`` shows content, style and every result.
 
 Without ``--content`` / ``--style`` the photographs that ship with scikit-image are used
 (``chelsea``, a cat, stylised after ``immunohistochemistry``, a stained tissue micrograph), so
@@ -52,7 +53,7 @@ class Config(CommonConfig):
     style_layers: tuple[str, ...] | None = None
     content_layer: str | None = None
     content_weight: float = 1.0
-    style_weight: float = 10.0
+    style_weight: float = 100.0
     tv_weight: float = 0.0
     normalize_losses: bool = True
     optimizer: str = "lbfgs"
@@ -71,26 +72,29 @@ class Config(CommonConfig):
             require(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         require(self.optimizer in neural_style.OPTIMIZERS, f"unknown --optimizer {self.optimizer!r}; choose from {', '.join(neural_style.OPTIMIZERS)}")
         require(self.init in neural_style.INITS, f"unknown --init {self.init!r}; choose from {', '.join(neural_style.INITS)}")
-        for name in _names(self.extractor):
+        for architecture, _ in self.applications:
             require(
-                name.lower() in neural_style.ARCHITECTURES,
-                f"unknown --extractor {name!r}; choose from {', '.join(neural_style.ARCHITECTURES)} (saved models: --extractor-path)",
+                architecture in neural_style.ARCHITECTURES,
+                f"unknown --extractor {architecture!r}; choose from {', '.join(neural_style.ARCHITECTURES)} (saved models: --extractor-path)",
             )
-        applications = self.applications
+        shared = [architecture for architecture, weights in self.applications if weights is None]
         require(
-            len(applications) <= 1 or self.weights.lower() in (neural_style.IMAGENET, neural_style.NO_WEIGHTS),
-            f"--weights FILE fits one network; give it with only one of {', '.join(applications)}",
+            len(shared) <= 1 or self.weights.lower() in (neural_style.IMAGENET, neural_style.NO_WEIGHTS),
+            f"--weights FILE fits one network; give it with only one of {', '.join(shared)} (or per network: NAME:FILE)",
         )
 
     @property
-    def applications(self) -> tuple[str, ...]:
-        """The keras.applications extractors; VGG-19 when no extractor is given at all."""
-        names = tuple(dict.fromkeys(name.lower() for name in _names(self.extractor)))
-        return names or (() if _names(self.extractor_path) else ("vgg19",))
+    def applications(self) -> tuple[tuple[str, str | None], ...]:
+        """``(architecture, own weights or None)`` from each ``NAME[:WEIGHTS]``; VGG-19 when no extractor is given."""
+        specs = tuple(dict.fromkeys(_names(self.extractor)))
+        if not specs and not _names(self.extractor_path):
+            specs = ("vgg19",)
+        return tuple((name.lower(), weights or None) for name, _, weights in (spec.partition(":") for spec in specs))
 
     @property
     def run_name(self) -> str:
-        return self.name or "-".join([*self.applications, *(Path(p).name for p in _names(self.extractor_path))])
+        names = [architecture for architecture, _ in self.applications] + [Path(p).name for p in _names(self.extractor_path)]
+        return self.name or "-".join(names)
 
 
 def _names(value) -> tuple[str, ...]:
@@ -127,7 +131,10 @@ def load_image(source: str, size: int) -> tuple[str, np.ndarray]:
 def build_extractors(config: Config) -> list[neural_style.FeatureExtractor]:
     """Every requested extractor, each with a name unique within the run (used for its files)."""
     layers = {"style_layers": _names(config.style_layers) or None, "content_layer": config.content_layer}
-    extractors = [neural_style.application_extractor(name, weights=config.weights, **layers) for name in config.applications]
+    extractors = [
+        _labelled(neural_style.application_extractor(name, weights=weights or config.weights, **layers), weights)
+        for name, weights in config.applications
+    ]
     extractors += [neural_style.saved_model_extractor(path, **layers) for path in _names(config.extractor_path)]
     seen: dict[str, int] = {}
     unique = []
@@ -136,6 +143,15 @@ def build_extractors(config: Config) -> list[neural_style.FeatureExtractor]:
         name = extractor.name if seen[extractor.name] == 1 else f"{extractor.name}-{seen[extractor.name]}"
         unique.append(dataclasses.replace(extractor, name=name))
     return unique
+
+
+def _labelled(extractor: neural_style.FeatureExtractor, own_weights: str | None) -> neural_style.FeatureExtractor:
+    """``resnet50-<file stem>`` or ``vgg19-random`` for a network given its own weights, so a grid can
+    hold the same architecture with ImageNet and with adversarially robust weights."""
+    if own_weights is None or own_weights.lower() == neural_style.IMAGENET:
+        return extractor
+    suffix = "random" if own_weights.lower() == neural_style.NO_WEIGHTS else Path(own_weights).name.split(".")[0]
+    return dataclasses.replace(extractor, name=f"{extractor.name}-{suffix}")
 
 
 def save_png(image: np.ndarray, path: Path) -> Path:
@@ -228,7 +244,8 @@ def run(config: Config) -> dict:
 @click.option("--style", default=None, help="Style image file or scikit-image photograph [default: immunohistochemistry].")
 @click.option("--size", type=int, default=None, help="Working resolution: the longer side in pixels [default: 128].")
 @click.option("--extractor", multiple=True, default=None,
-              help=f"Feature network, repeatable: {', '.join(neural_style.ARCHITECTURES)} [default: vgg19 unless --extractor-path is given].")
+              help=f"Feature network NAME[:WEIGHTS], repeatable; NAME is {' or '.join(neural_style.ARCHITECTURES)}, WEIGHTS "
+                   "overrides --weights for it [default: vgg19 unless --extractor-path is given].")
 @click.option("--extractor-path", multiple=True, default=None,
               help="A classifier trained here (run directory or model.keras), repeatable.")
 @click.option("--weights", default=None,
@@ -237,7 +254,7 @@ def run(config: Config) -> dict:
               help="Comma-separated style layers [default: Gatys' relu1_1..relu5_1 for vgg19, the stage outputs otherwise].")
 @click.option("--content-layer", default=None, help="Content layer [default: relu4_2 for vgg19, the last stage but one otherwise].")
 @click.option("--content-weight", type=float, default=None, help="Weight of the content loss [default: 1].")
-@click.option("--style-weight", type=float, default=None, help="Weight of the style loss [default: 10].")
+@click.option("--style-weight", type=float, default=None, help="Weight of the style loss [default: 100].")
 @click.option("--tv-weight", type=float, default=None, help="Weight of the total-variation loss [default: 0].")
 @click.option("--normalize-losses/--raw-losses", default=None,
               help="Divide each loss by its target's scale, so the weights fit every network [default: normalize].")
