@@ -104,6 +104,27 @@ digits-robust: robust-teacher
 	$(NOISEGAME) report $(ROBUST_RUNS)
 
 # --- targets: style-transfer ---
+# Digits on a CPU: stylise a scikit-image photograph through a normal digits teacher and an FGSM-trained
+# one (plus VGG-19 when its ImageNet weights are in the Keras cache); writes comparison.png.
+# `make style-transfer-digits STYLE_RUNS=runs/digits-robust` reuses the models of `make digits-robust`.
+STYLE_RUNS ?= runs/digits-style
+STYLE_TEACHER = $$(ls -d $(STYLE_RUNS)/train-teacher/*-digits-teacher/ | tail -1)
+STYLE_ADV = $$(ls -d $(STYLE_RUNS)/fgsm/*-digits-adv-fgsm/ | tail -1)
+VGG19_CACHED = $${KERAS_HOME:-$$HOME/.keras}/models/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5
+
+.PHONY: style-models style-transfer-digits style-demo
+
+style-models: install
+	$(NOISEGAME) train-teacher --config experiments/digits-teacher.yaml --runs-dir $(STYLE_RUNS)
+	$(NOISEGAME) fgsm --config experiments/digits-fgsm-adv-train.yaml --runs-dir $(STYLE_RUNS)
+
+style-transfer-digits: install
+	$(NOISEGAME) style-transfer --config experiments/digits-style.yaml --runs-dir $(STYLE_RUNS) \
+		--extractor-path "$(STYLE_TEACHER)" --extractor-path "$(STYLE_ADV)" \
+		$$(test -f "$(VGG19_CACHED)" && echo --extractor vgg19)
+
+style-demo: style-models
+	$(MAKE) style-transfer-digits
 
 # --- targets: eval-corruption ---
 # `make digits-c`: a digits-C folder in the CIFAR-10-C layout (19 corruptions x 5 severities of the
