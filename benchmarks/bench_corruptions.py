@@ -1,0 +1,184 @@
+"""Corruption engine speed and eval-corruption memory.
+
+1. Images per second for each of the 19 corruptions at one severity (3) on 32x32 images: the engine
+   (batched TensorFlow ops, ``noisegame_cli.corruptions.corrupt``) against the per-image NumPy / SciPy /
+   OpenCV implementation researchers use today, the ``imagecorruptions-imaug`` package (ImageNet-C
+   parameters; a benchmark-only dependency: ``pip install -e '.[bench]'``), measured in the same run,
+   the two interleaved corruption by corruption; their ratio and its geometric mean.
+2. Time to generate a full 10 000-image x 19 x 5 set: the time to build each corruption graph once
+   (measured) plus the per-image steady-state time of every corruption x severity measured on a subset
+   and extrapolated to 10 000 images.
+3. Peak resident memory of a full ``noisegame eval-corruption`` over a fabricated 19-file
+   CIFAR-10-C-layout folder (50 000 x 32 x 32 x 3 per file), in a subprocess.
+
+    python benchmarks/bench_corruptions.py [--images 2000] [--reference-images 100] [--set-images 1000] [--skip-memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+from skimage import data as skimage_data  # noqa: E402
+from skimage import transform  # noqa: E402
+
+from noisegame_cli.corruptions import ALL_CORRUPTIONS, SEVERITIES, corrupt  # noqa: E402
+
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "immunohistochemistry")
+FULL_SET_IMAGES = 10_000
+
+
+def natural_images(count: int, seed: int = 0) -> np.ndarray:
+    """Random square crops (64..256 px) of photographs that ship with scikit-image, resized to 32x32."""
+    rng = np.random.default_rng(seed)
+    photos = []
+    for name in PHOTOS:
+        photo = getattr(skimage_data, name)()
+        photos.append(np.stack([photo] * 3, axis=-1) if photo.ndim == 2 else photo[..., :3])
+    crops = []
+    for _ in range(count):
+        photo = photos[rng.integers(len(photos))]
+        side = int(rng.integers(64, min(256, *photo.shape[:2]) + 1))
+        top, left = rng.integers(0, photo.shape[0] - side + 1), rng.integers(0, photo.shape[1] - side + 1)
+        crop = transform.resize(photo[top : top + side, left : left + side], (32, 32), anti_aliasing=True)
+        crops.append((crop * 255).astype(np.uint8))
+    return np.stack(crops)
+
+
+def engine_rate(images: np.ndarray, name: str, severity: int) -> tuple[float, float]:
+    """(seconds to build the graph and run a first small batch, steady-state images per second)."""
+    start = time.perf_counter()
+    corrupt(images[:8], name, severity, seed=1)
+    build = time.perf_counter() - start
+    start = time.perf_counter()
+    corrupt(images, name, severity, seed=2)
+    return build, len(images) / (time.perf_counter() - start)
+
+
+def reference_rate(images: np.ndarray, name: str, severity: int) -> float | None:
+    """Images per second of imagecorruptions-imaug's per-image function, or None if not installed."""
+    try:
+        from imagecorruptions import corrupt as reference_corrupt
+    except ImportError:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference_corrupt(images[0], corruption_name=name, severity=severity)
+        start = time.perf_counter()
+        for image in images:
+            reference_corrupt(image, corruption_name=name, severity=severity)
+    return len(images) / (time.perf_counter() - start)
+
+
+def speed_table(images: np.ndarray, reference_images: int, severity: int) -> tuple[list[dict], float | None]:
+    rows = []
+    for name in ALL_CORRUPTIONS:
+        _, engine = engine_rate(images, name, severity)
+        reference = reference_rate(images[:reference_images], name, severity)
+        rows.append({"corruption": name, "engine": engine, "reference": reference})
+        ratio = f"{engine / reference:8.1f}x" if reference else "       -"
+        reference_text = f"{reference:12.0f}" if reference else "   (missing)"
+        print(f"{name:18s} {engine:12.0f} {reference_text} {ratio}", flush=True)
+    ratios = [row["engine"] / row["reference"] for row in rows if row["reference"]]
+    geometric_mean = math.exp(np.mean(np.log(ratios))) if len(ratios) == len(rows) else None
+    return rows, geometric_mean
+
+
+def full_set_estimate(images: np.ndarray) -> tuple[float, float]:
+    """(graph building seconds, extrapolated steady-state seconds) for 10 000 x 19 x 5."""
+    build_total, steady_total = 0.0, 0.0
+    for name in ALL_CORRUPTIONS:
+        for severity in SEVERITIES:
+            build, rate = engine_rate(images, name, severity)
+            build_total += build
+            steady_total += FULL_SET_IMAGES / rate
+        print(f"  {name:18s} built and timed at 5 severities", flush=True)
+    return build_total, steady_total
+
+
+def fabricate_cifar10c(folder: Path, per_severity: int = 10_000) -> None:
+    """19 uint8 [5 * per_severity, 32, 32, 3] files (random images) and labels.npy."""
+    rng = np.random.default_rng(0)
+    block = rng.integers(0, 256, size=(per_severity, 32, 32, 3), dtype=np.uint8)
+    for name in ALL_CORRUPTIONS:
+        array = np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+", dtype=np.uint8, shape=(5 * per_severity, 32, 32, 3))
+        for severity in range(5):
+            array[severity * per_severity : (severity + 1) * per_severity] = block
+        array.flush()
+        del array
+    np.save(folder / "labels.npy", np.tile(rng.integers(0, 10, per_severity), 5))
+
+
+def small_model(path: Path) -> Path:
+    import keras
+
+    model = keras.Sequential([
+        keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10),
+    ], name="bench_cnn")  # fmt: skip
+    model.save(path)
+    return path
+
+
+def eval_peak_memory() -> tuple[float, float]:
+    """(peak RSS in MB, wall seconds) of a full eval-corruption run over a fabricated folder, in a subprocess."""
+    with tempfile.TemporaryDirectory() as root:
+        root = Path(root)
+        folder = root / "CIFAR-10-C"
+        folder.mkdir()
+        fabricate_cifar10c(folder)
+        model = small_model(root / "model.keras")
+        (root / "no-cifar").mkdir()
+        command = [
+            sys.executable, "-m", "noisegame_cli", "eval-corruption", "--dataset", "cifar10-c", "--data-dir", str(folder),
+            "--model-path", str(model), "--batch-size", "1000", "--clean-data-dir", str(root / "no-cifar"), "--runs-dir", str(root / "runs"),
+        ]  # fmt: skip
+        start = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return peak_kb / 1024, wall
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=2000, help="images per corruption for the engine's rate")
+    parser.add_argument("--reference-images", type=int, default=100, help="images per corruption for imagecorruptions")
+    parser.add_argument("--severity", type=int, default=3)
+    parser.add_argument("--set-images", type=int, default=1000, help="images per corruption x severity for the full-set estimate")
+    parser.add_argument("--skip-memory", action="store_true", help="leave out the eval-corruption memory measurement")
+    args = parser.parse_args(argv)
+
+    images = natural_images(max(args.images, args.reference_images, args.set_images))
+    print(f"1. images/s at severity {args.severity}, 32x32 (engine: batches of up to 1000; reference: per image)")
+    print(f"{'corruption':18s} {'engine':>12s} {'imagecorr.':>12s} {'ratio':>9s}")
+    _, geometric_mean = speed_table(images[: args.images], args.reference_images, args.severity)
+    if geometric_mean is not None:
+        print(f"geometric mean of the ratios over the 19 corruptions: {geometric_mean:.1f}x")
+    else:
+        print("imagecorruptions-imaug missing: pip install -e '.[bench]' for the comparison")
+
+    print(f"\n2. a full {FULL_SET_IMAGES} x 19 x 5 set, from {args.set_images} images per corruption x severity")
+    build, steady = full_set_estimate(images[: args.set_images])
+    print(f"graph building (95 graphs, measured): {build:.0f} s; corrupting (extrapolated): {steady:.0f} s; total {(build + steady) / 60:.1f} min")
+
+    if not args.skip_memory:
+        print("\n3. peak memory of eval-corruption over a fabricated full-size 19-file CIFAR-10-C folder")
+        peak, wall = eval_peak_memory()
+        print(f"peak resident memory {peak:.0f} MB ({19 * 5 * 10_000} images evaluated in {wall:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
