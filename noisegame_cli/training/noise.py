@@ -215,6 +215,8 @@ class GameOfNoiseTrainer(keras.Model):
         }
         self.trackers["clean_accuracy"] = keras.metrics.SparseCategoricalAccuracy(name="clean_accuracy")
         self.trackers["noise_accuracy"] = keras.metrics.SparseCategoricalAccuracy(name="noise_accuracy")
+        # Built once both players are (the replay slots are built clones), so BackupAndRestore accepts it.
+        self.built = classifier.built and generator.built
 
     def compile(self, optimizer, generator_optimizer, **kwargs):
         super().compile(optimizer=optimizer, **kwargs)

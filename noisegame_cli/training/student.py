@@ -53,6 +53,9 @@ class SelfTrainer(keras.Model):
         self.ce_tracker = keras.metrics.Mean(name="ce_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        # The wrapper has no variables of its own: it is built once both networks are, so that
+        # callbacks that need a built model (BackupAndRestore) accept it before fit.
+        self.built = student.built and teacher.built
 
     @property
     def metrics(self):
