@@ -119,6 +119,20 @@ def test_saved_model_runs_at_any_size(tiny_model, tmp_path):
     np.testing.assert_allclose(extractor.model(images[:, :32, :32])["stage2"], own, rtol=1e-4, atol=1e-5)
 
 
+def test_fixed_size_model_sees_images_resized_to_its_input():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = keras.layers.Identity(name="stage1")(keras.layers.Conv2D(4, 3, padding="same")(x))
+    x = keras.layers.Identity(name="stage2")(keras.layers.Conv2D(4, 3, strides=2, padding="same")(x))
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Flatten()(x)))  # Flatten fixes the size
+    extractor = style.build_extractor(model)
+    images = np.random.default_rng(5).uniform(0, 255, (1, 40, 24, 3)).astype(np.float32)
+    assert extractor.model(images)["stage1"].shape == (1, 16, 16, 4)
+    resized = tf.image.resize(images, (16, 16))
+    own = keras.Model(model.input, model.get_layer("stage2").output)(resized)
+    np.testing.assert_allclose(extractor.model(images)["stage2"], own, rtol=1e-4, atol=1e-4)
+
+
 def test_vgg19_uses_average_pooling_and_gatys_layers():
     extractor = style.build_extractor("vgg19", weights="none")
     assert extractor.style_layers == tuple(f"block{i}_conv1" for i in range(1, 6))
