@@ -103,39 +103,42 @@ def box_filter(images: tf.Tensor, size: int = 3, mode: str = "reflect101") -> tf
 
 
 def along_axes(images: tf.Tensor, rows_matrix: np.ndarray, cols_matrix: np.ndarray) -> tf.Tensor:
-    """out[n, i, j, c] = sum_hw rows[i, h] * images[n, h, w, c] * cols[j, w].
-
-    With a leading stack axis on both matrices ([K, I, H] and [K, J, W]) the K results are summed."""
+    """out[n, i, j, c] = sum_hw rows[i, h] * images[n, h, w, c] * cols[j, w]."""
     rows = tf.constant(rows_matrix, tf.float32)
     cols = tf.constant(cols_matrix, tf.float32)
-    if rows.shape.rank == 3:
-        stacked = tf.einsum("kih,nhwc->nkiwc", rows, images)
-        return tf.einsum("kjw,nkiwc->nijc", cols, stacked)
     return tf.einsum("jw,niwc->nijc", cols, tf.einsum("ih,nhwc->niwc", rows, images))
 
 
-def linear_interpolation_matrix(coordinates: np.ndarray, size: int) -> np.ndarray:
-    """Rows of weights that interpolate linearly at `coordinates` (indices clamped to 0..size-1)."""
+def interpolate_along(images: tf.Tensor, coordinates: np.ndarray, axis: int) -> tf.Tensor:
+    """Linear interpolation of `images` at fractional `coordinates` along `axis` (1 = H, 2 = W);
+    neighbours outside the image are clamped to its edge."""
+    size = images.shape[axis]
     lower = np.floor(coordinates).astype(int)
-    fraction = coordinates - lower
-    matrix = np.zeros((len(coordinates), size))
-    for row, (index, weight) in enumerate(zip(lower, fraction)):
-        matrix[row, np.clip(index, 0, size - 1)] += 1 - weight
-        matrix[row, np.clip(index + 1, 0, size - 1)] += weight
-    return matrix
+    fraction = (coordinates - lower).astype(np.float32)
+    below = tf.gather(images, np.clip(lower, 0, size - 1), axis=axis)
+    above = tf.gather(images, np.clip(lower + 1, 0, size - 1), axis=axis)
+    shape = [1, 1, 1, 1]
+    shape[axis] = len(coordinates)
+    return below + (above - below) * fraction.reshape(shape)
 
 
-def clipped_zoom_matrix(size: int, factor: float) -> np.ndarray:
-    """Zoom by `factor` about the centre, keeping `size` pixels, as the CIFAR-10-C generator does:
-    crop ceil(size / factor) central pixels, zoom them linearly (corner-aligned, SciPy's `zoom`
-    with order 1) to round(crop * factor) pixels, and trim back to the central `size`."""
+def clipped_zoom_coordinates(size: int, factor: float) -> np.ndarray:
+    """Where each output pixel samples the input when zooming by `factor` about the centre and
+    keeping `size` pixels, as the CIFAR-10-C generator does: crop ceil(size / factor) central
+    pixels, zoom them linearly (corner-aligned, SciPy's `zoom` with order 1) to
+    round(crop * factor) pixels, and trim back to the central `size`."""
     crop = int(math.ceil(size / factor))
     top = (size - crop) // 2
     zoomed = int(round(crop * factor))
     trim = (zoomed - size) // 2
     step = (crop - 1) / (zoomed - 1) if zoomed > 1 else 0.0
-    coordinates = top + (np.arange(size) + trim) * step
-    return linear_interpolation_matrix(coordinates, size)
+    return top + (np.arange(size) + trim) * step
+
+
+def clipped_zoom(images: tf.Tensor, factor: float) -> tf.Tensor:
+    height, width = images.shape[1], images.shape[2]
+    zoomed = interpolate_along(images, clipped_zoom_coordinates(height, factor), axis=1)
+    return interpolate_along(zoomed, clipped_zoom_coordinates(width, factor), axis=2)
 
 
 def box_resize_matrix(size_in: int, size_out: int) -> np.ndarray:
@@ -179,10 +182,14 @@ def bilinear_sample(images: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor, mode: s
     row0, col0 = tf.floor(rows), tf.floor(cols)
     row_weight, col_weight = (rows - row0)[..., None], (cols - col0)[..., None]
 
+    channels = images.shape[-1]
+    flat = tf.reshape(images, [-1, channels])
+    offset = (tf.range(tf.shape(images)[0]) * (height * width))[:, None, None]
+
     def pixel(row, col):
         row = tf.clip_by_value(tf.cast(row, tf.int32), 0, height - 1)
         col = tf.clip_by_value(tf.cast(col, tf.int32), 0, width - 1)
-        return tf.gather_nd(images, tf.stack([row, col], axis=-1), batch_dims=1)
+        return tf.gather(flat, offset + row * width + col)
 
     top = pixel(row0, col0) * (1 - col_weight) + pixel(row0, col0 + 1) * col_weight
     bottom = pixel(row0 + 1, col0) * (1 - col_weight) + pixel(row0 + 1, col0 + 1) * col_weight

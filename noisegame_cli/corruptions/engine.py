@@ -40,6 +40,10 @@ FUNCTIONS = {
     "spatter": ops.spatter,
     "saturate": ops.saturate,
 }
+# Deterministic corruptions compiled with XLA, which fuses their many element-wise steps: 4-10x faster
+# on a 2-core CPU. Not the random ones: XLA draws other numbers from the same stateless seed (so
+# `corrupt` and `corrupt_tf` in tf.data would disagree) and its random-number generation is slower.
+XLA_COMPILED = frozenset({"brightness", "saturate", "contrast", "zoom_blur"})
 # Randomness is drawn per block of this many images (block b uses seed (seed, b)), so `corrupt`
 # gives the same pixels whatever the caller's batch size.
 BLOCK = 1000
@@ -99,7 +103,12 @@ def corrupt_tf(images: tf.Tensor, name: str, severity: int, seed=0, frost_dir: s
 @functools.lru_cache(maxsize=256)
 def _compiled(name: str, severity: int, height: int, width: int, frost_dir: str | None):
     signature = [tf.TensorSpec([None, height, width, 3], tf.uint8), tf.TensorSpec([2], tf.int64)]
-    return tf.function(lambda images, seed: corrupt_tf(images, name, severity, seed, frost_dir), input_signature=signature, autograph=False)
+    return tf.function(
+        lambda images, seed: corrupt_tf(images, name, severity, seed, frost_dir),
+        input_signature=signature,
+        autograph=False,
+        jit_compile=name in XLA_COMPILED,
+    )
 
 
 def corrupt(images: np.ndarray, name: str, severity: int, seed: int = 0, frost_dir: str | os.PathLike | None = None) -> np.ndarray:

@@ -149,10 +149,10 @@ def motion_blur(images, parameter, seed, scale):
 
 
 def zoom_blur(images, factors, seed, scale):
-    height, width = images.shape[1], images.shape[2]
-    rows = np.stack([T.clipped_zoom_matrix(height, factor) for factor in factors])
-    cols = np.stack([T.clipped_zoom_matrix(width, factor) for factor in factors])
-    return (images + T.along_axes(images, rows, cols)) / (len(factors) + 1)
+    total = images
+    for factor in factors:
+        total += T.clipped_zoom(images, factor)
+    return total / (len(factors) + 1)
 
 
 # ---------------------------------------------------------------- weather
@@ -162,7 +162,7 @@ def snow(images, parameter, seed, scale):
     loc, spread, zoom, threshold, radius, sigma, blend = parameter
     height, width = images.shape[1], images.shape[2]
     layer = loc + spread * tf.random.stateless_normal([batch_size(images), height, width, 1], stream(seed, 0))
-    layer = T.along_axes(layer, T.clipped_zoom_matrix(height, zoom), T.clipped_zoom_matrix(width, zoom))
+    layer = T.clipped_zoom(layer, zoom)
     layer = truncate(tf.where(layer < threshold, 0.0, layer))
     angles = tf.random.stateless_uniform([batch_size(images)], stream(seed, 1), minval=-135.0, maxval=-45.0)
     layer = quantise(T.motion_blur(layer, angles, radius * scale, sigma * scale))
