@@ -7,7 +7,7 @@ STAMP := $(VENV)/.install-stamp
 RUNS ?= runs/demo
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo test bench clean
+.PHONY: install demo demo-smoke check-report reproduce-cifar10 test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,26 @@ $(STAMP): setup.cfg pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# The whole robustness study on the embedded digits data, every command, then the results page.
 demo: install
-	$(NOISEGAME) train-teacher --config experiments/digits-teacher.yaml --runs-dir $(RUNS)
-	$(NOISEGAME) report $(RUNS)
+	$(PY) experiments/study.py --runs-dir $(RUNS)
+
+demo-smoke: install
+	$(PY) experiments/study.py --runs-dir runs/demo-smoke --smoke
+
+# Open the demo's results page in headless Chromium (installed from Debian's packages if missing)
+# and check that every figure loads.
+check-report: install
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	test -f $(RUNS)/report.html || $(MAKE) demo
+	$(PY) tools/check_report.py $(RUNS)/report.html
+
+# The CIFAR-10-scale recipes (a GPU machine with CIFAR-10 in the Keras cache or CIFAR10_DIR,
+# and the official CIFAR-10-C files in CIFAR10C_DIR).
+CIFAR10_DIR ?=
+CIFAR10C_DIR ?= data/CIFAR-10-C
+reproduce-cifar10: install
+	$(PY) experiments/study.py --study cifar10 --runs-dir runs/cifar10 $(if $(CIFAR10_DIR),--data-dir $(CIFAR10_DIR)) --corrupted-dir $(CIFAR10C_DIR)
 
 test: install
 	$(PY) -m pytest
