@@ -7,6 +7,7 @@ that cannot ship here. Two sources of texture are offered:
   chosen photograph profile, the photograph's channel means, the spread of a crop's mean, the std
   within a crop and the grey autocorrelation at 1, 2, 4 and 8 px (the reference's measurements).
   It is not a photograph: its ice-crystal edges are softer, and its channels move together.
+  Each component is filtered with reflected borders (one random draw per pixel per component).
 - ``photo_frost``: random crops of the user's own frost photographs (``frost_dir``), each resized by
   0.2 * size/32 first, as the generator does.
 """
@@ -31,18 +32,24 @@ def _profile_table(column: int) -> tf.Tensor:
     return tf.constant([profile[column] for profile in FROST_PROFILES], tf.float32)
 
 
-def texture_field(batch, height: int, width: int, weights: tf.Tensor, seed, scale: float) -> tf.Tensor:
-    """Zero-mean, unit-std (per image) grey texture [N, H, W, 1]: a weighted sum of white noise and
-    Gaussian-filtered white noise at each of FROST_TEXTURE_SIGMAS (times `scale`) px."""
+def texture_components(batch, height: int, width: int, seed, scale: float) -> list[tf.Tensor]:
+    """White noise, then Gaussian-filtered white noise at each of FROST_TEXTURE_SIGMAS (times `scale`) px,
+    each [N, H, W, 1] and of unit variance away from the borders. The filtering reflects the noise at the
+    image borders (no margin to draw), which keeps the random draws to one per pixel per component."""
     seeds = [tf.random.experimental.stateless_fold_in(seed, index) for index in range(len(FROST_TEXTURE_SIGMAS) + 1)]
-    field = tf.sqrt(weights[:, 0])[:, None, None, None] * tf.random.stateless_normal([batch, height, width, 1], seeds[0])
+    components = [tf.random.stateless_normal([batch, height, width, 1], seeds[0])]
     for index, sigma in enumerate(FROST_TEXTURE_SIGMAS, start=1):
         kernel = T.gaussian_kernel_1d(sigma * scale)
-        margin = len(kernel) // 2
-        noise = tf.random.stateless_normal([batch, height + 2 * margin, width + 2 * margin, 1], seeds[index])
-        smooth = T.along_axes(noise, T.filter_matrix(height, kernel, "edge", margin), T.filter_matrix(width, kernel, "edge", margin))
-        unit = smooth / float(np.sum(kernel**2))  # the std of filtered unit white noise is sum(kernel^2) in 2-D
-        field += tf.sqrt(weights[:, index])[:, None, None, None] * unit
+        noise = tf.random.stateless_normal([batch, height, width, 1], seeds[index])
+        # filtered unit white noise has std sum(kernel^2) in 2-D
+        components.append(T.separable_filter(noise, kernel, mode="symmetric") / float(np.sum(kernel**2)))
+    return components
+
+
+def texture_field(batch, height: int, width: int, weights: tf.Tensor, seed, scale: float) -> tf.Tensor:
+    """Zero-mean, unit-std (per image) grey texture [N, H, W, 1]: the components mixed by `weights` [N, K]."""
+    components = texture_components(batch, height, width, seed, scale)
+    field = sum(tf.sqrt(weights[:, index])[:, None, None, None] * component for index, component in enumerate(components))
     mean, variance = tf.nn.moments(field, axes=[1, 2, 3], keepdims=True)
     return (field - mean) / tf.sqrt(variance + 1e-12)
 
