@@ -100,11 +100,17 @@ def corrupt_tf(images: tf.Tensor, name: str, severity: int, seed=0, frost_dir: s
     return tf.cast(tf.minimum(pixels, 255.0), tf.uint8)
 
 
+def _corrupt_block(images, seed, *, name, severity, frost_dir):
+    return corrupt_tf(images, name, severity, seed, frost_dir)
+
+
 @functools.lru_cache(maxsize=256)
 def _compiled(name: str, severity: int, height: int, width: int, frost_dir: str | None):
     signature = [tf.TensorSpec([None, height, width, 3], tf.uint8), tf.TensorSpec([2], tf.int64)]
+    # A partial rather than a lambda: TensorFlow counts retracing per code object, and would warn about
+    # "excessive retracing" when many corruptions share one lambda's code.
     return tf.function(
-        lambda images, seed: corrupt_tf(images, name, severity, seed, frost_dir),
+        functools.partial(_corrupt_block, name=name, severity=severity, frost_dir=frost_dir),
         input_signature=signature,
         autograph=False,
         jit_compile=name in XLA_COMPILED,
