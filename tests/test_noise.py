@@ -155,3 +155,41 @@ def test_reset_and_replay_bookkeeping():
 def test_bad_game_settings_are_user_errors(kwargs, message):
     with pytest.raises(UserError, match=message):
         GameOfNoiseTrainer(build_model("tiny_cnn", SHAPE, 3), build_noise_generator(SHAPE), **kwargs)
+
+
+MIRRORED_SCRIPT = """
+import numpy as np, tensorflow as tf, keras
+from noisegame_cli.training.strategy import make_strategy
+strategy = make_strategy("mirrored")
+assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync
+from noisegame_cli.models import build_model
+from noisegame_cli.models.noise_generator import build_noise_generator
+from noisegame_cli.training.noise import GameOfNoiseTrainer, GeneratorSchedule
+from noisegame_cli.training.student import SelfTrainer
+shape = (16, 16, 3)
+rng = np.random.default_rng(0)
+images = rng.integers(0, 256, (32, *shape)).astype("float32")
+labels = rng.integers(0, 3, 32)
+with strategy.scope():
+    game = GameOfNoiseTrainer(build_model("tiny_cnn", shape, 3), build_noise_generator(shape), epsilon=1.0, replay=0.5, replay_size=2)
+    game.compile(optimizer=keras.optimizers.Adam(1e-3), generator_optimizer=keras.optimizers.Adam(1e-2))
+    student = SelfTrainer(build_model("tiny_cnn", shape, 3), build_model("tiny_cnn", shape, 3))
+    student.compile(optimizer=keras.optimizers.Adam(1e-3))
+before = [w.copy() for w in game.generator.get_weights()]
+game.fit(tf.data.Dataset.from_tensor_slices((images, labels)).batch(8), epochs=2, verbose=0, callbacks=[GeneratorSchedule(game)])
+assert any(not np.array_equal(b, a) for b, a in zip(before, game.generator.get_weights()))
+pairs = tf.data.Dataset.from_tensor_slices(((images, images), labels)).batch(8)
+student.fit(pairs, epochs=1, verbose=0)
+print("MIRRORED OK")
+"""
+
+
+def test_trainers_fit_on_two_mirrored_replicas():
+    """A fresh process, so that TensorFlow can still split the CPU into two replicas."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0 and "MIRRORED OK" in result.stdout, result.stderr[-3000:]

@@ -264,8 +264,10 @@ class GameOfNoiseTrainer(keras.Model):
             gen_loss = generator_objective(labels, logits, self.generator_loss)
             if self.budget == "penalty":
                 gen_loss += self.penalty_weight * budget_penalty(noise, self.epsilon)
+            # Inside the tape: a scaling outside it would cut the gradient path with several replicas.
+            scaled = self.generator_optimizer.scale_loss(scale_for_replicas(gen_loss))
         gen_vars = self.generator.trainable_variables
-        gradients = tape.gradient(scale_for_replicas(gen_loss), gen_vars)
+        gradients = tape.gradient(scaled, gen_vars)
         self.generator_optimizer.apply_gradients(zip(gradients, gen_vars))
 
         noisy, perturbation = self._noisy(images, tf.stop_gradient(self._classifier_noise(images)))
