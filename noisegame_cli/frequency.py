@@ -8,7 +8,9 @@ is centred on zero, and both are fed to models as they are, as in the paper.
 ``smooth_kernels(kernel, rho)`` convolves every ``H x W`` slice of a convolution kernel with
 ``[[rho, rho, rho], [rho, 1, rho], [rho, rho, rho]]`` ("same" size, symmetric borders). Following the
 authors' definition (w <- w + rho * sum of the 8 neighbours) the result is *not* normalised: for
-``rho > 0`` a smooth kernel grows by up to ``1 + 8 * rho``, which the paper accepts; ``rho = 0`` is the identity.
+``rho > 0`` a smooth kernel grows by up to ``1 + 8 * rho``; ``rho = 0`` is the identity. ``normalize=True``
+divides the filter by ``1 + 8 * rho`` instead, keeping the kernel's scale (a choice of this project, for
+models whose next layer is sensitive to that scale, such as batch normalisation in evaluation mode).
 """
 
 from __future__ import annotations
@@ -74,11 +76,12 @@ def part(images, radius: float, which: str) -> tf.Tensor:
 # --- first-layer kernel smoothing ------------------------------------------------------------------
 
 
-def smoothing_filter(rho: float) -> np.ndarray:
-    """``[[rho, rho, rho], [rho, 1, rho], [rho, rho, rho]]``."""
+def smoothing_filter(rho: float, *, normalize: bool = False) -> np.ndarray:
+    """``[[rho, rho, rho], [rho, 1, rho], [rho, rho, rho]]``, divided by its sum ``1 + 8 * rho`` when
+    ``normalize`` (then a constant kernel keeps its values)."""
     weights = np.full((3, 3), float(rho))
     weights[1, 1] = 1.0
-    return weights
+    return weights / weights.sum() if normalize else weights
 
 
 def check_rho(rho: float) -> float:
@@ -88,13 +91,13 @@ def check_rho(rho: float) -> float:
     return rho
 
 
-def smooth_kernels(kernel: np.ndarray, rho: float) -> np.ndarray:
+def smooth_kernels(kernel: np.ndarray, rho: float, *, normalize: bool = False) -> np.ndarray:
     """Convolve every ``[H, W]`` slice of a ``[H, W, in, out]`` kernel with ``smoothing_filter(rho)``
-    (same size, symmetric borders, not normalised; see the module docstring)."""
+    (same size, symmetric borders; not normalised unless ``normalize``, see the module docstring)."""
     kernel = np.asarray(kernel)
     if kernel.ndim != 4:
         raise UserError(f"expected a Conv2D kernel [H, W, in, out], got shape {list(kernel.shape)}")
-    weights = smoothing_filter(check_rho(rho))[:, :, None, None]
+    weights = smoothing_filter(check_rho(rho), normalize=normalize)[:, :, None, None]
     # ndimage's "reflect" repeats the edge sample (d c b a | a b c d), i.e. signal.convolve2d's "symm"
     return scipy.ndimage.convolve(kernel, weights.astype(kernel.dtype), mode="reflect")
 
@@ -112,11 +115,11 @@ def first_conv2d(model: keras.Model) -> keras.layers.Conv2D:
     raise UserError(f"model {model.name!r} has no Conv2D layer to smooth")
 
 
-def smooth_first_layer(model: keras.Model, rho: float) -> keras.Model:
+def smooth_first_layer(model: keras.Model, rho: float, *, normalize: bool = False) -> keras.Model:
     """A copy of ``model`` whose first ``Conv2D`` kernel is smoothed with ``rho``; ``model`` is unchanged."""
     first_conv2d(model)  # fail before cloning
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     conv = first_conv2d(copy)
-    conv.kernel.assign(smooth_kernels(keras.ops.convert_to_numpy(conv.kernel), rho))
+    conv.kernel.assign(smooth_kernels(keras.ops.convert_to_numpy(conv.kernel), rho, normalize=normalize))
     return copy

@@ -98,6 +98,14 @@ def test_smooth_kernels_matches_a_direct_convolution(rho, kernel_size):
         np.testing.assert_array_equal(smoothed, kernel)
 
 
+def test_normalized_smoothing_keeps_the_kernel_scale():
+    constant = np.full((3, 3, 2, 2), 0.7, dtype=np.float32)
+    np.testing.assert_allclose(smooth_kernels(constant, 0.5, normalize=True), constant, rtol=1e-6)
+    np.testing.assert_allclose(smooth_kernels(constant, 0.5), constant * 5.0, rtol=1e-6)  # 1 + 8 * 0.5
+    kernel = np.random.default_rng(2).normal(size=(5, 5, 1, 3)).astype(np.float32)
+    np.testing.assert_allclose(smooth_kernels(kernel, 0.25, normalize=True), smooth_kernels(kernel, 0.25) / 3.0, rtol=1e-5)
+
+
 def test_smooth_kernels_rejects_bad_input():
     with pytest.raises(UserError, match="rho"):
         smooth_kernels(np.zeros((3, 3, 1, 1)), -0.1)

@@ -249,6 +249,7 @@ class SmoothConfig(CommonConfig):
     rho: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
     epsilon: float = 8 / 255
     steps: int = 10
+    normalize: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -279,11 +280,12 @@ def smoothing_rows(model: keras.Model, data: Dataset, config: SmoothConfig) -> l
     }
     rows = []
     for rho in config.rhos_with_baseline:
-        smoothed = frequency.smooth_first_layer(model, rho) if rho else model
+        smoothed = frequency.smooth_first_layer(model, rho, normalize=config.normalize) if rho else model
         for attack, spec in specs.items():
             print(f"rho {rho:g}, attack {attack}", flush=True)
             result = evaluate_attack(smoothed, test, spec, seed=config.seed)
-            rows += [{"split": "test", "rho": rho, "attack": attack, "epsilon": spec.eps, "metric": metric, "value": value}
+            rows += [{"split": "test", "rho": rho, "attack": attack, "epsilon": spec.eps, "metric": metric, "value": value,
+                      "smoothing": "normalized" if config.normalize else "plain"}
                      for metric, value in (("accuracy", result.accuracy), ("loss", result.loss))]  # fmt: skip
     return rows
 
@@ -302,12 +304,12 @@ def run_smooth(config: SmoothConfig) -> dict:
             kernel = keras.ops.convert_to_numpy(frequency.first_conv2d(model).kernel)
             kernels[label] = kernel
             for rho in config.rho:
-                kernels[f"{label} rho={rho:g}"] = frequency.smooth_kernels(kernel, rho)
+                kernels[f"{label} rho={rho:g}"] = frequency.smooth_kernels(kernel, rho, normalize=config.normalize)
         frame = run.write_metrics(rows, results=config.results)
         accuracy = frame[frame["metric"] == "accuracy"]
         robustness_plots.line_plot(
             accuracy, x="rho", y="value", series=["model", "attack"], path=run.path("accuracy_vs_rho.png"),
-            xlabel="rho", ylabel="test accuracy", title=f"first-layer smoothing, epsilon {config.epsilon * 255:.3g}/255",
+            xlabel="rho", ylabel="test accuracy", title=f"first-layer smoothing{' (normalised)' if config.normalize else ''}, epsilon {config.epsilon * 255:.3g}/255",
         )  # fmt: skip
         robustness_plots.kernel_grid(kernels, run.path("first_layer_kernels.png"))
         print_table(accuracy, ["model", "rho"], "attack")
@@ -358,6 +360,7 @@ def train_command(ctx: click.Context, **params) -> None:
 @click.option("--rho", type=FLOAT_LIST, default=None, help="Smoothing weights of the 8 neighbours [default: 0.1,0.25,0.5,1.0].")
 @click.option("--epsilon", type=FRACTION, default=None, help="FGSM/PGD budget in the 0..1 scale [default: 8/255].")
 @click.option("--steps", type=int, default=None, help="PGD steps [default: 10].")
+@click.option("--normalize", is_flag=True, default=None, help="Divide the smoothing filter by 1 + 8 * rho (keeps the kernel's scale).")
 @click.pass_context
 def smooth_command(ctx: click.Context, **params) -> None:
     """Smooth first-layer kernels with each rho; clean, FGSM and PGD accuracy; kernel pictures."""
