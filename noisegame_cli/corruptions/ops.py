@@ -277,7 +277,8 @@ def pixelate(images, fraction, seed, scale):
     small_height, small_width = int(height * fraction), int(width * fraction)
     small = T.along_axes(images, T.box_resize_matrix(height, small_height), T.box_resize_matrix(width, small_width))
     small = quantise(small)
-    return T.along_axes(small, T.box_resize_matrix(small_height, height), T.box_resize_matrix(small_width, width))
+    small = tf.gather(small, T.box_upsample_indices(small_height, height), axis=1)
+    return tf.gather(small, T.box_upsample_indices(small_width, width), axis=2)
 
 
 def jpeg_compression(images, quality, seed, scale):
