@@ -106,6 +106,7 @@ freq-train: install
 
 freq-smooth: install
 	$(NOISEGAME) freq-split smooth --config experiments/digits-freq-smooth.yaml --model-path "$(ROBUST_TEACHER)" --model-path "$(ROBUST_ADV)" --runs-dir $(ROBUST_RUNS)
+	$(NOISEGAME) freq-split smooth --config experiments/digits-freq-smooth.yaml --normalize --name smooth-normalized --model-path "$(ROBUST_TEACHER)" --model-path "$(ROBUST_ADV)" --runs-dir $(ROBUST_RUNS)
 
 freq-heuristics: install
 	$(NOISEGAME) train-teacher --config experiments/digits-teacher.yaml --mixup 0.2 --name digits-mixup --runs-dir $(ROBUST_RUNS)

@@ -70,7 +70,7 @@ def kernel_grid(kernels: Mapping[str, np.ndarray], path: Path, *, max_filters: i
     """The first ``max_filters`` filters of each model's first convolution (``[H, W, in, out]`` kernels),
     one row per model; RGB where the layer reads 3 channels, zero weight as mid-grey."""
     columns = min(max_filters, max(kernel.shape[-1] for kernel in kernels.values()))
-    figure, axes = plt.subplots(len(kernels), columns, figsize=(0.9 * columns, 1.1 * len(kernels) + 0.4), squeeze=False)
+    figure, axes = plt.subplots(len(kernels), columns, figsize=(0.9 * columns + 2.0, 1.0 * len(kernels) + 0.5), squeeze=False)
     for r, (label, kernel) in enumerate(kernels.items()):
         for c in range(columns):
             axis = axes[r][c]
@@ -80,7 +80,7 @@ def kernel_grid(kernels: Mapping[str, np.ndarray], path: Path, *, max_filters: i
                 weights = kernel[:, :, :, c]
                 weights = weights if weights.shape[-1] == 3 else weights.mean(axis=-1, keepdims=True)
                 axis.imshow(displayable(weights, centred=True), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        axes[r][0].set_ylabel(label, fontsize=7)
+        axes[r][0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
     figure.suptitle("first-layer kernels", fontsize=9)
     figure.tight_layout()
     return save(figure, path)
