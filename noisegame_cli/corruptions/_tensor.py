@@ -85,14 +85,26 @@ def filter_2d(images: tf.Tensor, kernel: np.ndarray, mode: str) -> tf.Tensor:
     return result
 
 
-def max_filter_3x3(images: tf.Tensor) -> tf.Tensor:
-    """The maximum over each pixel's 3x3 neighbourhood (edge pixels repeated); cheaper than a
-    stride-1 max pool on one channel, which is slow on CPU."""
-    height, width = images.shape[1], images.shape[2]
-    rows = tf.gather(images, fold_indices(np.arange(-1, height + 1), height, "edge"), axis=1)
-    images = tf.maximum(tf.maximum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
-    cols = tf.gather(images, fold_indices(np.arange(-1, width + 1), width, "edge"), axis=2)
-    return tf.maximum(tf.maximum(cols[:, :, :-2], cols[:, :, 1:-1]), cols[:, :, 2:])
+def max_filter_3x3(images: tf.Tensor, times: int = 1) -> tf.Tensor:
+    """The maximum over each pixel's 3x3 neighbourhood, `times` times over, for [N, H, W, 1] images.
+
+    The batch is moved into the channel axis for the pooling: a stride-1 max pool over a single
+    channel is slow on CPU, over many channels it is fast."""
+    pooled = tf.transpose(images, [3, 1, 2, 0])
+    for _ in range(times):
+        pooled = tf.nn.max_pool2d(pooled, 3, 1, "SAME")
+    return tf.transpose(pooled, [3, 1, 2, 0])
+
+
+def chessboard_distance(targets: tf.Tensor, cap: int) -> tf.Tensor:
+    """Per pixel, the chessboard distance to the nearest pixel where `targets` ([N, H, W, 1], 0 or 1)
+    is 1, capped at `cap`."""
+    reached = tf.transpose(targets, [3, 1, 2, 0])
+    distance = tf.zeros_like(reached)
+    for _ in range(cap):
+        distance += 1.0 - reached
+        reached = tf.nn.max_pool2d(reached, 3, 1, "SAME")
+    return tf.transpose(distance, [3, 1, 2, 0])
 
 
 def box_filter(images: tf.Tensor, size: int = 3, mode: str = "reflect101") -> tf.Tensor:
@@ -214,11 +226,12 @@ def pixel_grid(batch: tf.Tensor, height: int, width: int) -> tuple[tf.Tensor, tf
 
 def shift_edge(images: tf.Tensor, row_shift: tf.Tensor, col_shift: tf.Tensor) -> tf.Tensor:
     """out[n, i, j] = images[n, i + row_shift[n], j + col_shift[n]], edge pixels repeated; int shifts [N]."""
-    height, width = images.shape[1], images.shape[2]
-    rows = tf.clip_by_value(tf.range(height)[None, :] + row_shift[:, None], 0, height - 1)
-    cols = tf.clip_by_value(tf.range(width)[None, :] + col_shift[:, None], 0, width - 1)
-    images = tf.gather(images, rows, axis=1, batch_dims=1)
-    return tf.gather(images, cols, axis=2, batch_dims=1)
+    height, width, channels = images.shape[1], images.shape[2], images.shape[3]
+    rows = tf.clip_by_value(tf.range(height)[None, :] + row_shift[:, None], 0, height - 1)  # [N, H]
+    cols = tf.clip_by_value(tf.range(width)[None, :] + col_shift[:, None], 0, width - 1)  # [N, W]
+    offset = tf.range(tf.shape(images)[0]) * (height * width)
+    index = offset[:, None, None] + rows[:, :, None] * width + cols[:, None, :]
+    return tf.gather(tf.reshape(images, [-1, channels]), index)
 
 
 def motion_blur(images: tf.Tensor, angles_degrees: tf.Tensor, radius: float, sigma: float) -> tf.Tensor:

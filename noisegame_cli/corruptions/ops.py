@@ -197,11 +197,7 @@ def water_shading(liquid: tf.Tensor, max_distance: int = 20) -> tf.Tensor:
     wet = tf.cast(liquid > 0, tf.float32)
     dry_nearby = 1.0 + T.max_filter_3x3(-wet)
     edges = wet * dry_nearby
-    reached, distance = edges, tf.zeros_like(edges)
-    for _ in range(max_distance):
-        distance += 1.0 - reached
-        reached = T.max_filter_3x3(reached)
-    distance = tf.floor(T.box_filter(distance))
+    distance = tf.floor(T.box_filter(T.chessboard_distance(edges, max_distance)))
     equalised = equalise_histogram(distance)
     emboss = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], dtype=np.float32)
     embossed = tf.clip_by_value(tf.round(T.filter_2d(equalised, emboss, mode="reflect101")), 0, 255)
