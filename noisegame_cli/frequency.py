@@ -15,6 +15,8 @@ models whose next layer is sensitive to that scale, such as batch normalisation 
 
 from __future__ import annotations
 
+from typing import Iterable, Iterator
+
 import keras
 import numpy as np
 import scipy.ndimage
@@ -123,3 +125,14 @@ def smooth_first_layer(model: keras.Model, rho: float, *, normalize: bool = Fals
     conv = first_conv2d(copy)
     conv.kernel.assign(smooth_kernels(keras.ops.convert_to_numpy(conv.kernel), rho, normalize=normalize))
     return copy
+
+
+def smoothed_variants(model: keras.Model, rhos: Iterable[float], *, normalize: bool = False) -> Iterator[tuple[float, keras.Model]]:
+    """``(rho, smoothed model)`` for each rho: one copy of ``model`` whose first kernel is reset for each
+    rho in turn, so compiled functions that take the model (the attacks) are traced once, not per rho."""
+    copy = smooth_first_layer(model, 0.0)
+    conv = first_conv2d(copy)
+    original = keras.ops.convert_to_numpy(first_conv2d(model).kernel)
+    for rho in rhos:
+        conv.kernel.assign(smooth_kernels(original, rho, normalize=normalize))
+        yield rho, copy

@@ -5,7 +5,7 @@ import scipy.signal
 import tensorflow as tf
 
 from noisegame_cli.errors import UserError
-from noisegame_cli.frequency import first_conv2d, smooth_first_layer, smooth_kernels, split
+from noisegame_cli.frequency import first_conv2d, smooth_first_layer, smooth_kernels, smoothed_variants, split
 from noisegame_cli.models import build_model
 
 
@@ -126,6 +126,17 @@ def test_smooth_first_layer_changes_only_the_first_conv():
     assert changed == [first_conv2d(model).kernel.path]
     images = random_images((2, 16, 16, 3))
     assert not np.allclose(model(images.astype(np.float32)), smoothed(images.astype(np.float32)))
+
+
+def test_smoothed_variants_reuse_one_copy_with_each_rhos_kernel():
+    model = build_model("tiny_cnn", (16, 16, 3), 4)
+    original = first_conv2d(model).kernel.numpy()
+    copies = set()
+    for rho, smoothed in smoothed_variants(model, (0.0, 0.5, 1.0), normalize=True):
+        copies.add(id(smoothed))
+        np.testing.assert_allclose(first_conv2d(smoothed).kernel.numpy(), smooth_kernels(original, rho, normalize=True), rtol=1e-5)
+    assert len(copies) == 1 and id(model) not in copies
+    np.testing.assert_array_equal(first_conv2d(model).kernel.numpy(), original)
 
 
 def test_smooth_first_layer_finds_a_conv_inside_a_nested_model():

@@ -279,8 +279,7 @@ def smoothing_rows(model: keras.Model, data: Dataset, config: SmoothConfig) -> l
         "pgd": AttackSpec("pgd", config.epsilon, steps=config.steps),
     }
     rows = []
-    for rho in config.rhos_with_baseline:
-        smoothed = frequency.smooth_first_layer(model, rho, normalize=config.normalize) if rho else model
+    for rho, smoothed in frequency.smoothed_variants(model, config.rhos_with_baseline, normalize=config.normalize):
         for attack, spec in specs.items():
             print(f"rho {rho:g}, attack {attack}", flush=True)
             result = evaluate_attack(smoothed, test, spec, seed=config.seed)
