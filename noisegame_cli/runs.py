@@ -43,6 +43,7 @@ EXTRA_COLUMNS = (
     "extractor",
     "source",
 )
+INTEGER_COLUMNS = ("severity",)
 RECORDED_PACKAGES = (
     "noisegame",
     "tensorflow",
@@ -108,6 +109,9 @@ def metrics_frame(rows: list[Mapping]) -> pd.DataFrame:
             raise ValueError(f"metric rows need a {column!r} column")
     extras = [c for c in EXTRA_COLUMNS if c in frame]
     others = sorted(c for c in frame.columns if c not in METRIC_COLUMNS and c not in EXTRA_COLUMNS)
+    for column in INTEGER_COLUMNS:
+        if column in frame:  # nullable integers: "3", not "3.0", beside the empty cells of other rows
+            frame[column] = pd.to_numeric(frame[column]).astype("Int64")
     return frame[list(METRIC_COLUMNS) + extras + others]
 
 

@@ -33,6 +33,7 @@ def test_run_directory_layout_and_metrics_schema(tmp_path):
     on_disk = pd.read_csv(run.directory / "metrics.csv")
     assert list(on_disk.columns) == ["run_id", "command", "dataset", "model", "metric", "value", "split", "corruption", "severity", "zeta"]
     assert on_disk["split"].isna().tolist() == [False, True]  # empty where unused
+    assert (run.directory / "metrics.csv").read_text().splitlines()[2].endswith(",fog,3,x")  # severity stays an integer
     assert list(frame["run_id"]) == [run.run_id] * 2
 
 
