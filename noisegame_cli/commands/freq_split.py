@@ -31,8 +31,7 @@ from noisegame_cli.data import Dataset, load_dataset
 from noisegame_cli.data.pipelines import AUTOTUNE, eval_pipeline, train_pipeline
 from noisegame_cli.models import build_model, check_fits, load_classifier
 from noisegame_cli.options import FLOAT_LIST, FRACTION, build_config, common_options
-from noisegame_cli.plots import training_curves
-from noisegame_cli.training.classifier import HISTORY_FILE, compile_classifier
+from noisegame_cli.training.classifier import compile_classifier, fit_and_record
 
 VIEWS = ("original", *frequency.PARTS)
 EXAMPLES_SHOWN = 6
@@ -222,12 +221,11 @@ def run_train(config: TrainConfig) -> dict:
         views = {view: view_pipeline(data.test.images, data.test.labels, config.batch_size, view, config.radius) for view in VIEWS}
         model = build_model(config.model, data.image_shape, data.num_classes)
         compile_classifier(model, learning_rate=config.learning_rate)
-        logger = keras.callbacks.CSVLogger(str(run.path(HISTORY_FILE)))
-        model.fit(train, validation_data=validation, epochs=config.epochs, callbacks=[ViewAccuracy(views, data.test.labels), logger], shuffle=False, verbose="auto")
+        history = fit_and_record(
+            model, train, validation, run=run, epochs=config.epochs, epoch_metrics=[ViewAccuracy(views, data.test.labels)],
+            title=f"trained on {config.part}-pass r={config.radius:g}, {config.labels_kind} labels",
+        )
         model.save(run.path("model.keras"))
-        history = pd.read_csv(run.path(HISTORY_FILE))
-        training_curves(history, run.path("training_curves.png"),
-                        title=f"trained on {config.part}-pass r={config.radius:g}, {config.labels_kind} labels")  # fmt: skip
         last = history.iloc[-1]
         rows = [{"split": "train", "part": config.part, "metric": "accuracy", "value": last["accuracy"]}]
         rows += [{"split": "test", "part": view, "metric": "accuracy", "value": last[f"test_{view}_accuracy"]} for view in VIEWS]

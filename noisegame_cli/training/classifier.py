@@ -48,6 +48,7 @@ def fit_and_record(
     run: Run,
     epochs: int,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    epoch_metrics: Sequence[keras.callbacks.Callback] = (),
     title: str = "training",
 ) -> pd.DataFrame:
     """``model.fit`` with ``history.csv`` written every epoch and a training-curve PNG at the end.
@@ -55,14 +56,15 @@ def fit_and_record(
     The training state of a built model is backed up in the run directory after each epoch, so
     ``--resume`` continues an interrupted run from its last finished epoch (the backup is removed
     when training ends). Keras can only restore built models: a trainer that builds itself inside
-    ``fit`` starts again from its first epoch.
+    ``fit`` starts again from its first epoch. ``epoch_metrics`` are callbacks that add values to
+    each epoch's logs; they run before the row is written.
     """
     resumable = model.built
     resuming = resumable and run.path(BACKUP_DIR).is_dir()
     logger = keras.callbacks.CSVLogger(str(run.path(HISTORY_FILE)), append=resuming)
     backup = [keras.callbacks.BackupAndRestore(str(run.path(BACKUP_DIR)))] if resumable else []
     # The timer fills its column before the logger writes the row; these run before a callback can stop training.
-    callbacks = [EpochTimer(), logger, *backup, *callbacks]
+    callbacks = [EpochTimer(), *epoch_metrics, logger, *backup, *callbacks]
     model.fit(train, validation_data=validation, epochs=epochs, callbacks=callbacks, shuffle=False, verbose="auto")
     history = pd.read_csv(run.path(HISTORY_FILE))
     plots.training_curves(history, run.path("training_curves.png"), title=title)
