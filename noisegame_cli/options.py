@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import click
 from click.core import ParameterSource
@@ -119,3 +119,9 @@ def build_config(cls: type[CommonConfig], ctx: click.Context, params: dict[str, 
         return resolve_config(cls, {}, {**load_saved_config(flags["resume"], cls.command), **flags})
     file_values = load_config_file(config_file) if config_file else {}
     return resolve_config(cls, file_values, flags, source=f"config file {config_file}")
+
+
+def run_command(run: Callable[[Any], Mapping[str, Any]], cls: type[CommonConfig], ctx: click.Context, params: dict[str, Any]) -> None:
+    """What every command's Click function does: resolve the config, run, print the summary."""
+    for key, value in run(build_config(cls, ctx, params)).items():
+        click.echo(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")

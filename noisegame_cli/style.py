@@ -10,7 +10,6 @@ Distill 2019, on the robust features of Ilyas et al. 2019) and any classifier sa
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import dataclass

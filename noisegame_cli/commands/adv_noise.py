@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from noisegame_cli import plots
-from noisegame_cli.commands.common import experiment, summary_lines
+from noisegame_cli.commands.common import experiment
 from noisegame_cli.commands.train_student import (
     check_corruption_request,
     clean_rows,
@@ -33,7 +33,7 @@ from noisegame_cli.config import CommonConfig, require
 from noisegame_cli.data import load_dataset
 from noisegame_cli.data.pipelines import AUGMENTATIONS, eval_pipeline, train_pipeline
 from noisegame_cli.models.noise_generator import GENERATOR_KERNELS, build_noise_generator
-from noisegame_cli.options import FLOAT_LIST, build_config, common_options
+from noisegame_cli.options import FLOAT_LIST, common_options, run_command
 from noisegame_cli.training.classifier import compile_classifier, evaluate_classifier, fit_and_record
 from noisegame_cli.training.noise import (
     BUDGETS,
@@ -234,6 +234,4 @@ def run(config: Config) -> dict:
 @click.pass_context
 def command(ctx: click.Context, **params) -> None:
     """Gaussian-noise training or the Game of Noise (adversarial noise training) from a teacher."""
-    result = run(build_config(Config, ctx, params))
-    for line in summary_lines(result):
-        click.echo(line)
+    run_command(run, Config, ctx, params)

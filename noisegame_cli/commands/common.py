@@ -8,7 +8,7 @@ then opens ``experiment(config)`` and does its work inside it; the run directory
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Mapping
+from typing import Iterator
 
 import keras
 
@@ -32,8 +32,3 @@ def experiment(config: CommonConfig, *, dataset: str | None = None, model: str |
     ) as run:
         print(f"run directory: {run.directory}", flush=True)
         yield run
-
-
-def summary_lines(result: Mapping) -> list[str]:
-    """``key: value`` lines for a command's returned metrics, numbers to 4 decimals."""
-    return [f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}" for key, value in result.items()]

@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 
 from noisegame_cli import corruption_plots, evaluation
-from noisegame_cli.commands.common import experiment, summary_lines
+from noisegame_cli.commands.common import experiment
 from noisegame_cli.config import CommonConfig, require
 from noisegame_cli.corruptions import ALL_CORRUPTIONS, SEVERITIES
 from noisegame_cli.data import load_dataset
 from noisegame_cli.data.datasets import CIFAR10_CLASSES, Split, find_cifar10, load_cifar10
 from noisegame_cli.models import check_fits, load_classifier
-from noisegame_cli.options import INT_LIST, NAME_LIST, build_config, common_options
+from noisegame_cli.options import INT_LIST, NAME_LIST, common_options, run_command
 from noisegame_cli.training.classifier import evaluate_classifier
 
 OFFICIAL = "cifar10-c"
@@ -147,6 +147,4 @@ def summary_values(frame: pd.DataFrame) -> dict:
 @click.pass_context
 def command(ctx: click.Context, **params) -> None:
     """Accuracy under the 19 CIFAR-10-C corruptions at 5 severities (files or generated on the fly)."""
-    result = run(build_config(Config, ctx, params))
-    for line in summary_lines(result):
-        click.echo(line)
+    run_command(run, Config, ctx, params)

@@ -18,12 +18,12 @@ import numpy as np
 
 from noisegame_cli import robustness_plots
 from noisegame_cli.attacks import ATTACKS, AttackSpec, evaluate_attack, run_attack
-from noisegame_cli.commands.common import experiment, summary_lines
+from noisegame_cli.commands.common import experiment
 from noisegame_cli.config import CommonConfig, require
 from noisegame_cli.data import Dataset, load_dataset
 from noisegame_cli.data.pipelines import AUGMENTATIONS, eval_pipeline, train_pipeline
 from noisegame_cli.models import build_model, check_fits, load_classifier
-from noisegame_cli.options import FLOAT_LIST, FRACTION, build_config, common_options
+from noisegame_cli.options import FLOAT_LIST, FRACTION, common_options, run_command
 from noisegame_cli.runs import Run
 from noisegame_cli.training.adversarial import AdversarialTrainer
 from noisegame_cli.training.classifier import fit_and_record, plateau_callbacks
@@ -187,7 +187,5 @@ def run(config: Config) -> dict:
 @click.pass_context
 def command(ctx: click.Context, **params) -> None:
     """FGSM/PGD adversarial examples, accuracy-vs-epsilon curves, adversarial training."""
-    result = run(build_config(Config, ctx, params))
-    for line in summary_lines(result):
-        click.echo(line)
+    run_command(run, Config, ctx, params)
 

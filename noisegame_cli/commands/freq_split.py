@@ -25,12 +25,12 @@ import tensorflow as tf
 
 from noisegame_cli import frequency, robustness_plots
 from noisegame_cli.attacks import AttackSpec, evaluate_attack
-from noisegame_cli.commands.common import experiment, summary_lines
+from noisegame_cli.commands.common import experiment
 from noisegame_cli.config import CommonConfig, require
 from noisegame_cli.data import Dataset, load_dataset
 from noisegame_cli.data.pipelines import AUTOTUNE, eval_pipeline, train_pipeline
 from noisegame_cli.models import build_model, check_fits, load_classifier
-from noisegame_cli.options import FLOAT_LIST, FRACTION, build_config, common_options
+from noisegame_cli.options import FLOAT_LIST, FRACTION, common_options, run_command
 from noisegame_cli.training.classifier import compile_classifier, fit_and_record
 
 VIEWS = ("original", *frequency.PARTS)
@@ -319,11 +319,6 @@ def run_smooth(config: SmoothConfig) -> dict:
 # --- the Click group --------------------------------------------------------------------------------
 
 
-def _echo(result: dict) -> None:
-    for line in summary_lines(result):
-        click.echo(line)
-
-
 @click.group("freq-split")
 def command() -> None:
     """Low/high-frequency split of images (Wang et al. 2020): evaluation, training, kernel smoothing."""
@@ -336,7 +331,7 @@ def command() -> None:
 @click.pass_context
 def eval_command(ctx: click.Context, **params) -> None:
     """Accuracy on original, L(r) and H(r) test images, and the H-right-L-wrong counts."""
-    _echo(run_eval(build_config(EvalConfig, ctx, params)))
+    run_command(run_eval, EvalConfig, ctx, params)
 
 
 @command.command("train")
@@ -348,7 +343,7 @@ def eval_command(ctx: click.Context, **params) -> None:
 @click.pass_context
 def train_command(ctx: click.Context, **params) -> None:
     """Train on L(r) or H(r) images; test accuracy on original, L(r), H(r) per epoch."""
-    _echo(run_train(build_config(TrainConfig, ctx, params)))
+    run_command(run_train, TrainConfig, ctx, params)
 
 
 @command.command("smooth")
@@ -361,4 +356,4 @@ def train_command(ctx: click.Context, **params) -> None:
 @click.pass_context
 def smooth_command(ctx: click.Context, **params) -> None:
     """Smooth first-layer kernels with each rho; clean, FGSM and PGD accuracy; kernel pictures."""
-    _echo(run_smooth(build_config(SmoothConfig, ctx, params)))
+    run_command(run_smooth, SmoothConfig, ctx, params)

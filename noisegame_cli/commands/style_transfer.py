@@ -25,10 +25,10 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
 from noisegame_cli import style as neural_style
-from noisegame_cli.commands.common import experiment, summary_lines
+from noisegame_cli.commands.common import experiment
 from noisegame_cli.config import CommonConfig, require
 from noisegame_cli.errors import UserError
-from noisegame_cli.options import NAME_LIST, build_config, common_options
+from noisegame_cli.options import NAME_LIST, common_options, run_command
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -266,6 +266,4 @@ def run(config: Config) -> dict:
 @click.pass_context
 def command(ctx: click.Context, **params) -> None:
     """Gatys style transfer through VGG-19, ResNet-50 or a model trained here."""
-    result = run(build_config(Config, ctx, params))
-    for line in summary_lines(result):
-        click.echo(line)
+    run_command(run, Config, ctx, params)

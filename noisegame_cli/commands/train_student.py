@@ -17,12 +17,12 @@ import click
 import keras
 import numpy as np
 
-from noisegame_cli.commands.common import experiment, summary_lines
+from noisegame_cli.commands.common import experiment
 from noisegame_cli.config import CommonConfig, require
 from noisegame_cli.data import load_dataset
 from noisegame_cli.data.pipelines import AUGMENTATIONS, eval_pipeline, paired_pipeline
 from noisegame_cli.models import build_model, check_fits, load_classifier
-from noisegame_cli.options import INT_LIST, NAME_LIST, build_config, common_options
+from noisegame_cli.options import INT_LIST, NAME_LIST, common_options, run_command
 from noisegame_cli.training.classifier import evaluate_classifier, fit_and_record, plateau_callbacks
 from noisegame_cli.training.strategy import make_strategy
 from noisegame_cli.training.student import SelfTrainer
@@ -213,7 +213,5 @@ def corruption_options(function):
 @click.pass_context
 def command(ctx: click.Context, **params) -> None:
     """Consistency training: a student on noisy views learns from labels and a frozen teacher."""
-    result = run(build_config(Config, ctx, params))
-    for line in summary_lines(result):
-        click.echo(line)
+    run_command(run, Config, ctx, params)
 

@@ -12,12 +12,12 @@ import dataclasses
 
 import click
 
-from noisegame_cli.commands.common import experiment, summary_lines
+from noisegame_cli.commands.common import experiment
 from noisegame_cli.config import CommonConfig, require
 from noisegame_cli.data import load_dataset
 from noisegame_cli.data.pipelines import AUGMENTATIONS, eval_pipeline, one_hot_labels, train_pipeline, with_mixup
 from noisegame_cli.models import build_model
-from noisegame_cli.options import build_config, common_options
+from noisegame_cli.options import common_options, run_command
 from noisegame_cli.training.callbacks import StochasticWeightAveraging
 from noisegame_cli.training.classifier import compile_classifier, evaluate_classifier, fit_and_record, plateau_callbacks
 from noisegame_cli.training.strategy import make_strategy
@@ -91,6 +91,4 @@ def run(config: Config) -> dict:
 @click.pass_context
 def command(ctx: click.Context, **params) -> None:
     """Train a standard classifier (flip + crop augmentation, optional SWA/EMA weights)."""
-    result = run(build_config(Config, ctx, params))
-    for line in summary_lines(result):
-        click.echo(line)
+    run_command(run, Config, ctx, params)
