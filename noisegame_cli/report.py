@@ -80,15 +80,21 @@ def _without_context(metrics: pd.DataFrame) -> pd.Series:
 
 
 def _label(metrics: pd.DataFrame) -> pd.Series:
-    """A column label per row: the model and its run, e.g. ``small_cnn (20261123-1200-teacher)``."""
-    return metrics["model"].astype(str) + " (" + metrics["run_id"].astype(str) + ")"
+    """A column label per row: the model and its run, e.g. ``small_cnn (20261123-1200-teacher)``,
+    and the row's ``role`` where a run measures several models (a teacher beside its student)."""
+    label = metrics["model"].astype(str) + " (" + metrics["run_id"].astype(str) + ")"
+    if "role" in metrics:
+        label = label + metrics["role"].map(lambda role: "" if pd.isna(role) else f" {role}")
+    return label
 
 
 def clean_accuracy(metrics: pd.DataFrame) -> pd.DataFrame:
     rows = metrics[(metrics["metric"] == "accuracy") & _without_context(metrics)]
     if rows.empty:
         return rows
-    index = ["command", "run_id", "model", "dataset"] + [c for c in ("split", "attack", "part", "extractor") if c in rows and rows[c].notna().any()]
+    index = ["command", "run_id", "model", "dataset"] + [
+        c for c in ("role", "split", "attack", "part", "extractor") if c in rows and rows[c].notna().any()
+    ]
     return _wide(rows, index)
 
 
@@ -107,8 +113,12 @@ def per_corruption(metrics: pd.DataFrame) -> pd.DataFrame:
     return rows.pivot_table(index="corruption", columns="model_run", values="value", aggfunc="mean").reset_index()
 
 
-def _curve(metrics: pd.DataFrame, axis: str, series: tuple[str, ...]) -> pd.DataFrame:
+def _curve(metrics: pd.DataFrame, axis: str, series: tuple[str, ...], *, unless: str | None = None) -> pd.DataFrame:
+    """Accuracy against ``axis``, one column per model, run and ``series`` values; rows that also
+    vary ``unless`` belong to another table."""
     rows = metrics[(metrics["metric"] == "accuracy") & _column(metrics, axis).notna()]
+    if unless is not None:
+        rows = rows[_column(rows, unless).isna()]
     if rows.empty:
         return rows
     label = _label(rows)
@@ -122,7 +132,7 @@ TABLES = (
     TableView("Clean accuracy", clean_accuracy),
     TableView("Corruption benchmark: mean accuracy and mCE per model", corruption_aggregates),
     TableView("Accuracy per corruption (mean over the severities evaluated)", per_corruption),
-    TableView("Accuracy vs epsilon", lambda m: _curve(m, "epsilon", ("attack",))),
+    TableView("Accuracy vs epsilon", lambda m: _curve(m, "epsilon", ("attack",), unless="rho")),
     TableView("Accuracy vs radius", lambda m: _curve(m, "radius", ("part",))),
     TableView("Accuracy vs kernel smoothing rho", lambda m: _curve(m, "rho", ("attack",))),
 )
