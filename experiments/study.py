@@ -41,6 +41,7 @@ class Step:
     config_class: str = "Config"
     links: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)  # config field -> step name(s)
     values: Mapping[str, Any] = field(default_factory=dict)  # fixed values; "{runs}" is the runs folder
+    shorten: Mapping[str, Any] = field(default_factory=dict)  # recipe values replaced (below --smoke)
 
 
 # The recipe of each step, per study; steps share their structure across studies.
@@ -91,7 +92,7 @@ def build_study(name: str) -> tuple[Step, ...]:
     shorter = SHORTENED[name]
     return (
         Step("teacher", "train_teacher", recipe["teacher"]),
-        Step("student", "train_student", recipe["student"], links={"teacher": "teacher"}, values=shorter.get("student", {})),
+        Step("student", "train_student", recipe["student"], links={"teacher": "teacher"}, shorten=shorter.get("student", {})),
         Step("gnt", "adv_noise", recipe["gnt"], links={"teacher": "teacher"}),
         Step("ant", "adv_noise", recipe["ant"], links={"teacher": "teacher"}),
         Step("adversarial", "fgsm", recipe["adversarial"]),
@@ -99,11 +100,11 @@ def build_study(name: str) -> tuple[Step, ...]:
         Step("fgsm-adversarial", "fgsm", recipe["fgsm"], links={"model_path": "adversarial"}, values={"name": "adversarial"}),
         Step("freq-eval", "freq_split", recipe["freq-eval"], "run_eval", "EvalConfig", links={"model_paths": ("teacher", "adversarial")}),
         Step("freq-train", "freq_split", recipe["freq-train"], "run_train", "TrainConfig",
-             values={**shorter.get("freq-train", {}), "name": "high-natural"}),
+             values={"name": "high-natural"}, shorten=shorter.get("freq-train", {})),
         Step("freq-train-shuffled", "freq_split", recipe["freq-train"], "run_train", "TrainConfig",
-             values={**shorter.get("freq-train", {}), "shuffle_labels": True, "name": "high-shuffled"}),
+             values={"shuffle_labels": True, "name": "high-shuffled"}, shorten=shorter.get("freq-train", {})),
         Step("freq-smooth", "freq_split", recipe["freq-smooth"], "run_smooth", "SmoothConfig",
-             links={"model_paths": ("teacher", "adversarial")}, values=shorter.get("freq-smooth", {})),
+             links={"model_paths": ("teacher", "adversarial")}, shorten=shorter.get("freq-smooth", {})),
         Step("style", "style_transfer", recipe["style"], links={"extractor_path": ("teacher", "adversarial")}, values=style),
         Step("corruption-teacher", "eval_corruption", recipe["corruption"], links={"model_path": "teacher"},
              values={**first_corruption, "name": "teacher-C"}),
@@ -117,7 +118,7 @@ STUDY = build_study("digits")
 def step_config(step: Step, runs_dir: Path, done: Mapping[str, str], *, smoke: bool, seed: int, data_dir=None, corrupted_dir=None):
     module = importlib.import_module(f"noisegame_cli.commands.{step.module}")
     config_class = getattr(module, step.config_class)
-    file_values = load_config_file(RECIPES / step.recipe) if step.recipe else {}
+    file_values = {**(load_config_file(RECIPES / step.recipe) if step.recipe else {}), **step.shorten}
     places = {"{runs}": str(runs_dir), "{corrupted}": str(corrupted_dir)}
     flags = {"data_dir": str(data_dir)} if data_dir and step.module != "style_transfer" else {}
     for key, value in step.values.items():

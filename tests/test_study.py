@@ -28,6 +28,14 @@ def test_every_step_of_every_study_resolves_to_a_valid_config(name, tmp_path):
     assert commands == set(COMMANDS)  # every command of the mission takes part
 
 
+def test_the_demo_shortening_sits_below_the_smoke_preset(tmp_path):
+    (student,) = [step for step in study.build_study("digits") if step.name == "student"]
+    done = {"teacher": "/runs/teacher"}
+    full = study.step_config(student, tmp_path, done, smoke=False, seed=0)[1]
+    smoke = study.step_config(student, tmp_path, done, smoke=True, seed=0)[1]
+    assert full.epochs == study.SHORTENED["digits"]["student"]["epochs"] and smoke.epochs == 1
+
+
 def test_smoke_study_ends_in_a_page_with_every_table_and_figure(tmp_path):
     runs = tmp_path / "runs"
     done = study.run_study(runs, smoke=True)
