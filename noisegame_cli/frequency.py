@@ -23,6 +23,7 @@ import scipy.ndimage
 import tensorflow as tf
 
 from noisegame_cli.errors import UserError
+from noisegame_cli.models import copy_classifier
 
 PARTS = ("low", "high")
 
@@ -120,8 +121,7 @@ def first_conv2d(model: keras.Model) -> keras.layers.Conv2D:
 def smooth_first_layer(model: keras.Model, rho: float, *, normalize: bool = False) -> keras.Model:
     """A copy of ``model`` whose first ``Conv2D`` kernel is smoothed with ``rho``; ``model`` is unchanged."""
     first_conv2d(model)  # fail before cloning
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
+    copy = copy_classifier(model)
     conv = first_conv2d(copy)
     conv.kernel.assign(smooth_kernels(keras.ops.convert_to_numpy(conv.kernel), rho, normalize=normalize))
     return copy

@@ -72,3 +72,16 @@ def test_load_classifier_rejects_non_models(tmp_path):
     keras.Model(inputs, keras.layers.Reshape((2, 2))(inputs)).save(tmp_path / "not_classifier.keras")
     with pytest.raises(UserError, match="not a classifier"):
         load_classifier(tmp_path / "not_classifier.keras")
+
+
+def test_copy_classifier_is_an_independent_trainable_copy():
+    from noisegame_cli.models import copy_classifier
+
+    original = build_model("tiny_cnn", (16, 16, 3), 4)
+    original.trainable = False
+    copy = copy_classifier(original)
+    x = np.ones((1, 16, 16, 3), np.float32)
+    np.testing.assert_allclose(copy(x).numpy(), original(x).numpy(), rtol=1e-6)
+    assert copy.trainable and not original.trainable
+    copy.get_layer("logits").bias.assign(np.full((4,), 5.0, np.float32))
+    assert not np.allclose(copy(x).numpy(), original(x).numpy())

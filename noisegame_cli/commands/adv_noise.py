@@ -32,6 +32,7 @@ from noisegame_cli.commands.train_student import (
 from noisegame_cli.config import CommonConfig, require
 from noisegame_cli.data import load_dataset
 from noisegame_cli.data.pipelines import AUGMENTATIONS, eval_pipeline, train_pipeline
+from noisegame_cli.models import copy_classifier
 from noisegame_cli.models.noise_generator import GENERATOR_KERNELS, build_noise_generator
 from noisegame_cli.options import FLOAT_LIST, common_options, run_command
 from noisegame_cli.training.classifier import compile_classifier, evaluate_classifier, fit_and_record
@@ -90,14 +91,6 @@ class Config(CommonConfig):
         require(self.learning_rate > 0 and self.generator_learning_rate > 0, "learning rates must be positive")
         require(self.augment in AUGMENTATIONS, f"unknown --augment {self.augment!r}; choose from {', '.join(AUGMENTATIONS)}")
         check_corruption_request(self.eval_corruptions, self.severities)
-
-
-def copy_classifier(teacher: keras.Model) -> keras.Model:
-    """A trainable copy of the teacher with its weights (the teacher stays as it was, for comparison)."""
-    model = keras.models.clone_model(teacher)
-    model.set_weights(teacher.get_weights())
-    model.trainable = True
-    return model
 
 
 def train_gnt(config: Config, classifier: keras.Model, train, validation, run, title: str):

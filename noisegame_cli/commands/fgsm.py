@@ -22,7 +22,7 @@ from noisegame_cli.commands.common import experiment
 from noisegame_cli.config import CommonConfig, require
 from noisegame_cli.data import Dataset, load_dataset
 from noisegame_cli.data.pipelines import AUGMENTATIONS, eval_pipeline, train_pipeline
-from noisegame_cli.models import build_model, check_fits, load_classifier
+from noisegame_cli.models import build_model, check_fits, copy_classifier, load_classifier
 from noisegame_cli.options import FLOAT_LIST, FRACTION, common_options, run_command
 from noisegame_cli.runs import Run
 from noisegame_cli.training.adversarial import AdversarialTrainer
@@ -95,8 +95,7 @@ def train_adversarially(config: Config, data: Dataset, teacher: keras.Model | No
         if teacher is None:
             classifier = build_model(config.model, data.image_shape, data.num_classes)
         else:
-            classifier = keras.models.clone_model(teacher)
-            classifier.set_weights(teacher.get_weights())
+            classifier = copy_classifier(teacher)
         trainer = AdversarialTrainer(classifier, config.spec(config.attack, config.train_epsilon), alpha=config.alpha, seed=config.seed)
         trainer.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
         trainer(np.zeros((1, *data.image_shape), np.float32))  # built before fit, as the run's backup callback needs

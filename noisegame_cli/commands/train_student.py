@@ -21,7 +21,7 @@ from noisegame_cli.commands.common import experiment
 from noisegame_cli.config import CommonConfig, require
 from noisegame_cli.data import load_dataset
 from noisegame_cli.data.pipelines import AUGMENTATIONS, eval_pipeline, paired_pipeline
-from noisegame_cli.models import build_model, check_fits, load_classifier
+from noisegame_cli.models import build_model, check_fits, copy_classifier, load_classifier
 from noisegame_cli.options import INT_LIST, NAME_LIST, common_options, run_command
 from noisegame_cli.training.classifier import evaluate_classifier, fit_and_record, plateau_callbacks
 from noisegame_cli.training.strategy import make_strategy
@@ -151,9 +151,7 @@ def load_teacher(path: str, image_shape, num_classes: int) -> keras.Model:
 
 def build_student(config: Config, teacher: keras.Model, image_shape, num_classes: int) -> keras.Model:
     if config.init_from_teacher:
-        student = keras.models.clone_model(teacher)
-        student.set_weights(teacher.get_weights())
-        return student
+        return copy_classifier(teacher)
     return build_model(config.model, image_shape, num_classes)
 
 

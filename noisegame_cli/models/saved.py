@@ -34,6 +34,14 @@ def load_classifier(path: str | os.PathLike) -> keras.Model:
     return model
 
 
+def copy_classifier(model: keras.Model) -> keras.Model:
+    """A trainable copy of ``model`` with its weights; ``model`` itself stays as it was."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    copy.trainable = True
+    return copy
+
+
 def check_fits(model: keras.Model, image_shape: tuple[int, ...], num_classes: int, *, what: str = "model") -> None:
     """Raise a ``UserError`` unless ``model`` takes ``image_shape`` images and predicts ``num_classes`` classes."""
     classes = model.outputs[0].shape[-1]
