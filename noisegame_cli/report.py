@@ -12,7 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -150,20 +150,25 @@ def collect_figures(runs: pd.DataFrame, figures_dir: Path) -> list[tuple[str, st
     return found
 
 
-def build_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> dict[str, Path]:
-    """Write report.csv, summary.csv, REPORT.md, report.html and figures/ into ``out_dir``."""
+def build_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Write report.csv, summary.csv, REPORT.md, report.html and figures/ into ``out_dir``.
+
+    Returns the paths written (``markdown``, ``html``, ``csv``, ``summary_csv``) and the frames
+    they came from (``runs``: every run with its status; ``summary``: the wide table)."""
     runs = find_runs(runs_dir)
     metrics = collect_metrics(runs_dir)
     out = Path(out_dir or runs_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics.to_csv(out / "report.csv", index=False)
-    summary_table(metrics).to_csv(out / "summary.csv", index=False)
+    summary = summary_table(metrics)
+    summary.to_csv(out / "summary.csv", index=False)
     tables = [(view.title, view.build(metrics)) for view in TABLES] if not metrics.empty else []
     tables = [(title, table) for title, table in tables if not table.empty]
     figures = collect_figures(runs, out / "figures")
     (out / "REPORT.md").write_text(_markdown(runs, tables, figures, out))
     (out / "report.html").write_text(_html(runs, tables, figures, out))
-    return {"markdown": out / "REPORT.md", "html": out / "report.html", "csv": out / "report.csv", "summary": out / "summary.csv"}
+    return {"markdown": out / "REPORT.md", "html": out / "report.html", "csv": out / "report.csv",
+            "summary_csv": out / "summary.csv", "runs": runs, "summary": summary}
 
 
 def _format(value) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import pandas as pd
 
-from noisegame_cli.report import build_report, find_runs, summary_table, collect_metrics
+from noisegame_cli.report import build_report
 
 
 @click.command("report")
@@ -16,8 +16,7 @@ def command(runs_dir: str, out: str | None) -> None:
     """Collect every completed run under RUNS_DIR into REPORT.md, report.html (with the figures),
     report.csv (all metric rows) and summary.csv (one column per metric)."""
     written = build_report(runs_dir, out)
-    runs = find_runs(runs_dir)
-    table = summary_table(collect_metrics(runs_dir))
+    runs, table = written["runs"], written["summary"]
     with pd.option_context("display.max_rows", 200, "display.max_columns", 30, "display.width", 160, "display.precision", 4):
         click.echo(table.to_string(index=False) if not table.empty else "no completed runs")
     for row in runs[runs["status"] != "completed"].itertuples():
