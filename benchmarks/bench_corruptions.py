@@ -4,14 +4,15 @@
    (batched TensorFlow ops, ``noisegame_cli.corruptions.corrupt``) against the per-image NumPy / SciPy /
    OpenCV implementation researchers use today, the ``imagecorruptions-imaug`` package (ImageNet-C
    parameters; a benchmark-only dependency: ``pip install -e '.[bench]'``), measured in the same run,
-   the two interleaved corruption by corruption; their ratio and its geometric mean.
+   the two interleaved corruption by corruption, each the best of a few timings; their ratio and its
+   geometric mean.
 2. Time to generate a full 10 000-image x 19 x 5 set: the first call of each corruption x severity
    (which builds its graph; measured, on the subset) plus the steady-state per-image time measured on
    the subset and extrapolated to 10 000 images.
 3. Peak resident memory of a full ``noisegame eval-corruption`` over a fabricated 19-file
    CIFAR-10-C-layout folder (50 000 x 32 x 32 x 3 per file), in a subprocess.
 
-    python benchmarks/bench_corruptions.py [--images 2000] [--reference-images 100] [--set-images 1000] [--skip-memory]
+    python benchmarks/bench_corruptions.py [--images 2000] [--reference-images 300] [--repeats 3] [--set-images 1000] [--skip-memory]
 """
 
 from __future__ import annotations
@@ -56,36 +57,48 @@ def natural_images(count: int, seed: int = 0) -> np.ndarray:
     return np.stack(crops)
 
 
-def engine_rate(images: np.ndarray, name: str, severity: int) -> tuple[float, float]:
+def best_seconds(work, repeats: int) -> float:
+    """The shortest of `repeats` timings of work(): the run least disturbed by other work on the machine."""
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        timings.append(time.perf_counter() - start)
+    return min(timings)
+
+
+def engine_rate(images: np.ndarray, name: str, severity: int, repeats: int = 1) -> tuple[float, float]:
     """(seconds of the first call, which builds the graph, steady-state images per second)."""
     start = time.perf_counter()
     corrupt(images, name, severity, seed=1)  # same block sizes as the timed call: XLA compiles per shape
     build = time.perf_counter() - start
-    start = time.perf_counter()
-    corrupt(images, name, severity, seed=2)
-    return build, len(images) / (time.perf_counter() - start)
+    seconds = best_seconds(lambda: corrupt(images, name, severity, seed=2), repeats)
+    return build, len(images) / seconds
 
 
-def reference_rate(images: np.ndarray, name: str, severity: int) -> float | None:
+def reference_rate(images: np.ndarray, name: str, severity: int, repeats: int = 1) -> float | None:
     """Images per second of imagecorruptions-imaug's per-image function, or None if not installed."""
     try:
         from imagecorruptions import corrupt as reference_corrupt
     except ImportError:
         return None
+
+    def corrupt_each():
+        for image in images:
+            reference_corrupt(image, corruption_name=name, severity=severity)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference_corrupt(images[0], corruption_name=name, severity=severity)
-        start = time.perf_counter()
-        for image in images:
-            reference_corrupt(image, corruption_name=name, severity=severity)
-    return len(images) / (time.perf_counter() - start)
+        seconds = best_seconds(corrupt_each, repeats)
+    return len(images) / seconds
 
 
-def speed_table(images: np.ndarray, reference_images: int, severity: int) -> tuple[list[dict], float | None]:
+def speed_table(images: np.ndarray, reference_images: int, severity: int, repeats: int) -> tuple[list[dict], float | None]:
     rows = []
     for name in ALL_CORRUPTIONS:
-        _, engine = engine_rate(images, name, severity)
-        reference = reference_rate(images[:reference_images], name, severity)
+        _, engine = engine_rate(images, name, severity, repeats)
+        reference = reference_rate(images[:reference_images], name, severity, repeats)
         rows.append({"corruption": name, "engine": engine, "reference": reference})
         ratio = f"{engine / reference:8.1f}x" if reference else "       -"
         reference_text = f"{reference:12.0f}" if reference else "   (missing)"
@@ -155,7 +168,8 @@ def eval_peak_memory() -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000, help="images per corruption for the engine's rate")
-    parser.add_argument("--reference-images", type=int, default=100, help="images per corruption for imagecorruptions")
+    parser.add_argument("--reference-images", type=int, default=300, help="images per corruption for imagecorruptions")
+    parser.add_argument("--repeats", type=int, default=3, help="timings per side and corruption; the best one counts")
     parser.add_argument("--severity", type=int, default=3)
     parser.add_argument("--set-images", type=int, default=1000, help="images per corruption x severity for the full-set estimate")
     parser.add_argument("--skip-memory", action="store_true", help="leave out the eval-corruption memory measurement")
@@ -163,9 +177,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"{os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.1f} (other work on the machine slows both sides)")
     images = natural_images(max(args.images, args.reference_images, args.set_images))
-    print(f"1. images/s at severity {args.severity}, 32x32 (engine: batches of up to 1000; reference: per image)")
+    print(f"1. images/s at severity {args.severity}, 32x32, best of {args.repeats} (engine: batches of up to 1000; reference: per image)")
     print(f"{'corruption':18s} {'engine':>12s} {'imagecorr.':>12s} {'ratio':>9s}")
-    _, geometric_mean = speed_table(images[: args.images], args.reference_images, args.severity)
+    _, geometric_mean = speed_table(images[: args.images], args.reference_images, args.severity, args.repeats)
     if geometric_mean is not None:
         print(f"geometric mean of the ratios over the 19 corruptions: {geometric_mean:.1f}x")
     else:

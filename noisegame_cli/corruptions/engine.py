@@ -43,7 +43,7 @@ FUNCTIONS = {
 # Deterministic corruptions compiled with XLA, which fuses their many element-wise steps: 4-10x faster
 # on a 2-core CPU. Not the random ones: XLA draws other numbers from the same stateless seed (so
 # `corrupt` and `corrupt_tf` in tf.data would disagree) and its random-number generation is slower.
-XLA_COMPILED = frozenset({"brightness", "saturate", "contrast", "zoom_blur"})
+XLA_COMPILED = frozenset({"brightness", "saturate", "contrast", "zoom_blur", "pixelate", "gaussian_blur", "defocus_blur"})
 # Randomness is drawn per block of this many images (block b uses seed (seed, b)), so `corrupt`
 # gives the same pixels whatever the caller's batch size.
 BLOCK = 1000

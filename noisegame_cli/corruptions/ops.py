@@ -8,10 +8,12 @@ the engine clips, scales by 255 and truncates to uint8 as the published generato
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import tensorflow as tf
+from scipy import stats
 
 from noisegame_cli.corruptions import _tensor as T
 
@@ -42,14 +44,37 @@ def gaussian_noise(images, sigma, seed, scale):
     return images + sigma * tf.random.stateless_normal(tf.shape(images), seed)
 
 
+# Shot noise draws one of this many equally likely quantiles of the Poisson distribution per value.
+POISSON_QUANTILES = 4096
+
+
+@functools.lru_cache(maxsize=None)
+def poisson_quantile_table(photons: float, quantiles: int = POISSON_QUANTILES) -> np.ndarray:
+    """Flat float32 [256 * quantiles]: entry g * quantiles + q is the (q + 0.5) / quantiles quantile
+    of Poisson(g / 255 * photons), divided by photons."""
+    rates = np.arange(256) / 255.0 * photons
+    counts = np.arange(int(photons + 12 * math.sqrt(photons) + 12))
+    cdf = stats.poisson.cdf(counts[None, :], rates[:, None])
+    probabilities = (np.arange(quantiles) + 0.5) / quantiles
+    table = np.stack([np.searchsorted(row, probabilities) for row in cdf])
+    return (table / photons).astype(np.float32).ravel()
+
+
 def shot_noise(images, photons, seed, scale):
-    return tf.random.stateless_poisson(tf.shape(images), seed, lam=images * photons, dtype=tf.float32) / photons
+    """Poisson(x * photons) / photons, sampled by inverse transform from a table of the Poisson
+    quantiles for each of the 256 grey levels the 8-bit input can hold: the sampled CDF is within
+    1 / (2 * POISSON_QUANTILES) of the Poisson's, and the lookup is ~6x faster than TensorFlow's
+    Poisson sampler."""
+    levels = tf.cast(tf.round(images * 255.0), tf.int32)
+    draws = tf.random.stateless_uniform(tf.shape(images), seed, minval=0, maxval=POISSON_QUANTILES, dtype=tf.int32)
+    return tf.gather(poisson_quantile_table(float(photons)), levels * POISSON_QUANTILES + draws)
 
 
 def impulse_noise(images, amount, seed, scale):
-    flipped = tf.random.stateless_uniform(tf.shape(images), stream(seed, 0)) < amount
-    salt = tf.random.stateless_uniform(tf.shape(images), stream(seed, 1)) < 0.5
-    return tf.where(flipped, tf.cast(salt, tf.float32), images)
+    """Each value turns to salt (1) with probability amount / 2 and to pepper (0) with probability
+    amount / 2; one uniform draw per value decides both."""
+    draws = tf.random.stateless_uniform(tf.shape(images), seed)
+    return tf.where(draws < amount, tf.cast(draws < amount / 2, tf.float32), images)
 
 
 def speckle_noise(images, sigma, seed, scale):
@@ -97,38 +122,40 @@ def glass_permutation(batch, height: int, width: int, delta: int, iterations: in
     As in the generator: for rows h from height-delta down to delta+1 and, within a row, columns w
     from width-delta down to delta+1, swap pixel (h, w) with pixel (h + dy, w + dx), dy and dx uniform
     integers in [-delta, delta). The swaps run in sequence, so a pixel can travel several steps.
-    The pass over row h only touches rows h-delta .. h+delta-1, so each row's swaps work on that
-    window of rows (a small tensor) rather than on the whole image.
     """
     rows = np.arange(height - delta, delta, -1)
     columns = np.arange(width - delta, delta, -1)
-    passes = np.tile(rows, iterations)
     offsets = tf.random.stateless_uniform(
-        [len(passes), len(columns), batch, 2], seed, minval=-delta, maxval=delta, dtype=tf.int32
+        [len(rows) * iterations, len(columns), batch, 2], seed, minval=-delta, maxval=delta, dtype=tf.int32
     )
-    here = tf.constant(delta * width + columns, tf.int32)  # row h sits at row `delta` of its window
-    partners = here[None, :, None] + offsets[..., 0] * width + offsets[..., 1]  # [passes, columns, N]
-    image_index = tf.range(batch)
-    window_size = 2 * delta * width
+    return _glass_swaps(height, width, delta, iterations)(offsets)
 
-    def swap(step, window, there):
-        here_index = tf.stack([image_index, tf.fill([batch], here[step])], axis=1)
-        there_index = tf.stack([image_index, there[step]], axis=1)
-        values = tf.concat([tf.gather_nd(window, there_index), tf.gather_nd(window, here_index)], 0)
-        return step + 1, tf.tensor_scatter_nd_update(window, tf.concat([here_index, there_index], 0), values), there
 
-    def row_pass(index, source):
-        start = (tf.constant(passes)[index] - delta) * width
-        window = source[:, start : start + window_size]
-        _, window, _ = tf.while_loop(
-            lambda step, *_: step < len(columns), swap, [tf.constant(0), window, partners[index]]
-        )
-        source = tf.concat([source[:, :start], window, source[:, start + window_size :]], axis=1)
-        return index + 1, tf.ensure_shape(source, [None, height * width])
+@functools.lru_cache(maxsize=None)
+def _glass_swaps(height: int, width: int, delta: int, iterations: int):
+    """The swap loop of `glass_permutation` as an XLA-compiled function of the random offsets: about
+    a thousand small sequential steps, which XLA runs as one tight loop updating the indices in place.
+    Integer work only, so compiled and plain execution give the same permutation."""
+    rows = np.arange(height - delta, delta, -1)
+    columns = np.arange(width - delta, delta, -1)
+    here = np.tile((rows[:, None] * width + columns[None, :]).ravel(), iterations)  # the pixel each step moves
 
-    source = tf.tile(tf.range(height * width)[None, :], [batch, 1])
-    _, source = tf.while_loop(lambda index, _: index < len(passes), row_pass, [tf.constant(0), source])
-    return source
+    def run(offsets):
+        batch = tf.shape(offsets)[2]
+        there = tf.reshape(offsets[..., 0] * width + offsets[..., 1], [len(here), batch]) + here[:, None]
+        image_index = tf.range(batch)
+
+        def swap(step, source):
+            here_index = tf.stack([image_index, tf.fill([batch], tf.constant(here, tf.int32)[step])], axis=1)
+            there_index = tf.stack([image_index, there[step]], axis=1)
+            values = tf.concat([tf.gather_nd(source, there_index), tf.gather_nd(source, here_index)], 0)
+            return step + 1, tf.tensor_scatter_nd_update(source, tf.concat([here_index, there_index], 0), values)
+
+        source = tf.tile(tf.range(height * width)[None, :], [batch, 1])
+        _, source = tf.while_loop(lambda step, _: step < len(here), swap, [tf.constant(0), source])
+        return source
+
+    return tf.function(run, jit_compile=True, autograph=False)
 
 
 def glass_blur(images, parameter, seed, scale):
