@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -73,6 +74,49 @@ def test_mirrored_strategy_on_two_cpu_replicas(tmp_path):
     env_record = json.loads((run / "env.json").read_text())
     assert sum("CPU" in d for d in env_record["devices"]) == 2
     assert (run / "model.keras").is_file() and (run / "metrics.csv").is_file()
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def test_multi_worker_strategy_trains_across_two_local_workers(tmp_path):
+    """Two worker processes on 127.0.0.1, started with different seeds: synchronous training broadcasts
+    the initial weights and averages every step's gradients, so both end with the same trainable
+    weights (batch-norm statistics stay per worker: each sees its own half of every batch)."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    workers = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": tf_config}
+        command = [
+            sys.executable, "-m", "noisegame_cli", "train-teacher", "--smoke", "--strategy", "multi-worker",
+            "--seed", str(index + 1), "--runs-dir", str(tmp_path / f"worker{index}"),
+        ]  # fmt: skip
+        workers.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    try:
+        outputs = [worker.communicate(timeout=300) for worker in workers]
+    finally:
+        for worker in workers:
+            worker.kill()
+    for worker, (_, stderr) in zip(workers, outputs):
+        assert worker.returncode == 0, stderr[-2000:]
+    models = []
+    for index in range(2):
+        (run,) = (tmp_path / f"worker{index}" / "train-teacher").iterdir()
+        assert json.loads((run / "status.json").read_text())["status"] == "completed"
+        models.append(keras.saving.load_model(run / "model.keras"))
+    assert len(pd.read_csv(run / "history.csv")) == 1
+    first, second = ([weight.numpy() for weight in model.trainable_weights] for model in models)
+    assert len(first) > 2
+    for mine, theirs in zip(first, second):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
 
 
 def test_digits_teacher_reaches_95_percent(invoke, runs_dir):

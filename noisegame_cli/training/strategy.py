@@ -27,7 +27,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
             json.loads(os.environ["TF_CONFIG"])
         except ValueError:
             raise UserError("TF_CONFIG is not valid JSON") from None
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return KerasMultiWorkerStrategy()
     if name == "tpu":
         try:
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=os.environ.get("TPU_NAME", ""))
@@ -37,6 +37,25 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
             raise UserError(f"no TPU available: {str(error).splitlines()[0]}") from None
         return tf.distribute.TPUStrategy(resolver)
     raise UserError(f"unknown strategy {name!r}")
+
+
+class KerasMultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """MultiWorkerMirroredStrategy whose ``reduce`` accepts what Keras 3's ``fit`` passes it.
+
+    Keras (3.15) reduces the first ``(images, labels)`` batch as one nested structure to build the
+    model, and every step's scalar logs with ``axis=0``; the strategy's ``reduce`` takes neither (a
+    single value, and an axis the value has), so ``fit`` fails before its first step. Here each value
+    of a structure is reduced on its own, and a scalar is reduced across replicas only.
+    """
+
+    def reduce(self, reduce_op, value, axis):
+        reduce_one = super().reduce
+
+        def reduce_value(one):
+            local = self.experimental_local_results(one)[0]
+            return reduce_one(reduce_op, one, None if tf.convert_to_tensor(local).shape.rank == 0 else axis)
+
+        return tf.nest.map_structure(reduce_value, value)
 
 
 def cpu_replicas(count: int) -> list[tf.config.LogicalDevice]:
