@@ -40,7 +40,7 @@ FUNCTIONS = {
     "spatter": ops.spatter,
     "saturate": ops.saturate,
 }
-# Deterministic corruptions compiled with XLA, which fuses their many element-wise steps: 4-10x faster
+# Deterministic corruptions compiled with XLA, which fuses their many element-wise steps: 2-10x faster
 # on a 2-core CPU. Not the random ones: XLA draws other numbers from the same stateless seed (so
 # `corrupt` and `corrupt_tf` in tf.data would disagree) and its random-number generation is slower.
 XLA_COMPILED = frozenset({"brightness", "saturate", "contrast", "zoom_blur", "pixelate", "gaussian_blur", "defocus_blur"})

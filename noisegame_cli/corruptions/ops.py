@@ -63,7 +63,7 @@ def poisson_quantile_table(photons: float, quantiles: int = POISSON_QUANTILES) -
 def shot_noise(images, photons, seed, scale):
     """Poisson(x * photons) / photons, sampled by inverse transform from a table of the Poisson
     quantiles for each of the 256 grey levels the 8-bit input can hold: the sampled CDF is within
-    1 / (2 * POISSON_QUANTILES) of the Poisson's, and the lookup is ~6x faster than TensorFlow's
+    1 / (2 * POISSON_QUANTILES) of the Poisson's, and the lookup is ~3x faster than TensorFlow's
     Poisson sampler."""
     levels = tf.cast(tf.round(images * 255.0), tf.int32)
     draws = tf.random.stateless_uniform(tf.shape(images), seed, minval=0, maxval=POISSON_QUANTILES, dtype=tf.int32)
