@@ -12,8 +12,16 @@ from typing import Iterator
 
 import keras
 
-from noisegame_cli.config import CommonConfig
+from noisegame_cli.config import CommonConfig, require
+from noisegame_cli.data.pipelines import AUGMENTATIONS
 from noisegame_cli.runs import Run, recorded_run
+
+
+def check_training_settings(augment: str, learning_rate: float, patience: int) -> None:
+    """The checks of --augment, --learning-rate and --patience that the training commands share."""
+    require(augment in AUGMENTATIONS, f"unknown --augment {augment!r}; choose from {', '.join(AUGMENTATIONS)}")
+    require(learning_rate > 0, f"--learning-rate must be positive, got {learning_rate}")
+    require(patience >= 1, f"--patience must be at least 1, got {patience}")
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ import numpy as np
 
 from noisegame_cli import robustness_plots
 from noisegame_cli.attacks import ATTACKS, AttackSpec, evaluate_attack, run_attack
-from noisegame_cli.commands.common import experiment
+from noisegame_cli.commands.common import check_training_settings, experiment
 from noisegame_cli.config import CommonConfig, require
 from noisegame_cli.data import Dataset, load_dataset
 from noisegame_cli.data.pipelines import AUGMENTATIONS, eval_pipeline, train_pipeline
@@ -63,9 +63,7 @@ class Config(CommonConfig):
         require(self.step_size is None or 0.0 < self.step_size <= 1.0, f"--step-size must lie in (0, 1], got {self.step_size}")
         require(self.target_class is None or self.target_class >= 0, f"--targeted needs a class index >= 0, got {self.target_class}")
         require(0.0 <= self.alpha <= 1.0, f"--alpha must lie in [0, 1], got {self.alpha}")
-        require(self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}")
-        require(self.augment in AUGMENTATIONS, f"unknown --augment {self.augment!r}; choose from {', '.join(AUGMENTATIONS)}")
-        require(self.patience >= 1, f"--patience must be at least 1, got {self.patience}")
+        check_training_settings(self.augment, self.learning_rate, self.patience)
         require(not (self.train and (self.target_class is not None or self.use_predictions)),
                 "--train attacks the true labels: drop --targeted / --use-predictions")  # fmt: skip
 

@@ -17,7 +17,7 @@ import click
 import keras
 import numpy as np
 
-from noisegame_cli.commands.common import experiment
+from noisegame_cli.commands.common import check_training_settings, experiment
 from noisegame_cli.config import CommonConfig, require
 from noisegame_cli.data import load_dataset
 from noisegame_cli.data.pipelines import AUGMENTATIONS, eval_pipeline, paired_pipeline
@@ -57,9 +57,7 @@ class Config(CommonConfig):
         require(self.num_ops >= 1, f"--num-ops must be at least 1, got {self.num_ops}")
         require(self.temperature > 0, f"--temperature must be positive, got {self.temperature}")
         require(0 <= self.alpha <= 1, f"--alpha must lie in [0, 1], got {self.alpha}")
-        require(self.augment in AUGMENTATIONS, f"unknown --augment {self.augment!r}; choose from {', '.join(AUGMENTATIONS)}")
-        require(self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}")
-        require(self.patience >= 1, f"--patience must be at least 1, got {self.patience}")
+        check_training_settings(self.augment, self.learning_rate, self.patience)
         check_corruption_request(self.eval_corruptions, self.severities)
 
 

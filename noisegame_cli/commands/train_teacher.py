@@ -12,7 +12,7 @@ import dataclasses
 
 import click
 
-from noisegame_cli.commands.common import experiment
+from noisegame_cli.commands.common import check_training_settings, experiment
 from noisegame_cli.config import CommonConfig, require
 from noisegame_cli.data import load_dataset
 from noisegame_cli.data.pipelines import AUGMENTATIONS, eval_pipeline, one_hot_labels, train_pipeline, with_mixup
@@ -38,9 +38,7 @@ class Config(CommonConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.augment in AUGMENTATIONS, f"unknown --augment {self.augment!r}; choose from {', '.join(AUGMENTATIONS)}")
-        require(self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}")
-        require(self.patience >= 1, f"--patience must be at least 1, got {self.patience}")
+        check_training_settings(self.augment, self.learning_rate, self.patience)
         require(self.mixup >= 0, f"--mixup alpha must be >= 0, got {self.mixup}")
         require(0 <= self.dropout < 1, f"--dropout must lie in [0, 1), got {self.dropout}")
         if self.swa_start is not None:
