@@ -166,11 +166,14 @@ def mce_rows(per_set: pd.DataFrame, clean: float | None, baseline: pd.DataFrame)
     return rows
 
 
-def write_official_layout(write_dir: str | os.PathLike, corruption: str, blocks: list[np.ndarray], labels: np.ndarray) -> None:
-    """Save one corruption's five severity blocks (and the labels, once) as CIFAR-10-C files."""
+def write_official_layout(write_dir: str | os.PathLike, corruption: str, blocks: list[np.ndarray], clean: Split) -> None:
+    """Save one corruption's five severity blocks as CIFAR-10-C files, and once the labels and the
+    clean images they were made from."""
     cifar10c.write_corruption_file(write_dir, corruption, blocks)
     if not (Path(write_dir) / cifar10c.LABELS_FILE).exists():
-        cifar10c.write_labels_file(write_dir, labels)
+        cifar10c.write_labels_file(write_dir, clean.labels)
+    if not (Path(write_dir) / cifar10c.CLEAN_FILE).exists():
+        cifar10c.write_clean_file(write_dir, clean.images)
 
 
 def sample_images(source: CorruptedSource, corruptions: tuple[str, ...], severities: tuple[int, ...]) -> dict:

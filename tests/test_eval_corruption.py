@@ -56,19 +56,31 @@ def test_generated_then_official_layout_then_mce(invoke, tmp_path, digits_model)
     labels = np.load(written / "labels.npy")
     assert images.shape == (5 * 40, 32, 32, 3) and images.dtype == np.uint8 and labels.shape == (200,)
     assert np.array_equal(labels[:40], labels[160:])
+    assert np.load(written / "clean.npy").shape == (40, 32, 32, 3)
 
-    official = invoke(
-        "eval-corruption", "--model-path", digits_model, "--dataset", "cifar10-c", "--data-dir", written,
-        "--corruptions", SUBSET, "--clean-data-dir", tmp_path / "no-cifar", "--runs-dir", tmp_path / "runs2",
-        "--baseline", generated_run,
-    )  # fmt: skip
-    assert official.exit_code == 0, official.output
-    official_metrics = pd.read_csv(only_run_dir(tmp_path / "runs2", "eval-corruption") / "metrics.csv")
+    def evaluate_folder(runs_dir):
+        official = invoke(
+            "eval-corruption", "--model-path", digits_model, "--dataset", "cifar10-c", "--data-dir", written,
+            "--corruptions", SUBSET, "--clean-data-dir", tmp_path / "no-cifar", "--runs-dir", runs_dir,
+            "--baseline", generated_run,
+        )  # fmt: skip
+        assert official.exit_code == 0, official.output
+        assert "mce: 1.0000" in official.output
+        return pd.read_csv(only_run_dir(runs_dir, "eval-corruption") / "metrics.csv")
+
+    # read back: the same accuracies, the clean accuracy from the folder's clean.npy, and against
+    # itself as baseline every CE and relative CE is 1
+    official_metrics = evaluate_folder(tmp_path / "runs2")
     pd.testing.assert_series_equal(per_set_accuracy(official_metrics), accuracy)
-    # the same model against itself as baseline: every CE is 1; no clean accuracy here, so no relative mCE
+    official_clean = official_metrics[(official_metrics["split"] == "test") & (official_metrics["metric"] == "accuracy")]
+    assert official_clean["value"].item() == pytest.approx(clean)
     assert scalar(official_metrics, "mce") == pytest.approx(1.0)
-    assert "relative_mce" not in set(official_metrics["metric"])
-    assert "mce: 1.0000" in official.output
+    assert scalar(official_metrics, "relative_mce") == pytest.approx(1.0)
+    # an official release has no clean.npy: without CIFAR-10 on disk, no clean accuracy and no relative mCE
+    (written / "clean.npy").unlink()
+    bare_metrics = evaluate_folder(tmp_path / "runs3")
+    assert "relative_mce" not in set(bare_metrics["metric"])
+    assert "test" not in set(bare_metrics.get("split", pd.Series(dtype=object)).dropna())
 
 
 def test_aggregates_follow_the_published_protocols():

@@ -9,7 +9,7 @@ import pytest
 from noisegame_cli.errors import UserError
 from noisegame_cli.models import MODELS, build_model, check_fits, load_classifier, register
 
-LIGHT = ("tiny_cnn", "small_cnn", "resnet20")
+LIGHT = ("tiny_cnn", "compact_cnn", "small_cnn", "resnet20")
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -32,6 +32,13 @@ def test_light_models_take_any_size_and_class_count(name, shape, classes):
 
 def test_resnet20_has_about_270k_parameters():
     assert 265_000 < build_model("resnet20", (32, 32, 3), 10).count_params() < 280_000
+
+
+def test_compact_cnn_is_small_cnn_at_half_the_width():
+    small, compact = (build_model(name, (32, 32, 3), 10) for name in ("small_cnn", "compact_cnn"))
+    assert [layer.name for layer in compact.layers] == [layer.name for layer in small.layers]
+    assert compact.get_layer("conv3b").filters == small.get_layer("conv3b").filters // 2 == 64
+    assert 60_000 < compact.count_params() < 0.3 * small.count_params()
 
 
 def test_heuristic_options_change_the_graph():

@@ -34,6 +34,7 @@ def test_the_demo_shortening_sits_below_the_smoke_preset(tmp_path):
     full = study.step_config(student, tmp_path, done, smoke=False, seed=0)[1]
     smoke = study.step_config(student, tmp_path, done, smoke=True, seed=0)[1]
     assert full.epochs == study.SHORTENED["digits"]["student"]["epochs"] and smoke.epochs == 1
+    assert full.model == "compact_cnn" and smoke.model == "tiny_cnn"
 
 
 def test_smoke_study_ends_in_a_page_with_every_table_and_figure(tmp_path):

@@ -23,7 +23,7 @@ from noisegame_cli import corruption_plots, evaluation
 from noisegame_cli.commands.common import experiment
 from noisegame_cli.config import CommonConfig, require
 from noisegame_cli.corruptions import ALL_CORRUPTIONS, SEVERITIES
-from noisegame_cli.data import load_dataset
+from noisegame_cli.data import cifar10c, load_dataset
 from noisegame_cli.data.datasets import CIFAR10_CLASSES, Split, find_cifar10, load_cifar10
 from noisegame_cli.models import check_fits, load_classifier
 from noisegame_cli.options import INT_LIST, NAME_LIST, common_options, run_command
@@ -65,10 +65,14 @@ class Config(CommonConfig):
         return self.name or "eval"
 
 
-def clean_test_split(config: Config) -> Split | None:
-    """The clean test images: the dataset's own, or for cifar10-c CIFAR-10's when it is on disk."""
-    if config.dataset != OFFICIAL:
-        return load_dataset(config.dataset, config.data_dir, download=config.download, limit=config.limit).test
+def clean_test_split(config: Config, num_classes: int, image_shape: tuple[int, ...]) -> Split | None:
+    """The clean test images of a cifar10-c folder: its own ``clean.npy`` (folders written with
+    --write-dir), else CIFAR-10's test split when it is on disk."""
+    written = cifar10c.load_clean(config.data_dir, num_classes)
+    if written is not None:
+        shape = tuple(written.images.shape[1:])
+        require(shape == tuple(image_shape), f"{config.data_dir}: clean images are {list(shape)}, the corrupted ones {list(image_shape)}")
+        return written.head(config.limit)
     if find_cifar10(config.clean_data_dir) is None:
         print("CIFAR-10 not found (--clean-data-dir or the Keras cache): no clean accuracy", flush=True)
         return None
@@ -82,20 +86,20 @@ def prepare(config: Config, model: keras.Model) -> tuple[evaluation.CorruptedSou
         classes = model.outputs[0].shape[-1]
         image_shape = evaluation.check_folder(config.data_dir, config.corruptions, classes)
         check_fits(model, image_shape, len(CIFAR10_CLASSES), what=f"model {config.model_path}")
-        return evaluation.folder_source(config.data_dir, classes, config.limit), clean_test_split(config)
+        return evaluation.folder_source(config.data_dir, classes, config.limit), clean_test_split(config, classes, image_shape)
     data = load_dataset(config.dataset, config.data_dir, download=config.download, limit=config.limit)
     check_fits(model, data.image_shape, data.num_classes, what=f"model {config.model_path}")
     return evaluation.generated_source(data.test, config.seed, config.frost_dir), data.test
 
 
-def saver(config: Config, labels: np.ndarray):
+def saver(config: Config, clean: Split):
     """An ``on_set`` callback that writes each corruption's file once its 5 severities are in."""
     blocks: dict[str, list[np.ndarray]] = {}
 
     def save(corruption: str, severity: int, data: Split) -> None:
         blocks.setdefault(corruption, []).append(np.asarray(data.images))
         if len(blocks[corruption]) == len(SEVERITIES):
-            evaluation.write_official_layout(config.write_dir, corruption, blocks.pop(corruption), labels)
+            evaluation.write_official_layout(config.write_dir, corruption, blocks.pop(corruption), clean)
 
     return save
 
@@ -112,7 +116,7 @@ def run(config: Config) -> dict:
             clean_result = evaluate_classifier(model, clean.images, clean.labels, config.batch_size)
             clean_result["error"] = 1.0 - clean_result["accuracy"]
             rows += [{"split": "test", "metric": m, "value": clean_result[m]} for m in evaluation.RESULT_METRICS]
-        on_set = saver(config, clean.labels) if config.write_dir else None
+        on_set = saver(config, clean) if config.write_dir else None
         per_set = evaluation.evaluate_corruptions(model, source, config.corruptions, config.severities, config.batch_size, on_set)
         rows += per_set.to_dict("records")
         rows += evaluation.aggregate_rows(per_set)

@@ -2,7 +2,9 @@
 
 A folder holds ``<corruption>.npy`` (uint8 ``[5 * n, H, W, 3]``, severities 1..5 stacked in order)
 and ``labels.npy`` (``5 * n`` labels, the test labels repeated). ``write_corruption_file`` writes
-the same layout, so a corrupted copy of any dataset can be made once and shared.
+the same layout, so a corrupted copy of any dataset can be made once and shared. A folder written
+here also holds ``clean.npy``, the ``n`` uncorrupted images (the official release has none: its
+clean images are CIFAR-10's test split).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from noisegame_cli.errors import UserError
 
 SEVERITIES = (1, 2, 3, 4, 5)
 LABELS_FILE = "labels.npy"
+CLEAN_FILE = "clean.npy"
 
 
 def corruption_file(data_dir: str | os.PathLike, corruption: str) -> Path:
@@ -53,6 +56,20 @@ def load_corrupted(
     return Split(images[block], np.asarray(labels[block], dtype=np.int64))
 
 
+def load_clean(data_dir: str | os.PathLike, num_classes: int | None = None) -> Split | None:
+    """The folder's uncorrupted images with their labels (the first severity block's), or None
+    when the folder has no ``clean.npy`` (as the official release has not)."""
+    path = Path(data_dir) / CLEAN_FILE
+    if not path.is_file():
+        return None
+    images = _open_npy(path)
+    labels = load_labels(data_dir, num_classes)
+    per_severity = len(labels) // len(SEVERITIES)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 or len(images) != per_severity:
+        raise UserError(f"{path}: clean images must be uint8 [{per_severity}, H, W, 3], got {images.dtype} {list(images.shape)}")
+    return Split(images, np.asarray(labels[:per_severity], dtype=np.int64))
+
+
 def write_corruption_file(data_dir: str | os.PathLike, corruption: str, images_by_severity: list[np.ndarray]) -> Path:
     """Write ``<corruption>.npy`` with the five severity blocks stacked, as the official files are."""
     if len(images_by_severity) != len(SEVERITIES):
@@ -68,6 +85,13 @@ def write_labels_file(data_dir: str | os.PathLike, labels: np.ndarray) -> Path:
     path = Path(data_dir) / LABELS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     _save_atomically(path, np.tile(np.asarray(labels, dtype=np.int64), len(SEVERITIES)))
+    return path
+
+
+def write_clean_file(data_dir: str | os.PathLike, images: np.ndarray) -> Path:
+    path = Path(data_dir) / CLEAN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save_atomically(path, np.asarray(images, dtype=np.uint8))
     return path
 
 

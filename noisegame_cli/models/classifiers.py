@@ -85,14 +85,26 @@ def tiny_cnn(input_shape, num_classes, *, dropout=0.0, batch_norm=True) -> keras
 @register("small_cnn")
 def small_cnn(input_shape, num_classes, *, dropout=0.0, batch_norm=True) -> keras.Model:
     """Three VGG-style stages (32, 64, 128 filters), about 0.29 M parameters."""
+    return _vgg_stages(input_shape, num_classes, (32, 64, 128), "small_cnn", dropout=dropout, batch_norm=batch_norm)
+
+
+@register("compact_cnn")
+def compact_cnn(input_shape, num_classes, *, dropout=0.0, batch_norm=True) -> keras.Model:
+    """small_cnn at half the width (16, 32, 64 filters): about 73 k parameters and a quarter of its
+    computation, for studies on a CPU (the digits recipes)."""
+    return _vgg_stages(input_shape, num_classes, (16, 32, 64), "compact_cnn", dropout=dropout, batch_norm=batch_norm)
+
+
+def _vgg_stages(input_shape, num_classes, widths, name: str, *, dropout: float, batch_norm: bool) -> keras.Model:
+    """Three stages of two 3x3 convolutions each, 2x2 max-pooling between stages."""
     inputs, x = _input(input_shape)
-    for stage, filters in enumerate((32, 64, 128), start=1):
+    for stage, filters in enumerate(widths, start=1):
         x = _conv(x, filters, f"conv{stage}a", batch_norm=batch_norm)
         x = _conv(x, filters, f"conv{stage}b", batch_norm=batch_norm)
         x = layers.Identity(name=f"stage{stage}")(x)
-        if stage < 3:
+        if stage < len(widths):
             x = layers.MaxPooling2D(name=f"pool{stage}")(x)
-    return keras.Model(inputs, _head(x, num_classes, dropout), name="small_cnn")
+    return keras.Model(inputs, _head(x, num_classes, dropout), name=name)
 
 
 @register("resnet20")
