@@ -4,7 +4,9 @@
 - ``mean_accuracy_19_sev5``: mean over all 19 corruptions at severity 5 (the Keras consistency-training example).
 - ``mce`` / ``relative_mce`` (Hendrycks & Dietterich 2019, ImageNet-C): per common corruption, the error
   summed over severities divided by a baseline model's, averaged over corruptions; the relative
-  version subtracts each model's clean error first.
+  version subtracts each model's clean error first. A corruption on which the baseline makes no
+  error (or, for the relative version, no more error than on clean images) has no defined ratio:
+  its CE is left empty and the mean is taken over the others (easy data such as digits has some).
 
 Corrupted sets come either from CIFAR-10-C-layout files (memory-mapped, one severity block at a time)
 or are generated on the fly from a test split with the corruption engine.
@@ -146,11 +148,17 @@ def corruption_errors(errors: pd.Series, baseline_errors: pd.Series, clean: floa
         shared = mine.index.intersection(theirs.index)
         if len(shared) < len(mine):
             raise UserError(f"the baseline run lacks severities {sorted(set(mine.index) - set(shared))} of {corruption}")
-        row = {"corruption": corruption, "ce": mine[shared].sum() / max(theirs[shared].sum(), 1e-12)}
+        row = {"corruption": corruption, "ce": error_ratio(mine[shared].sum(), theirs[shared].sum())}
         if clean is not None and baseline_clean is not None:
-            row["relative_ce"] = (mine[shared] - clean).sum() / max((theirs[shared] - baseline_clean).sum(), 1e-12)
+            row["relative_ce"] = error_ratio((mine[shared] - clean).sum(), (theirs[shared] - baseline_clean).sum())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def error_ratio(errors: float, baseline_errors: float) -> float:
+    """errors / baseline_errors, NaN where the baseline's (summed) error is not positive: a ratio
+    to a zero of a few test images would swamp every mean it enters."""
+    return errors / baseline_errors if baseline_errors > 1e-9 else float("nan")
 
 
 def mce_rows(per_set: pd.DataFrame, clean: float | None, baseline: pd.DataFrame) -> list[dict]:
@@ -158,12 +166,19 @@ def mce_rows(per_set: pd.DataFrame, clean: float | None, baseline: pd.DataFrame)
     table = corruption_errors(errors_by_set(per_set), errors_by_set(baseline), clean, clean_error(baseline))
     if table.empty:
         raise UserError("mCE needs at least one of the 15 common corruptions")
-    rows = [{"corruption": r["corruption"], "metric": "ce", "value": float(r["ce"])} for _, r in table.iterrows()]
-    rows.append({"metric": "mce", "value": float(table["ce"].mean())})
-    if "relative_ce" in table:
-        rows += [{"corruption": r["corruption"], "metric": "relative_ce", "value": float(r["relative_ce"])} for _, r in table.iterrows()]
-        rows.append({"metric": "relative_mce", "value": float(table["relative_ce"].mean())})
+    rows = []
+    for column, mean_name in (("ce", "mce"), ("relative_ce", "relative_mce")):
+        if column not in table:
+            continue
+        rows += [{"corruption": r["corruption"], "metric": column, "value": float(r[column])} for _, r in table.iterrows()]
+        if table[column].notna().any():
+            rows.append({"metric": mean_name, "value": float(table[column].mean())})  # over the defined ratios
     return rows
+
+
+def undefined_ratios(rows: list[dict]) -> list[str]:
+    """The corruptions whose CE or relative CE is undefined (the baseline lost nothing there)."""
+    return sorted({row["corruption"] for row in rows if row["metric"] in ("ce", "relative_ce") and np.isnan(row["value"])})
 
 
 def write_official_layout(write_dir: str | os.PathLike, corruption: str, blocks: list[np.ndarray], clean: Split) -> None:

@@ -117,6 +117,18 @@ def test_mce_and_relative_mce_follow_imagenet_c():
     assert rows[(None, "relative_mce")] == pytest.approx(((0.4 / 0.6) + (0.4 / 0.4)) / 2)
     assert ("spatter", "ce") not in rows
 
+    # a baseline without error on a corruption (or, relative, without more than its clean error)
+    # gives no ratio there: that CE is NaN and the means are over the others
+    theirs = {"gaussian_noise": {1: 0.4, 2: 0.6}, "fog": {1: 0.0, 2: 0.0}, "contrast": {1: 0.2, 2: 0.2}}
+    mine = {"gaussian_noise": {1: 0.2, 2: 0.4}, "fog": {1: 0.1, 2: 0.1}, "contrast": {1: 0.3, 2: 0.3}}
+    baseline = pd.concat([error_rows(theirs), pd.DataFrame([{"corruption": None, "severity": None, "metric": "error", "value": 0.2}])])
+    ratio_rows = evaluation.mce_rows(error_rows(mine), 0.1, baseline)
+    rows = {(r.get("corruption"), r["metric"]): r["value"] for r in ratio_rows}
+    assert np.isnan(rows[("fog", "ce")]) and rows[(None, "mce")] == pytest.approx((0.6 + 1.5) / 2)
+    assert np.isnan(rows[("contrast", "relative_ce")]) and np.isnan(rows[("fog", "relative_ce")])
+    assert rows[(None, "relative_mce")] == pytest.approx(0.4 / 0.6)
+    assert evaluation.undefined_ratios(ratio_rows) == ["contrast", "fog"]
+
 
 def other_model(folder, input_shape, classes):
     model = keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(), keras.layers.Dense(classes)])

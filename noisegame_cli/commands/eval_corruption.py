@@ -121,7 +121,11 @@ def run(config: Config) -> dict:
         rows += per_set.to_dict("records")
         rows += evaluation.aggregate_rows(per_set)
         if baseline is not None:
-            rows += evaluation.mce_rows(per_set, clean_result["error"] if clean_result else None, baseline)
+            ratios = evaluation.mce_rows(per_set, clean_result["error"] if clean_result else None, baseline)
+            undefined = evaluation.undefined_ratios(ratios)
+            if undefined:
+                print(f"CE undefined for {', '.join(undefined)} (the baseline loses nothing there); mCE averages the others", flush=True)
+            rows += ratios
         frame = run.write_metrics(rows, results=config.results)
         title = f"{model.name} on {config.dataset}"
         corruption_plots.accuracy_heatmap(per_set, run.path("corruption_heatmap.png"), title=f"{title}: accuracy")
