@@ -86,7 +86,8 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def test_multi_worker_strategy_trains_across_two_local_workers(tmp_path):
+@pytest.mark.parametrize("command", [["train-teacher"], ["fgsm", "--train"]])
+def test_multi_worker_strategy_trains_across_two_local_workers(tmp_path, command):
     """Two worker processes on 127.0.0.1, started with different seeds: synchronous training broadcasts
     the initial weights and averages every step's gradients, so both end with the same trainable
     weights (batch-norm statistics stay per worker: each sees its own half of every batch)."""
@@ -95,11 +96,11 @@ def test_multi_worker_strategy_trains_across_two_local_workers(tmp_path):
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": tf_config}
-        command = [
-            sys.executable, "-m", "noisegame_cli", "train-teacher", "--smoke", "--strategy", "multi-worker",
+        arguments = [
+            sys.executable, "-m", "noisegame_cli", *command, "--smoke", "--strategy", "multi-worker",
             "--seed", str(index + 1), "--runs-dir", str(tmp_path / f"worker{index}"),
         ]  # fmt: skip
-        workers.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+        workers.append(subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     try:
         outputs = [worker.communicate(timeout=300) for worker in workers]
     finally:
@@ -109,7 +110,7 @@ def test_multi_worker_strategy_trains_across_two_local_workers(tmp_path):
         assert worker.returncode == 0, stderr[-2000:]
     models = []
     for index in range(2):
-        (run,) = (tmp_path / f"worker{index}" / "train-teacher").iterdir()
+        (run,) = (tmp_path / f"worker{index}" / command[0]).iterdir()
         assert json.loads((run / "status.json").read_text())["status"] == "completed"
         models.append(keras.saving.load_model(run / "model.keras"))
     assert len(pd.read_csv(run / "history.csv")) == 1

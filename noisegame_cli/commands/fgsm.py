@@ -15,6 +15,7 @@ import dataclasses
 import click
 import keras
 import numpy as np
+import tensorflow as tf
 
 from noisegame_cli import robustness_plots
 from noisegame_cli.attacks import ATTACKS, AttackSpec, evaluate_attack, run_attack
@@ -86,9 +87,10 @@ def load_checked_model(path: str, data: Dataset) -> keras.Model:
     return model
 
 
-def train_adversarially(config: Config, data: Dataset, teacher: keras.Model | None, run: Run) -> keras.Model:
+def train_adversarially(
+    config: Config, data: Dataset, teacher: keras.Model | None, run: Run, strategy: tf.distribute.Strategy
+) -> keras.Model:
     """Adversarial training of a new model (or of the teacher's copy); saves ``model.keras``."""
-    strategy = make_strategy(config.strategy)
     with strategy.scope():
         if teacher is None:
             classifier = build_model(config.model, data.image_shape, data.num_classes)
@@ -146,12 +148,13 @@ def draw_examples(config: Config, model: keras.Model, data: Dataset, run: Run) -
 
 def run(config: Config) -> dict:
     """Attack a saved model (or adversarially train one first); returns the metrics at each epsilon."""
+    strategy = make_strategy(config.strategy)  # before any TensorFlow work: multi-worker needs that
     data = load_dataset(config.dataset, config.data_dir, download=config.download, limit=config.limit)
     teacher = load_checked_model(config.model_path, data) if config.model_path else None
     if config.target_class is not None:
         require(config.target_class < data.num_classes, f"--targeted {config.target_class}: {data.name} has {data.num_classes} classes")
     with experiment(config, model=teacher.name if teacher is not None else None) as run:
-        model = train_adversarially(config, data, teacher, run) if config.train else teacher
+        model = train_adversarially(config, data, teacher, run, strategy) if config.train else teacher
         frame = run.write_metrics(robustness_rows(config, model, data), results=config.results)
         accuracy = frame[frame["metric"] == "accuracy"].assign(epsilon_255=lambda f: f["epsilon"] * 255)
         robustness_plots.line_plot(
