@@ -91,7 +91,7 @@ def small_cnn(input_shape, num_classes, *, dropout=0.0, batch_norm=True) -> kera
 @register("compact_cnn")
 def compact_cnn(input_shape, num_classes, *, dropout=0.0, batch_norm=True) -> keras.Model:
     """small_cnn at half the width (16, 32, 64 filters): about 73 k parameters and a quarter of its
-    computation, for studies on a CPU (the digits recipes)."""
+    computation, for studies on a CPU (the digits demo)."""
     return _vgg_stages(input_shape, num_classes, (16, 32, 64), "compact_cnn", dropout=dropout, batch_norm=batch_norm)
 
 
