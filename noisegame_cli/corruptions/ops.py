@@ -123,26 +123,30 @@ def glass_permutation(batch, height: int, width: int, delta: int, iterations: in
     from width-delta down to delta+1, swap pixel (h, w) with pixel (h + dy, w + dx), dy and dx uniform
     integers in [-delta, delta). The swaps run in sequence, so a pixel can travel several steps.
     """
-    rows = np.arange(height - delta, delta, -1)
-    columns = np.arange(width - delta, delta, -1)
-    offsets = tf.random.stateless_uniform(
-        [len(rows) * iterations, len(columns), batch, 2], seed, minval=-delta, maxval=delta, dtype=tf.int32
-    )
+    moved = glass_swap_order(height, width, delta, iterations)
+    offsets = tf.random.stateless_uniform([len(moved), batch, 2], seed, minval=-delta, maxval=delta, dtype=tf.int32)
     return _glass_swaps(height, width, delta, iterations)(offsets)
 
 
 @functools.lru_cache(maxsize=None)
-def _glass_swaps(height: int, width: int, delta: int, iterations: int):
-    """The swap loop of `glass_permutation` as an XLA-compiled function of the random offsets: about
-    a thousand small sequential steps, which XLA runs as one tight loop updating the indices in place.
-    Integer work only, so compiled and plain execution give the same permutation."""
+def glass_swap_order(height: int, width: int, delta: int, iterations: int) -> np.ndarray:
+    """The flat index of the pixel each swap step moves, in the order the steps run."""
     rows = np.arange(height - delta, delta, -1)
     columns = np.arange(width - delta, delta, -1)
-    here = np.tile((rows[:, None] * width + columns[None, :]).ravel(), iterations)  # the pixel each step moves
+    return np.tile((rows[:, None] * width + columns[None, :]).ravel(), iterations)
+
+
+@functools.lru_cache(maxsize=None)
+def _glass_swaps(height: int, width: int, delta: int, iterations: int):
+    """The swap loop of `glass_permutation` as an XLA-compiled function of the random offsets
+    ``[steps, N, 2]``: about a thousand small sequential steps, which XLA runs as one tight loop
+    updating the indices in place. Integer work only, so compiled and plain execution give the same
+    permutation."""
+    here = glass_swap_order(height, width, delta, iterations)
 
     def run(offsets):
-        batch = tf.shape(offsets)[2]
-        there = tf.reshape(offsets[..., 0] * width + offsets[..., 1], [len(here), batch]) + here[:, None]
+        batch = tf.shape(offsets)[1]
+        there = offsets[..., 0] * width + offsets[..., 1] + here[:, None]
         image_index = tf.range(batch)
 
         def swap(step, source):
