@@ -25,7 +25,7 @@ import pandas as pd
 
 from noisegame_cli.corruptions import ALL_CORRUPTIONS, CORRUPTIONS, SEVERITIES, corrupt
 from noisegame_cli.data import cifar10c
-from noisegame_cli.data.datasets import Split
+from noisegame_cli.data.sources import Split
 from noisegame_cli.errors import UserError
 from noisegame_cli.training.classifier import evaluate_classifier
 

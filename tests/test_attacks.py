@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from noisegame_cli import attacks
+from noisegame_cli.attacks import gradient
 from noisegame_cli.attacks import AttackSpec, evaluate_attack, fgsm, pgd, run_attack
 from noisegame_cli.data import load_dataset
 from noisegame_cli.errors import UserError
@@ -80,7 +80,7 @@ def test_batch(digits):
 
 
 def mean_loss(model, images, labels):
-    return float(tf.reduce_mean(attacks.per_example_loss(model, tf.convert_to_tensor(images), labels)))
+    return float(tf.reduce_mean(gradient.per_example_loss(model, tf.convert_to_tensor(images), labels)))
 
 
 @pytest.mark.parametrize("eps", [0.0, 1 / 255, 8 / 255, 0.3])
@@ -136,13 +136,13 @@ def test_new_budgets_steps_and_batch_sizes_do_not_retrace(trained_model, test_ba
     for count in (64, 32):  # warm up: the second shape makes the batch dimension generic
         fgsm(trained_model, images[:count], labels[:count], 1 / 255)
         pgd(trained_model, images[:count], labels[:count], 1 / 255, steps=2)
-    fgsm_traces = attacks._compiled_fgsm.experimental_get_tracing_count()
-    pgd_traces = attacks._compiled_pgd.experimental_get_tracing_count()
+    fgsm_traces = gradient._compiled_fgsm.experimental_get_tracing_count()
+    pgd_traces = gradient._compiled_pgd.experimental_get_tracing_count()
     for count, eps, steps in ((16, 2 / 255, 3), (40, 0.1, 5)):
         fgsm(trained_model, images[:count], labels[:count], eps)
         pgd(trained_model, images[:count], labels[:count], eps, steps=steps, step_size=eps / 2)
-    assert attacks._compiled_fgsm.experimental_get_tracing_count() == fgsm_traces
-    assert attacks._compiled_pgd.experimental_get_tracing_count() == pgd_traces
+    assert gradient._compiled_fgsm.experimental_get_tracing_count() == fgsm_traces
+    assert gradient._compiled_pgd.experimental_get_tracing_count() == pgd_traces
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5])

@@ -24,7 +24,8 @@ from noisegame_cli.commands.common import experiment
 from noisegame_cli.config import CommonConfig, require
 from noisegame_cli.corruptions import ALL_CORRUPTIONS, SEVERITIES
 from noisegame_cli.data import cifar10c, load_dataset
-from noisegame_cli.data.datasets import CIFAR10_CLASSES, Split, find_cifar10, load_cifar10
+from noisegame_cli.data.cifar import CIFAR10_CLASSES, find_cifar10, load_cifar10
+from noisegame_cli.data.sources import Split
 from noisegame_cli.models import check_fits, load_classifier
 from noisegame_cli.options import INT_LIST, NAME_LIST, common_options, run_command
 from noisegame_cli.training.classifier import evaluate_classifier

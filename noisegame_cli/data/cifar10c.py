@@ -14,12 +14,49 @@ from pathlib import Path
 
 import numpy as np
 
-from noisegame_cli.data.datasets import Split
+from noisegame_cli.data.datasets import CorruptedDataset, LoadOptions, register_dataset
+from noisegame_cli.data.sources import Split
 from noisegame_cli.errors import UserError
 
 SEVERITIES = (1, 2, 3, 4, 5)
 LABELS_FILE = "labels.npy"
 CLEAN_FILE = "clean.npy"
+
+
+def npy_corrupted_dataset(name: str, data_dir: str | os.PathLike | None, num_classes: int, clean_source: str | None) -> CorruptedDataset:
+    """A folder in the CIFAR-10-C layout as a ``CorruptedDataset`` (the corruptions whose file is there)."""
+    from noisegame_cli.corruptions import ALL_CORRUPTIONS
+
+    if data_dir is None:
+        raise UserError(f"--dataset {name} needs --data-dir (the folder of <corruption>.npy files and labels.npy)")
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise UserError(f"--data-dir {folder}: no such folder")
+    present = tuple(c for c in ALL_CORRUPTIONS if corruption_file(folder, c).is_file())
+    if not present:
+        raise UserError(f"{folder} holds no <corruption>.npy file of the {len(ALL_CORRUPTIONS)} corruptions")
+    first = load_corrupted(folder, present[0], 1, num_classes=num_classes)
+    shape = first.image_shape
+
+    def load(corruption: str, severity: int) -> Split:
+        split = load_corrupted(folder, corruption, severity, num_classes=num_classes)
+        if split.image_shape != shape:
+            raise UserError(f"{corruption_file(folder, corruption)}: images of shape {list(split.image_shape)}, others {list(shape)}")
+        return split
+
+    clean = load_clean(folder, num_classes)
+    if clean is not None and clean.image_shape != shape:
+        raise UserError(f"{folder / CLEAN_FILE}: clean images are {list(clean.image_shape)}, the corrupted ones {list(shape)}")
+    return CorruptedDataset(name, present, shape, num_classes, load, clean, clean_source=None if clean is not None else clean_source)
+
+
+@register_dataset(
+    "cifar10-c",
+    kind="corrupted",
+    layout="--data-dir holding <corruption>.npy (severities 1-5 stacked) and labels.npy (Zenodo record 2535967)",
+)
+def cifar10c_dataset(argument: str, options: LoadOptions) -> CorruptedDataset:
+    return npy_corrupted_dataset("cifar10-c", options.data_dir, 10, clean_source="cifar10")
 
 
 def corruption_file(data_dir: str | os.PathLike, corruption: str) -> Path:

@@ -1,54 +1,55 @@
-"""Datasets as uint8 ``[N, H, W, C]`` images and int64 labels, split into train / val / test.
+"""Datasets by name: one registry of names, the on-disk layout each expects, and the loaders.
 
-- ``digits``: scikit-learn's 1 797 real 8x8 digits (they ship inside scikit-learn), scaled to
-  0..255, resized to 32x32 and repeated to 3 channels; one fixed stratified split
-  (1 257 train / 180 val / 360 test) that does not depend on ``--seed``.
-- ``cifar10``: the python-pickle release, from ``--data-dir`` (``cifar-10-batches-py/`` or
-  ``cifar-10-python.tar.gz``) or the Keras cache; downloaded only with ``download=True``.
-  The last 10 % of the training batches are held out as validation.
-- ``synthetic[:HxWxC[:CLASSES]]``: seeded class-conditional images of any shape, for tests.
+A dataset spec is ``NAME`` or ``NAME:ARGUMENT`` (``synthetic:28x28x1:10``, ``folder:PATH``). Two
+kinds exist:
+
+- ``images`` datasets load as a ``Dataset``: train / val / test splits (any may be missing, as
+  ImageNet's validation set is all there is) of uint8 images and int64 labels;
+- ``corrupted`` datasets (CIFAR-10-C and its relatives) load as a ``CorruptedDataset``: one split per
+  corruption and severity, plus the clean test split where it is known.
+
+Each loader module registers its names with ``register_dataset``; importing ``noisegame_cli.data``
+imports them all. A name is checked (``check_dataset``) before any file is read.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import pickle
-import tarfile
-import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable, Union
 
 import numpy as np
 
+from noisegame_cli.data.sources import FileSplit, Split
 from noisegame_cli.errors import UserError
 
-DATASETS = ("digits", "cifar10", "synthetic")
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-CIFAR10_FOLDER = "cifar-10-batches-py"
-CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
-CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
-CIFAR10_TEST_BATCH = "test_batch"
+AnySplit = Union[Split, FileSplit]
+KINDS = ("images", "corrupted")
+SPLITS = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
-class Split:
-    images: np.ndarray  # uint8 [N, H, W, C]
-    labels: np.ndarray  # int64 [N]
+class LoadOptions:
+    """What a loader may need besides the spec: where the files are and how to shape the images.
 
-    def __len__(self) -> int:
-        return len(self.labels)
+    ``image_size`` ``(height, width)`` resizes images read from files (None: the files' own size,
+    or the first file's); ``channels`` 1 or 3 converts grey to colour and back (None: as stored);
+    ``labels`` picks a label set where a dataset has several (CIFAR-100: fine or coarse)."""
 
-    def head(self, count: int | None) -> "Split":
-        return self if count is None else Split(self.images[:count], self.labels[:count])
+    data_dir: str | None = None
+    download: bool = False
+    image_size: tuple[int, int] | None = None
+    channels: int | None = None
+    labels: str | None = None
 
 
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    train: Split
-    val: Split
-    test: Split
+    train: AnySplit | None
+    val: AnySplit | None
+    test: AnySplit | None
     class_names: tuple[str, ...]
 
     @property
@@ -57,190 +58,150 @@ class Dataset:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train.images.shape[1:])
+        return next(split for split in (self.train, self.val, self.test) if split is not None).image_shape
+
+    def split(self, which: str) -> AnySplit:
+        """The ``train``, ``val`` or ``test`` split, or a ``UserError`` when this dataset has none."""
+        found = getattr(self, which)
+        if found is None:
+            raise UserError(f"dataset {self.name} has no {which} split")
+        return found
 
     def limited(self, count: int | None) -> "Dataset":
         """The first ``count`` examples of each split (all of them for ``None``)."""
-        return replace(self, train=self.train.head(count), val=self.val.head(count), test=self.test.head(count))
+        heads = {which: None if getattr(self, which) is None else getattr(self, which).head(count) for which in SPLITS}
+        return replace(self, **heads)
+
+
+@dataclass(frozen=True)
+class CorruptedDataset:
+    """Corrupted copies of a test set: ``load(corruption, severity)`` gives one split of them."""
+
+    name: str
+    corruptions: tuple[str, ...]  # the corruptions present
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    load_split: Callable[[str, int], AnySplit]
+    clean: AnySplit | None = None  # the uncorrupted test images, where known
+    clean_source: str | None = None  # the images dataset whose test split is the clean set, when ``clean`` is None
+    parameters: str = "cifar10-c"  # the published parameter set it was made with (mCE baselines follow it)
+
+    def load(self, corruption: str, severity: int, limit: int | None = None) -> AnySplit:
+        if corruption not in self.corruptions:
+            raise UserError(f"{self.name} has no {corruption} images; it has {', '.join(self.corruptions)}")
+        return self.load_split(corruption, severity).head(limit)
+
+
+Loader = Callable[[str, LoadOptions], Union[Dataset, CorruptedDataset]]
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    name: str
+    load: Loader
+    kind: str
+    layout: str  # one line: the files it reads (or "embedded"), for --help and the docs
+    argument: str | None  # what follows "NAME:", if the name takes an argument
+
+
+DATASETS: dict[str, DatasetEntry] = {}
+
+
+def register_dataset(name: str, *, layout: str, kind: str = "images", argument: str | None = None) -> Callable[[Loader], Loader]:
+    """Register ``loader(argument, options)`` under ``name``."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}")
+
+    def decorator(loader: Loader) -> Loader:
+        if name in DATASETS:
+            raise ValueError(f"dataset {name!r} is already registered")
+        DATASETS[name] = DatasetEntry(name, loader, kind, layout, argument)
+        return loader
+
+    return decorator
+
+
+def parse_spec(spec: str) -> tuple[DatasetEntry, str]:
+    """The registry entry and the argument of ``NAME[:ARGUMENT]``, or a ``UserError``."""
+    _load_all()
+    name, _, argument = str(spec).partition(":")
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {spec!r}; choose from {', '.join(DATASETS)}")
+    entry = DATASETS[name]
+    if argument and entry.argument is None:
+        raise UserError(f"dataset {name} takes no argument (got {spec!r})")
+    return entry, argument
+
+
+def check_dataset(spec: str, kind: str | None = None) -> DatasetEntry:
+    """Raise a ``UserError`` for an unknown name, or one of the wrong kind."""
+    entry, _ = parse_spec(spec)
+    if kind is not None and entry.kind != kind:
+        if kind == "images":
+            raise UserError(f"{entry.name} holds only corrupted test images: use it with eval-corruption or benchmark")
+        raise UserError(f"{entry.name} is not a corrupted dataset; choose from {', '.join(names_of_kind('corrupted'))}")
+    return entry
+
+
+def names_of_kind(kind: str) -> list[str]:
+    _load_all()
+    return [name for name, entry in DATASETS.items() if entry.kind == kind]
 
 
 def load_dataset(
-    name: str, data_dir: str | os.PathLike | None = None, *, download: bool = False, limit: int | None = None
+    spec: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    download: bool = False,
+    limit: int | None = None,
+    image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
+    labels: str | None = None,
 ) -> Dataset:
-    """Load a dataset by name; ``limit`` keeps the first examples of each split."""
-    base, _, spec = name.partition(":")
-    if base == "digits":
-        dataset = load_digits()
-    elif base == "cifar10":
-        dataset = load_cifar10(data_dir, download=download)
-    elif base == "synthetic":
-        dataset = load_synthetic(*_parse_synthetic_spec(spec))
-    elif base == "cifar10-c":
-        raise UserError("cifar10-c holds only corrupted test images: use it with eval-corruption")
-    else:
-        raise UserError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+    """Load an ``images`` dataset by spec; ``limit`` keeps the first examples of each split."""
+    entry, argument = parse_spec(spec)
+    check_dataset(spec, "images")
+    options = LoadOptions(None if data_dir is None else str(data_dir), download, image_size, channels, labels)
+    dataset = entry.load(argument, options)
+    if channels is not None:
+        dataset = replace(dataset, **{w: with_channels(getattr(dataset, w), channels) for w in SPLITS if getattr(dataset, w) is not None})
     return dataset.limited(limit)
 
 
-def load_digits() -> Dataset:
-    from sklearn.datasets import load_digits as sklearn_digits
-    from sklearn.model_selection import train_test_split
-
-    digits = sklearn_digits()
-    images = upscale_to_rgb(digits.images / 16.0 * 255.0, size=32)
-    labels = digits.target.astype(np.int64)
-    index = np.arange(len(labels))
-    rest, test = train_test_split(index, test_size=360, stratify=labels, random_state=0)
-    train, val = train_test_split(rest, test_size=180, stratify=labels[rest], random_state=0)
-    pick = lambda idx: Split(images[idx], labels[idx])  # noqa: E731
-    return Dataset("digits", pick(train), pick(val), pick(test), tuple(str(d) for d in range(10)))
-
-
-def upscale_to_rgb(gray: np.ndarray, size: int) -> np.ndarray:
-    """Grey images in 0..255 ``[N, h, w]`` to uint8 ``[N, size, size, 3]`` (bilinear)."""
-    import tensorflow as tf
-
-    resized = tf.image.resize(gray[..., None].astype(np.float32), (size, size), method="bilinear").numpy()
-    return np.repeat(np.clip(np.rint(resized), 0, 255).astype(np.uint8), 3, axis=-1)
+def load_corrupted_dataset(
+    spec: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
+    labels: str | None = None,
+) -> CorruptedDataset:
+    """Load a ``corrupted`` dataset by spec."""
+    entry, argument = parse_spec(spec)
+    check_dataset(spec, "corrupted")
+    return entry.load(argument, LoadOptions(None if data_dir is None else str(data_dir), False, image_size, channels, labels))
 
 
-def load_synthetic(
-    image_shape: tuple[int, int, int] = (32, 32, 3),
-    num_classes: int = 10,
-    sizes: tuple[int, int, int] = (512, 128, 128),
-    seed: int = 0,
-) -> Dataset:
-    """Seeded class-conditional images: each class a smooth random template plus pixel noise."""
-    rng = np.random.default_rng(seed)
-    height, width, channels = image_shape
-    coarse = rng.uniform(0, 255, size=(num_classes, 4, 4, channels))
-    rows = np.linspace(0, 3, height).round().astype(int)
-    cols = np.linspace(0, 3, width).round().astype(int)
-    templates = coarse[:, rows][:, :, cols]
-
-    def split(count: int) -> Split:
-        labels = rng.integers(0, num_classes, size=count).astype(np.int64)
-        noisy = templates[labels] + rng.normal(0, 40, size=(count, *image_shape))
-        return Split(np.clip(noisy, 0, 255).astype(np.uint8), labels)
-
-    train, val, test = (split(count) for count in sizes)
-    return Dataset("synthetic", train, val, test, tuple(f"class_{i}" for i in range(num_classes)))
-
-
-def _parse_synthetic_spec(spec: str) -> tuple[tuple[int, int, int], int]:
-    if not spec:
-        return (32, 32, 3), 10
-    shape_text, _, classes_text = spec.partition(":")
-    try:
-        shape = tuple(int(part) for part in shape_text.lower().split("x"))
-        classes = int(classes_text) if classes_text else 10
-    except ValueError:
-        shape, classes = (), 0
-    if len(shape) != 3 or min(shape) < 1 or classes < 2:
-        raise UserError(f"synthetic dataset spec {spec!r} must look like HxWxC or HxWxC:CLASSES (e.g. 32x32x3:10)")
-    return shape, classes
-
-
-# --- CIFAR-10 (python pickle release) -----------------------------------------------------------
-
-
-def load_cifar10(data_dir: str | os.PathLike | None = None, *, download: bool = False) -> Dataset:
-    source = find_cifar10(data_dir)
-    if source is None:
-        if data_dir is not None:
-            raise UserError(
-                f"no CIFAR-10 in {data_dir}: expected {CIFAR10_FOLDER}/ or {CIFAR10_ARCHIVE} there"
-            )
-        if not download:
-            raise UserError(
-                f"CIFAR-10 is not in the Keras cache ({keras_cache_dir()}); pass --data-dir or --download"
-            )
-        return _download_cifar10()
-    read = _archive_reader(source) if source.is_file() else _folder_reader(source)
-    train_parts = [_parse_batch(read(name), f"{source}:{name}") for name in CIFAR10_TRAIN_BATCHES]
-    images = np.concatenate([part[0] for part in train_parts])
-    labels = np.concatenate([part[1] for part in train_parts])
-    test = Split(*_parse_batch(read(CIFAR10_TEST_BATCH), f"{source}:{CIFAR10_TEST_BATCH}"))
-    held_out = max(1, len(labels) // 10)
-    train = Split(images[:-held_out], labels[:-held_out])
-    val = Split(images[-held_out:], labels[-held_out:])
-    return Dataset("cifar10", train, val, test, CIFAR10_CLASSES)
+def with_channels(split: AnySplit, channels: int) -> AnySplit:
+    """``split`` with grey images repeated to 3 channels, or colour ones turned grey (ITU-R 601 luma)."""
+    if channels not in (1, 3):
+        raise UserError(f"--channels must be 1 or 3, got {channels}")
+    if split.image_shape[-1] == channels:
+        return split
+    if isinstance(split, FileSplit):
+        return replace(split, channels=channels)
+    images = np.asarray(split.images)
+    if channels == 3:
+        return Split(np.repeat(images, 3, axis=-1), split.labels)
+    luma = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return Split(np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None], split.labels)
 
 
 def keras_cache_dir() -> Path:
+    """Where Keras keeps downloaded datasets: ``$KERAS_HOME/datasets`` or ``~/.keras/datasets``."""
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
 
 
-def find_cifar10(data_dir: str | os.PathLike | None) -> Path | None:
-    """The CIFAR-10 folder or archive in ``data_dir`` (or the Keras cache), else ``None``."""
-    roots = [Path(data_dir)] if data_dir is not None else [keras_cache_dir(), keras_cache_dir() / f"{CIFAR10_FOLDER}_extracted"]
-    for root in roots:
-        if root.is_file() and root.name.endswith(".tar.gz"):
-            return root
-        for candidate in (root, root / CIFAR10_FOLDER):
-            if (candidate / CIFAR10_TEST_BATCH).exists() or (candidate / CIFAR10_TRAIN_BATCHES[0]).exists():
-                return candidate
-        if (root / CIFAR10_ARCHIVE).is_file():
-            return root / CIFAR10_ARCHIVE
-    return None
-
-
-def _folder_reader(folder: Path):
-    def read(name: str) -> bytes:
-        path = folder / name
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            raise UserError(f"CIFAR-10 file missing: {path}") from None
-
-    return read
-
-
-def _archive_reader(archive: Path):
-    try:
-        with tarfile.open(archive, "r:gz") as tar:
-            members = {Path(m.name).name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
-        raise UserError(f"{archive} is not a readable CIFAR-10 archive ({error})") from None
-
-    def read(name: str) -> bytes:
-        if name not in members:
-            raise UserError(f"{archive} has no {CIFAR10_FOLDER}/{name}")
-        return members[name]
-
-    return read
-
-
-def _parse_batch(raw: bytes, where: str) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        batch = pickle.load(io.BytesIO(raw), encoding="bytes")
-        data, labels = batch[b"data"], batch[b"labels"]
-    except Exception as error:  # a truncated or foreign file can fail in many ways inside pickle
-        raise UserError(f"{where} is truncated or not a CIFAR-10 pickle batch ({type(error).__name__})") from None
-    data = np.asarray(data)
-    labels = np.asarray(labels, dtype=np.int64)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise UserError(f"{where}: data must be uint8 [N, 3072], got {data.dtype} {list(data.shape)}")
-    if len(labels) != len(data):
-        raise UserError(f"{where}: {len(data)} images but {len(labels)} labels")
-    if len(labels) and (labels.min() < 0 or labels.max() >= len(CIFAR10_CLASSES)):
-        raise UserError(f"{where}: labels must lie in 0..9, found {labels.min()}..{labels.max()}")
-    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), labels
-
-
-def _download_cifar10() -> Dataset:
-    import keras
-
-    try:
-        (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
-    except Exception as error:  # network errors come in many types
-        raise UserError(f"could not download CIFAR-10: {error}") from None
-    y_train, y_test = y_train.reshape(-1).astype(np.int64), y_test.reshape(-1).astype(np.int64)
-    held_out = len(y_train) // 10
-    return Dataset(
-        "cifar10",
-        Split(x_train[:-held_out], y_train[:-held_out]),
-        Split(x_train[-held_out:], y_train[-held_out:]),
-        Split(x_test, y_test),
-        CIFAR10_CLASSES,
-    )
+def _load_all() -> None:
+    """Import every loader module, so that their names are registered."""
+    import noisegame_cli.data  # noqa: F401  (its __init__ imports the loader modules)

@@ -13,7 +13,8 @@ import tensorflow as tf
 
 from noisegame_cli.attacks import PIXEL_MAX, AttackSpec, default_step_size, fgsm_graph, pgd_graph
 from noisegame_cli.errors import UserError
-from noisegame_cli.training.student import scale_for_replicas
+from noisegame_cli.training.strategy import scale_for_replicas
+from noisegame_cli.losses import mean_cross_entropy
 
 
 class AdversarialTrainer(keras.Model):
@@ -64,8 +65,8 @@ class AdversarialTrainer(keras.Model):
     def _objective(self, images, labels, adversarial, training: bool):
         clean_logits = self.classifier(images, training=training)
         adv_logits = self.classifier(adversarial, training=training)
-        clean_loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, clean_logits, from_logits=True))
-        adv_loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, adv_logits, from_logits=True))
+        clean_loss = mean_cross_entropy(labels, clean_logits)
+        adv_loss = mean_cross_entropy(labels, adv_logits)
         total = self.alpha * clean_loss + (1.0 - self.alpha) * adv_loss
         return total, clean_loss, adv_loss, clean_logits, adv_logits
 

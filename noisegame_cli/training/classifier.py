@@ -12,6 +12,7 @@ import tensorflow as tf
 from noisegame_cli import plots
 from noisegame_cli.runs import Run
 from noisegame_cli.training.callbacks import EpochTimer
+from noisegame_cli.losses import cross_entropy
 
 HISTORY_FILE = "history.csv"
 BACKUP_DIR = "backup"
@@ -84,7 +85,7 @@ def evaluate_classifier(model: keras.Model, images: np.ndarray, labels: np.ndarr
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     labels = np.asarray(labels, dtype=np.int64)
-    loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+    loss = cross_entropy(labels, logits)
     return {
         "loss": float(np.mean(keras.ops.convert_to_numpy(loss))),
         "accuracy": float(np.mean(np.argmax(logits, axis=-1) == labels)),

@@ -23,6 +23,7 @@ import keras
 from keras import ops
 
 from noisegame_cli.errors import UserError
+from noisegame_cli.losses import cross_entropy
 
 
 class ConsistencyLoss(NamedTuple):
@@ -31,11 +32,6 @@ class ConsistencyLoss(NamedTuple):
     total: object
     ce: object
     kl: object
-
-
-def cross_entropy(labels, logits):
-    """Per-example sparse categorical cross-entropy of integer ``labels`` against ``logits``."""
-    return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
 
 
 def softened_kl(teacher_logits, student_logits, temperature: float):

@@ -18,7 +18,8 @@ import numpy as np
 import tensorflow as tf
 
 from noisegame_cli.errors import UserError
-from noisegame_cli.training.student import scale_for_replicas
+from noisegame_cli.training.strategy import scale_for_replicas
+from noisegame_cli.losses import mean_cross_entropy
 
 BUDGETS = ("project", "penalty")
 GENERATOR_LOSSES = ("ce", "reversed")
@@ -164,7 +165,7 @@ def generator_objective(labels, logits, kind: str):
     reversed-label form ``-log(1 - p_y)`` ("reversed"), which pushes probability away from the true
     class without the vanishing gradients of ``-CE`` while the classifier is still right."""
     if kind == "ce":
-        return -tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+        return -mean_cross_entropy(labels, logits)
     true_class_prob = tf.gather(tf.nn.softmax(logits), tf.cast(labels, tf.int32), batch_dims=1)
     return -tf.reduce_mean(tf.math.log1p(-true_class_prob + 1e-7))
 
@@ -275,7 +276,7 @@ class GameOfNoiseTrainer(keras.Model):
         mixed = tf.where(mask[:, None, None, None], noisy, images)
         with tf.GradientTape() as tape:
             logits = self.classifier(mixed, training=True)
-            clf_loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+            clf_loss = mean_cross_entropy(labels, logits)
             scaled = self.optimizer.scale_loss(scale_for_replicas(clf_loss))
         clf_vars = self.classifier.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(scaled, clf_vars), clf_vars))
@@ -296,7 +297,7 @@ class GameOfNoiseTrainer(keras.Model):
         clean_logits = self.classifier(images, training=False)
         noisy_logits = self.classifier(noisy, training=False)
         self.trackers["classifier_loss"].update_state(
-            tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, clean_logits, from_logits=True))
+            mean_cross_entropy(labels, clean_logits)
         )
         self.trackers["generator_loss"].update_state(generator_objective(labels, noisy_logits, self.generator_loss))
         self.trackers["noise_l2"].update_state(l2_norms(perturbation))

@@ -39,6 +39,13 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     raise UserError(f"unknown strategy {name!r}")
 
 
+def scale_for_replicas(loss):
+    """Divide a replica-local mean loss by the number of replicas, so that the gradients summed
+    by a ``tf.distribute`` strategy equal those of the global-batch mean."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss / tf.cast(replicas, loss.dtype) if replicas > 1 else loss
+
+
 class KerasMultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
     """MultiWorkerMirroredStrategy whose ``reduce`` accepts what Keras 3's ``fit`` passes it.
 

@@ -10,13 +10,7 @@ import keras
 import tensorflow as tf
 
 from noisegame_cli.training.losses import consistency_loss, validate_weights
-
-
-def scale_for_replicas(loss):
-    """Divide a replica-local mean loss by the number of replicas, so that the gradients summed
-    by a ``tf.distribute`` strategy equal those of the global-batch mean."""
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return loss / tf.cast(replicas, loss.dtype) if replicas > 1 else loss
+from noisegame_cli.training.strategy import scale_for_replicas
 
 
 class SelfTrainer(keras.Model):

@@ -1,0 +1,213 @@
+"""Dataset splits as sources of examples: held in memory, or streamed from image files.
+
+Every split gives uint8 images ``[H, W, C]`` in 0..255 and int64 labels, in a fixed order, through
+the same methods, so pipelines, evaluations and the corruption engine never ask where they live:
+
+- ``examples(shuffle, seed)``: a ``tf.data.Dataset`` of single ``(image, label)`` pairs;
+- ``batches(batch_size)``: batches in order (evaluation);
+- ``arrays(count)``: the first ``count`` examples as NumPy arrays (figures, small sets);
+- ``head(count)``: the first ``count`` examples as a split of the same kind;
+- ``labels`` (always in memory: one integer per example), ``image_shape`` and ``len()``.
+
+``Split`` holds NumPy arrays (memory-mapped ones are read one batch at a time); ``FileSplit``
+holds file paths and decodes them in ``tf.data`` with parallel, order-preserving maps.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from noisegame_cli.errors import UserError
+
+# How a FileSplit brings images to its size: ``stretch`` resizes to the size (bilinear);
+# ``centre_crop`` resizes the short side to 256/224 of the size and crops the centre, as ImageNet
+# evaluation (and the ImageNet-C generator) prepares validation images.
+RESIZE_MODES = ("stretch", "centre_crop")
+IMAGE_SIGNATURES = {
+    b"\xff\xd8\xff": "JPEG",
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"BM": "BMP",
+    b"GIF8": "GIF",
+}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+@dataclass(frozen=True)
+class Split:
+    """A split held as arrays: uint8 images ``[N, H, W, C]`` (possibly memory-mapped) and int64 labels."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+    def __post_init__(self) -> None:
+        if len(self.images) != len(self.labels):
+            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return tuple(self.images.shape[1:])
+
+    @property
+    def in_memory(self) -> bool:
+        return True
+
+    def head(self, count: int | None) -> "Split":
+        return self if count is None else Split(self.images[:count], self.labels[:count])
+
+    def arrays(self, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        part = self.head(count)
+        return np.asarray(part.images), np.asarray(part.labels, dtype=np.int64)
+
+    def with_labels(self, labels: np.ndarray) -> "Split":
+        return Split(self.images, np.asarray(labels, dtype=np.int64))
+
+    def examples(self, *, shuffle: bool = False, seed: int = 0):
+        tf = _tf()
+        if isinstance(self.images, np.memmap):
+            # One batch of the file at a time: slicing a memmap reads only that part.
+            return self.batches(1024).unbatch().shuffle(len(self), seed=seed) if shuffle else self.batches(1024).unbatch()
+        dataset = tf.data.Dataset.from_tensor_slices((self.images, self.labels.astype(np.int64)))
+        return dataset.shuffle(len(self), seed=seed, reshuffle_each_iteration=True) if shuffle else dataset
+
+    def batches(self, batch_size: int):
+        tf = _tf()
+        if not isinstance(self.images, np.memmap):
+            return self.examples().batch(batch_size)
+        count, shape = len(self), self.image_shape
+        starts = tf.data.Dataset.range(0, count, batch_size)
+
+        def read(start):
+            stop = min(int(start) + batch_size, count)
+            return np.ascontiguousarray(self.images[int(start) : stop]), self.labels[int(start) : stop].astype(np.int64)
+
+        def load(start):
+            images, labels = tf.numpy_function(read, [start], (tf.uint8, tf.int64), stateful=False)
+            return tf.ensure_shape(images, (None, *shape)), tf.ensure_shape(labels, (None,))
+
+        return starts.map(load, num_parallel_calls=2, deterministic=True)
+
+
+@dataclass(frozen=True)
+class FileSplit:
+    """A split streamed from image files (JPEG, PNG, BMP, GIF), decoded and resized in ``tf.data``.
+
+    ``image_size`` is ``(height, width)``; ``channels`` 1 or 3 (grey files are repeated to 3,
+    colour files turned grey for 1).
+    """
+
+    paths: tuple[str, ...]
+    labels: np.ndarray
+    image_size: tuple[int, int]
+    channels: int = 3
+    resize: str = "stretch"
+
+    def __post_init__(self) -> None:
+        if len(self.paths) != len(self.labels):
+            raise ValueError(f"{len(self.paths)} files but {len(self.labels)} labels")
+        if self.resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {RESIZE_MODES}")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (*self.image_size, self.channels)
+
+    @property
+    def in_memory(self) -> bool:
+        return False
+
+    def head(self, count: int | None) -> "FileSplit":
+        return self if count is None else replace(self, paths=self.paths[:count], labels=self.labels[:count])
+
+    def with_labels(self, labels: np.ndarray) -> "FileSplit":
+        return replace(self, labels=np.asarray(labels, dtype=np.int64))
+
+    def decode(self, path):
+        """One file's image as uint8 ``[H, W, C]`` at this split's size (a graph function)."""
+        tf = _tf()
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = resized(image, self.image_size, self.resize)
+        if self.channels == 1:
+            image = tf.cast(tf.round(tf.image.rgb_to_grayscale(tf.cast(image, tf.float32))), tf.uint8)
+        return tf.ensure_shape(image, self.image_shape)
+
+    def examples(self, *, shuffle: bool = False, seed: int = 0):
+        tf = _tf()
+        dataset = tf.data.Dataset.from_tensor_slices((list(self.paths), self.labels.astype(np.int64)))
+        if shuffle:
+            dataset = dataset.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
+        return dataset.map(lambda path, label: (self.decode(path), label), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    def batches(self, batch_size: int):
+        return self.examples().batch(batch_size)
+
+    def arrays(self, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        part = self.head(count)
+        images = [image.numpy() for image, _ in part.examples()]
+        empty = np.zeros((0, *self.image_shape), np.uint8)
+        return (np.stack(images) if images else empty), np.asarray(part.labels, dtype=np.int64)
+
+
+def resized(image, size: tuple[int, int], mode: str = "stretch"):
+    """A uint8 image brought to ``size`` (see ``RESIZE_MODES``); unchanged when it already has it."""
+    tf = _tf()
+    height, width = size
+    if mode == "centre_crop":
+        shape = tf.cast(tf.shape(image)[:2], tf.float32)
+        short = tf.cast(tf.round(min(height, width) * 256.0 / 224.0), tf.float32)
+        scale = short / tf.reduce_min(shape)
+        target = tf.cast(tf.round(shape * scale), tf.int32)
+        image = tf.image.resize(image, target, method="bilinear", antialias=True)
+        image = tf.image.resize_with_crop_or_pad(image, height, width)
+    else:
+        same = tf.reduce_all(tf.equal(tf.shape(image)[:2], [height, width]))
+        image = tf.cond(same, lambda: tf.cast(image, tf.float32), lambda: tf.image.resize(image, (height, width), method="bilinear", antialias=True))
+    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+
+def image_files(folder: str | os.PathLike) -> list[Path]:
+    """The image files directly in ``folder``, sorted by name (other files are ignored)."""
+    return sorted(path for path in Path(folder).iterdir() if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def check_image_files(paths: Sequence[str | os.PathLike]) -> None:
+    """Raise a ``UserError`` naming the first file that is empty or not a JPEG/PNG/BMP/GIF image.
+
+    Only the first bytes are read, so this is cheap enough for every file of a large set; a file
+    that starts right but is truncated further on still decodes (TensorFlow fills the rest)."""
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                start = handle.read(8)
+        except OSError as error:
+            raise UserError(f"cannot read image {path}: {error.strerror or error}") from None
+        if not any(start.startswith(signature) for signature in IMAGE_SIGNATURES):
+            raise UserError(f"{path} is not a JPEG, PNG, BMP or GIF image" + (" (empty file)" if not start else ""))
+
+
+def first_image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(height, width)`` of one image file, read from its header."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, UnidentifiedImageError) as error:
+        raise UserError(f"cannot read image {path}: {error}") from None
+    return height, width
