@@ -13,6 +13,7 @@ import click
 
 from noisegame_cli import __version__
 from noisegame_cli.commands import COMMANDS
+from noisegame_cli.commands.common import Terminated
 from noisegame_cli.errors import UserError
 
 
@@ -43,6 +44,8 @@ class NoisegameGroup(click.Group):
             _fail(error.format_message(), error.exit_code)
         except UserError as error:
             _fail(str(error), 2)
+        except Terminated:
+            _fail("terminated (SIGTERM); the run is marked interrupted and --resume continues it", 143)
         except (click.Abort, KeyboardInterrupt):
             _fail("interrupted", 130)
         sys.exit(outcome if isinstance(outcome, int) else 0)

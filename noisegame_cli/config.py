@@ -1,65 +1,336 @@
-"""Configuration: frozen dataclasses resolved as defaults < YAML file < --smoke preset < flags.
+"""Configuration: frozen dataclasses resolved as defaults < YAML recipe < ``--smoke`` preset < flags.
 
-Every command's ``Config`` subclasses ``CommonConfig``. ``resolve_config`` is the one place that
-merges the layers, so ``config.json`` always records exactly what ran.
+A command's ``Config`` stacks the option groups it reads (``RunOptions``, ``DataOptions``,
+``ModelOptions``, ``TrainingOptions``, ...) and adds its own fields. Every field is declared once
+with :func:`setting`: its default, its help line and its check. The command line's options and their
+``[default: ...]`` are generated from these fields (``options.py``), YAML values are parsed by the
+same rules as flags (fractions such as ``8/255`` included), and every value is checked when the
+config is built, so a mistake ends before any run directory exists. ``resolve_config`` is the one
+place that merges the layers; ``config.json`` records exactly what ran.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
+from fractions import Fraction
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Iterable, Mapping
 
 import yaml
 
+from noisegame_cli import checks
 from noisegame_cli.errors import UserError
 
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
+AUGMENTATIONS = ("flip_crop", "crop", "resize_crop", "none")
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    check: checks.Check | None = None,
+    choices: Iterable[str] | Callable[[], Iterable[str]] | None = None,
+    flag: str | None = None,
+    metavar: str | None = None,
+    multiple: bool = False,
+    argument: bool = False,
+    show_default: bool = True,
+) -> Any:
+    """A config field: its default, one line of help, and how its value is checked.
+
+    ``choices`` (a tuple, or a function returning one for registries) is checked and listed in the
+    help; ``multiple`` makes a repeatable option; ``argument`` a positional argument.
+    """
+    metadata = {
+        "help": help,
+        "check": check,
+        "choices": choices,
+        "flag": flag,
+        "metavar": metavar,
+        "multiple": multiple,
+        "argument": argument,
+        "show_default": show_default,
+    }
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def redefault(group: type, name: str, default: Any, help: str | None = None) -> Any:
+    """The field ``name`` of an option group with another default (and optionally another help line)."""
+    field = group.__dataclass_fields__[name]
+    metadata = dict(field.metadata)
+    if help is not None:
+        metadata["help"] = help
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def flag_name(field: dataclasses.Field) -> str:
+    return field.metadata.get("flag") or "--" + field.name.replace("_", "-")
+
+
+# --- values: one parser for flags and YAML --------------------------------------------------------
+
+
+def parse_number(value: Any, cast: Callable = float) -> Any:
+    """A number from a number or a string such as ``0.5`` or ``8/255``."""
+    if isinstance(value, bool):
+        raise ValueError("not a number")
+    if isinstance(value, (int, float)):
+        return cast(value)
+    return cast(Fraction(str(value).strip()))
+
+
+def parse_list(value: Any, item: Callable[[Any], Any]) -> tuple:
+    """A tuple from a list or a comma-separated string."""
+    if isinstance(value, (list, tuple)):
+        return tuple(item(v) for v in value)
+    return tuple(item(part.strip()) for part in str(value).split(",") if part.strip())
+
+
+def parse_size(value: Any) -> tuple[int, int]:
+    """``(height, width)`` from ``224``, ``"224"``, ``"224x192"`` or ``[224, 192]``."""
+    if isinstance(value, (list, tuple)):
+        parts = [int(v) for v in value]
+    else:
+        parts = [int(v) for v in str(value).lower().split("x")]
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise ValueError("not a size")
+    return parts[0], parts[1]
+
+
+def _unwrap_optional(hint) -> Any:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return inner[0] if len(inner) == 1 else hint
+    return hint
+
+
+def value_kind(hint) -> str:
+    """What a field holds: bool, int, float, str, size, ints, floats or names."""
+    hint = _unwrap_optional(hint)
+    if typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        if args == (int, int):
+            return "size"
+        return {int: "ints", float: "floats"}.get(args[0], "names")
+    return {bool: "bool", int: "int", float: "float"}.get(hint, "str")
+
+
+PARSERS: dict[str, Callable[[Any], Any]] = {
+    "int": lambda v: parse_number(v, int),
+    "float": parse_number,
+    "str": str,
+    "size": parse_size,
+    "ints": lambda v: parse_list(v, lambda item: parse_number(item, int)),
+    "floats": lambda v: parse_list(v, parse_number),
+    "names": lambda v: parse_list(v, str),
+}
+
+
+def parse_value(kind: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise ValueError("not true or false")
+    return PARSERS[kind](value)
+
+
+def field_kinds(cls: type) -> dict[str, str]:
+    hints = typing.get_type_hints(cls)
+    return {field.name: value_kind(hints[field.name]) for field in dataclasses.fields(cls)}
+
+
+# --- the option groups ------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
-class CommonConfig:
-    """Options every command shares. Batch sizes are global (summed over replicas)."""
+class Config:
+    """What every command's config shares: its checks, its record and its run name."""
 
-    # The command name, used for the run directory; each subclass sets its own.
+    # The command name, used for the run directory; each command's Config sets its own.
     command: ClassVar[str] = ""
-    # Values a ``--smoke`` run overrides: seconds-long, same code path.
-    smoke_preset: ClassVar[Mapping[str, Any]] = {"epochs": 1, "limit": 128, "batch_size": 32, "model": "tiny_cnn"}
-
-    dataset: str = "digits"
-    data_dir: str | None = None
-    download: bool = False
-    model: str = "small_cnn"
-    epochs: int = 10
-    batch_size: int = 128
-    seed: int = 0
-    runs_dir: str = "runs"
-    name: str | None = None
-    results: str | None = None
-    smoke: bool = False
-    strategy: str = "default"
-    limit: int | None = None
-    resume: str | None = None
+    # Values a ``--smoke`` run overrides (seconds-long, same code path); merged along the class
+    # hierarchy, so each option group contributes its own.
+    smoke_preset: ClassVar[Mapping[str, Any]] = {}
 
     def __post_init__(self) -> None:
-        require(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
-        require(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
-        require(self.limit is None or self.limit >= 1, f"--limit must be at least 1, got {self.limit}")
-        require(self.strategy in STRATEGIES, f"unknown --strategy {self.strategy!r}; choose from {', '.join(STRATEGIES)}")
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            choices, check = field.metadata.get("choices"), field.metadata.get("check")
+            if choices is not None:
+                checks.one_of(choices, what=flag_name(field)[2:].replace("-", " "))(value, flag_name(field))
+            if check is not None:
+                check(value, flag_name(field))
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks that involve several fields (each command adds its own)."""
 
     @property
     def run_name(self) -> str:
-        return self.name or self.model
+        return getattr(self, "name", None) or self.default_run_name
+
+    @property
+    def default_run_name(self) -> str:
+        return getattr(self, "model", None) or self.command
 
     def to_dict(self) -> dict[str, Any]:
         return {"command": self.command, **dataclasses.asdict(self)}
+
+    @classmethod
+    def smoke_values(cls) -> dict[str, Any]:
+        names = {field.name for field in dataclasses.fields(cls)}
+        merged: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            merged.update(klass.__dict__.get("smoke_preset", {}))
+        return {key: value for key, value in merged.items() if key in names}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions(Config):
+    """Where a run is recorded, its seed, and how it is reproduced."""
+
+    option_group: ClassVar[str] = "run"
+
+    seed: int = setting(0, "Random seed: the same seed gives the same numbers on a CPU.")
+    runs_dir: str = setting("runs", "Where run directories go, relative to the current directory.", check=checks.writable_dir)
+    name: str | None = setting(None, "Run name (the run directory's suffix) [default: the model or command].", show_default=False)
+    results: str | None = setting(None, "Also append the metric rows to this shared CSV (safe with concurrent writers).",
+                                  check=checks.writable_file)
+    smoke: bool = setting(False, "A seconds-long run of the same code path.")
+    nondeterministic: bool = setting(False, "Allow nondeterministic TensorFlow ops (faster on a GPU; seeded runs no longer repeat exactly).")
+
+
+def _dataset_names() -> list[str]:
+    from noisegame_cli.data import DATASETS
+
+    return list(DATASETS)
+
+
+def _check_dataset_spec(value, flag) -> None:
+    from noisegame_cli.data import check_dataset
+
+    check_dataset(value)
+
+
+def _model_names() -> list[str]:
+    from noisegame_cli.models import model_names
+
+    return model_names()
+
+
+def _check_model_name(value, flag) -> None:
+    from noisegame_cli.models import check_model_name
+
+    check_model_name(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataOptions(Config):
+    """Which data, where its files are, and how much of it."""
+
+    option_group: ClassVar[str] = "data"
+    smoke_preset: ClassVar[Mapping[str, Any]] = {"limit": 128, "batch_size": 32}
+
+    dataset: str = setting("digits", "Dataset NAME[:ARG] (see docs/datasets.md), e.g. digits, cifar10, folder:PATH.",
+                           check=_check_dataset_spec)
+    data_dir: str | None = setting(None, "Folder with the dataset files [default: the usual cache].", check=checks.existing_path,
+                                   show_default=False)
+    download: bool = setting(False, "Allow downloading the dataset where its library offers it.")
+    limit: int | None = setting(None, "Use at most this many examples of each split.", check=checks.at_least(1))
+    batch_size: int = setting(128, "Global batch size (summed over replicas).", check=checks.at_least(1))
+    image_size: tuple[int, int] | None = setting(None, "Resize images read from files to HxW (or one number) [default: the files' size].",
+                                                 metavar="HxW", show_default=False)
+    channels: int | None = setting(None, "1 (grey) or 3 (colour): convert the images [default: as stored].",
+                                   check=checks.one_of((1, 3), what="--channels value"), show_default=False)
+    labels: str | None = setting(None, "Label set where a dataset has several (cifar100: fine or coarse).", show_default=False)
+
+    def load_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``data.load_dataset`` / ``load_corrupted_dataset`` besides the spec."""
+        return {"data_dir": self.data_dir, "image_size": self.image_size, "channels": self.channels, "labels": self.labels}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOptions(Config):
+    """The architecture a command builds and trains."""
+
+    option_group: ClassVar[str] = "model"
+    smoke_preset: ClassVar[Mapping[str, Any]] = {"model": "tiny_cnn"}
+
+    model: str = setting("small_cnn", "Model to build: a registered name or app:NAME (a keras.applications model).",
+                         check=_check_model_name)
+    weights: str | None = setting(None, "For app:NAME, initial weights: a weights file, or imagenet (downloads only with --download).",
+                                  show_default=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingOptions(Config):
+    """How long and how fast a model trains, on which devices, and resuming."""
+
+    option_group: ClassVar[str] = "training"
+    smoke_preset: ClassVar[Mapping[str, Any]] = {"epochs": 1}
+
+    epochs: int = setting(10, "Training epochs.", check=checks.at_least(1))
+    learning_rate: float = setting(1e-3, "Adam learning rate.", check=checks.positive)
+    strategy: str = setting("default", "tf.distribute strategy: one device, mirrored over local devices, multi-worker from TF_CONFIG, or TPU.",
+                            choices=STRATEGIES)
+    resume: str | None = setting(None, "Continue an interrupted run in its own directory, from its last finished epoch and its saved config.",
+                                 check=checks.existing_dir, show_default=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentOptions(Config):
+    option_group: ClassVar[str] = "training"
+
+    augment: str = setting("flip_crop", "Geometric augmentation (crop: no flip, for digits).", choices=AUGMENTATIONS)
+
+
+@dataclasses.dataclass(frozen=True)
+class EarlyStoppingOptions(Config):
+    option_group: ClassVar[str] = "training"
+
+    patience: int = setting(5, "Early-stopping patience in epochs (the learning rate halves after half of it).", check=checks.at_least(1))
+
+
+def _check_corruption_names(value, flag) -> None:
+    from noisegame_cli.evaluation.corruption import check_corruptions
+
+    check_corruptions(value, flag)
+
+
+def _check_severities(value, flag) -> None:
+    from noisegame_cli.evaluation.corruption import severities_check
+
+    severities_check(value, flag)
+
+
+@dataclasses.dataclass(frozen=True)
+class CorruptionEvalOptions(Config):
+    """An evaluation under generated corruptions after training (teacher and trained model side by side)."""
+
+    option_group: ClassVar[str] = "evaluation"
+
+    eval_corruptions: tuple[str, ...] = setting((), "After training, evaluate on these corruptions (comma list; noise = gaussian, "
+                                                "shot and impulse noise; common = the 15; all = the 19).", check=_check_corruption_names)
+    severities: tuple[int, ...] = setting((1, 2, 3, 4, 5), "Corruption severities to evaluate.", check=_check_severities)
 
 
 def require(condition: bool, message: str) -> None:
     """Raise a ``UserError`` with ``message`` unless ``condition`` holds."""
     if not condition:
         raise UserError(message)
+
+
+# --- resolving ----------------------------------------------------------------------------------------
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -84,7 +355,7 @@ def load_saved_config(run_dir: str | Path, command: str) -> dict[str, Any]:
     try:
         saved = json.loads((run_dir / "config.json").read_text())
         status = json.loads((run_dir / "status.json").read_text())["status"]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         raise UserError(f"--resume {run_dir}: not a run directory (no readable config.json and status.json)") from None
     if saved.pop("command", command) != command:
         raise UserError(f"--resume {run_dir}: that run is not a {command} run")
@@ -94,28 +365,34 @@ def load_saved_config(run_dir: str | Path, command: str) -> dict[str, Any]:
 
 
 def resolve_config(
-    cls: type[CommonConfig],
+    cls: type[Config],
     file_values: Mapping[str, Any] | None = None,
     flags: Mapping[str, Any] | None = None,
     *,
     source: str = "config file",
-) -> CommonConfig:
+) -> Config:
     """Build ``cls`` from its defaults, then ``file_values``, the smoke preset, then ``flags``.
 
     ``flags`` holds only the options the user actually gave. ``smoke`` may come from either layer.
+    Values from a file are parsed like flags (``8/255``, comma lists); a value that does not parse
+    is a ``UserError`` naming the option.
     """
     file_values = dict(file_values or {})
     flags = dict(flags or {})
-    known = {field.name for field in dataclasses.fields(cls)}
-    unknown = sorted(set(file_values) - known)
+    kinds = field_kinds(cls)
+    unknown = sorted(set(file_values) - set(kinds))
     if unknown:
         raise UserError(f"{source}: unknown option {unknown[0]!r} for {cls.command or cls.__name__}")
-    values = {**file_values}
-    if flags.get("smoke", values.get("smoke", False)):
-        values.update(cls.smoke_preset)
-    values.update(flags)
-    values = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
-    try:
-        return cls(**values)
-    except TypeError as error:
-        raise UserError(f"bad configuration for {cls.command}: {error}") from None
+    values = {}
+    for key, value in {**file_values, **flags}.items():
+        if key not in kinds:
+            raise UserError(f"unknown option {key!r} for {cls.command or cls.__name__}")
+        try:
+            values[key] = parse_value(kinds[key], value)
+        except (ValueError, TypeError, ZeroDivisionError):
+            raise UserError(f"{'--' + key.replace('_', '-')}: {value!r} is not a valid {kinds[key]} value") from None
+    smoke = values.get("smoke", False)
+    if smoke:
+        preset = cls.smoke_values()
+        values = {**{k: v for k, v in values.items() if k not in flags}, **preset, **{k: values[k] for k in flags}}
+    return cls(**values)

@@ -1,107 +1,133 @@
-"""Shared Click options, defined once and stacked on every command, and the config builder.
+"""Click commands generated from config dataclasses: one option per field, defaults shown from the field.
 
-Options default to ``None`` so that only the flags a user actually typed override a
-``--config`` file; the dataclass defaults are shown in each option's help.
+A command is declared as its ``Config`` (the option groups it stacks plus its own fields) and a
+``run(config) -> dict`` function; :func:`config_command` turns the pair into a Click command whose
+options are exactly the config's fields, plus ``--config FILE.yaml``. Options default to ``None``
+so that only the flags a user typed override the recipe; the help shows the dataclass default.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from fractions import Fraction
 from typing import Any, Callable, Mapping
 
 import click
 from click.core import ParameterSource
 
-from noisegame_cli.config import STRATEGIES, CommonConfig, load_config_file, load_saved_config, resolve_config
-
-
-class NumberList(click.ParamType):
-    """A comma-separated list of numbers; fractions such as ``8/255`` are allowed."""
-
-    name = "LIST"
-
-    def __init__(self, cast: Callable[[Any], Any] = float):
-        self.cast = cast
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (list, tuple)):
-            return tuple(value)
-        try:
-            return tuple(self.cast(Fraction(item.strip())) for item in str(value).split(",") if item.strip())
-        except (ValueError, ZeroDivisionError):
-            self.fail(f"{value!r} is not a comma-separated list of numbers", param, ctx)
-
-
-class NameList(click.ParamType):
-    """A comma-separated list of names."""
-
-    name = "NAMES"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (list, tuple)):
-            return tuple(value)
-        return tuple(item.strip() for item in str(value).split(",") if item.strip())
-
-
-FLOAT_LIST = NumberList(float)
-INT_LIST = NumberList(int)
-NAME_LIST = NameList()
-
-
-class FractionNumber(click.ParamType):
-    """One number, where a fraction such as ``8/255`` is allowed (attack budgets)."""
-
-    name = "NUMBER"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (int, float)):
-            return float(value)
-        try:
-            return float(Fraction(str(value).strip()))
-        except (ValueError, ZeroDivisionError):
-            self.fail(f"{value!r} is not a number or a fraction such as 8/255", param, ctx)
-
-
-FRACTION = FractionNumber()
-
-
-def _default(field: str) -> Any:
-    return {f.name: f.default for f in dataclasses.fields(CommonConfig)}[field]
-
-
-_COMMON_OPTIONS = (
-    click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-                 help="YAML recipe; its values sit between the defaults and the flags."),
-    click.option("--dataset", default=None,
-                 help=f"digits (embedded), cifar10, cifar10-c or synthetic [default: {_default('dataset')}]."),
-    click.option("--data-dir", default=None, help="Folder with the dataset files (cifar10: the Keras cache by default)."),
-    click.option("--download", is_flag=True, default=None, help="Allow downloading cifar10 when it is not on disk."),
-    click.option("--model", default=None, help=f"Registered model name [default: {_default('model')}]."),
-    click.option("--epochs", type=int, default=None, help=f"Training epochs [default: {_default('epochs')}]."),
-    click.option("--batch-size", type=int, default=None, help=f"Global batch size [default: {_default('batch_size')}]."),
-    click.option("--limit", type=int, default=None, help="Use at most this many examples of each split."),
-    click.option("--seed", type=int, default=None, help=f"Random seed [default: {_default('seed')}]."),
-    click.option("--runs-dir", default=None,
-                 help=f"Where run directories go, relative to the current directory [default: {_default('runs_dir')}/]."),
-    click.option("--name", default=None, help="Run name (the run directory's suffix) [default: the model name]."),
-    click.option("--results", default=None, help="Also append the metric rows to this shared CSV."),
-    click.option("--smoke", is_flag=True, default=None, help="A seconds-long run of the same code path."),
-    click.option("--strategy", type=click.Choice(STRATEGIES), default=None,
-                 help="tf.distribute strategy: one device, mirrored over local devices, multi-worker from TF_CONFIG, or TPU."),
-    click.option("--resume", type=click.Path(file_okay=False), default=None,
-                 help="Continue an interrupted run in its own directory, from its last finished epoch and its saved config."),
+from noisegame_cli.config import (
+    Config,
+    field_kinds,
+    flag_name,
+    load_config_file,
+    load_saved_config,
+    parse_value,
+    resolve_config,
 )
 
-
-def common_options(function: Callable) -> Callable:
-    """Stack the shared options on a Click command."""
-    for option in reversed(_COMMON_OPTIONS):
-        function = option(function)
-    return function
+GROUP_ORDER = ("evaluation", "model", "data", "training", "run")
+METAVARS = {"int": "INTEGER", "float": "NUMBER", "str": "TEXT", "size": "HxW", "ints": "LIST", "floats": "LIST", "names": "NAMES"}
 
 
-def build_config(cls: type[CommonConfig], ctx: click.Context, params: dict[str, Any]) -> CommonConfig:
+class ConfigValue(click.ParamType):
+    """Parses a flag by the same rules as a YAML value (``8/255``, comma-separated lists, sizes)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.name = METAVARS.get(kind, kind)
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_value(self.kind, value)
+        except (ValueError, TypeError, ZeroDivisionError):
+            self.fail(f"{value!r} is not a valid {self.kind} value" + (" (numbers may be fractions such as 8/255)" if self.kind in ("float", "floats") else ""), param, ctx)
+
+
+def format_default(value: Any) -> str:
+    """A default as a user would type it: ``8/255`` for budgets, comma lists for tuples."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        text = f"{value:g}"
+        scaled = value * 255
+        if len(text) > 6 and abs(scaled - round(scaled)) < 1e-6:  # 0.0313725 is 8/255
+            return f"{round(scaled)}/255"
+        return text
+    if isinstance(value, tuple):
+        return ",".join(format_default(v) for v in value) or "none"
+    return str(value)
+
+
+def _help(field: dataclasses.Field) -> str:
+    text = field.metadata.get("help", "")
+    choices = field.metadata.get("choices")
+    if choices is not None and callable(choices):
+        text += f" Choices: {', '.join(map(str, choices()))}."
+    show = field.metadata.get("show_default", True) and field.default is not None and not field.metadata.get("argument")
+    if show and not (isinstance(field.default, bool) and field.default is False):
+        text += f" [default: {format_default(field.default)}]"
+    return text
+
+
+def _group_rank(cls: type, field: dataclasses.Field) -> int:
+    """Own options first, then the groups in GROUP_ORDER."""
+    for klass in cls.__mro__:
+        if field.name in klass.__dict__.get("__annotations__", {}):
+            group = klass.__dict__.get("option_group")
+            return 0 if group is None else 1 + GROUP_ORDER.index(group)
+    return 0
+
+
+def click_params(cls: type[Config]) -> list[click.Parameter]:
+    """One Click parameter per field of ``cls``, own options first."""
+    kinds = field_kinds(cls)
+    fields = sorted(dataclasses.fields(cls), key=lambda f: _group_rank(cls, f))
+    params: list[click.Parameter] = []
+    for field in fields:
+        kind = kinds[field.name]
+        meta = field.metadata
+        if meta.get("argument"):
+            params.append(click.Argument([field.name], type=ConfigValue(kind), required=False, metavar=field.name.upper()))
+            continue
+        flag = flag_name(field)
+        choices = meta.get("choices")
+        if kind == "bool":
+            declaration = f"{flag}/--no-{flag[2:]}" if field.default is True else flag
+            params.append(click.Option([declaration, field.name], is_flag=True, default=None, help=_help(field)))
+            continue
+        if choices is not None and not callable(choices):
+            value_type = click.Choice([str(c) for c in choices])
+        else:
+            value_type = ConfigValue(kind)
+        multiple = meta.get("multiple", False)
+        params.append(click.Option(
+            [flag, field.name], type=value_type, default=None, multiple=multiple, help=_help(field),
+            metavar=meta.get("metavar"),
+        ))  # fmt: skip
+    params.append(click.Option(["--config", "config_file"], type=click.Path(dir_okay=False), default=None,
+                               help="YAML recipe; its values sit between the defaults and the flags."))  # fmt: skip
+    return params
+
+
+def typed_flags(ctx: click.Context, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The options the user actually gave (on the command line or through the environment)."""
+    given = {}
+    for name, value in params.items():
+        source = ctx.get_parameter_source(name)
+        if source not in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT) or value is None:
+            continue
+        if isinstance(value, tuple) and not value and _is_multiple(ctx, name):
+            continue
+        given[name] = value
+    return given
+
+
+def _is_multiple(ctx: click.Context, name: str) -> bool:
+    return any(p.name == name and getattr(p, "multiple", False) for p in ctx.command.params)
+
+
+def build_config(cls: type[Config], ctx: click.Context, params: dict[str, Any]) -> Config:
     """Resolve a command's config from its defaults, ``--config`` file, ``--smoke`` and typed flags.
 
     With ``--resume RUN_DIR`` the run's saved (already resolved) config replaces defaults, file and
@@ -109,19 +135,66 @@ def build_config(cls: type[CommonConfig], ctx: click.Context, params: dict[str, 
     """
     params = dict(params)
     config_file = params.pop("config_file", None)
-    flags = {
-        name: value
-        for name, value in params.items()
-        if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-        and value is not None
-    }
+    flags = typed_flags(ctx, params)
+    flags = {name: _joined(value) if _is_multiple(ctx, name) else value for name, value in flags.items()}
     if flags.get("resume"):
         return resolve_config(cls, {}, {**load_saved_config(flags["resume"], cls.command), **flags})
     file_values = load_config_file(config_file) if config_file else {}
     return resolve_config(cls, file_values, flags, source=f"config file {config_file}")
 
 
-def run_command(run: Callable[[Any], Mapping[str, Any]], cls: type[CommonConfig], ctx: click.Context, params: dict[str, Any]) -> None:
-    """What every command's Click function does: resolve the config, run, print the summary."""
-    for key, value in run(build_config(cls, ctx, params)).items():
+def _joined(values: tuple) -> tuple:
+    """A repeatable option's values, each of which may itself be a comma list."""
+    joined: list = []
+    for value in values:
+        joined += list(value) if isinstance(value, tuple) else [value]
+    return tuple(joined)
+
+
+def print_summary(summary: Mapping[str, Any]) -> None:
+    for key, value in summary.items():
         click.echo(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
+
+
+def config_command(
+    name: str,
+    cls: type[Config],
+    run: Callable[[Config], Mapping[str, Any]],
+    help: str,
+    *,
+    short_help: str | None = None,
+) -> click.Command:
+    """A Click command with one option per field of ``cls`` that resolves the config, runs, and
+    prints the summary ``run`` returns."""
+
+    @click.pass_context
+    def callback(ctx: click.Context, **params):
+        print_summary(run(build_config(cls, ctx, params)))
+
+    return click.Command(name, callback=callback, params=click_params(cls), help=help, short_help=short_help,
+                         context_settings={"help_option_names": ["-h", "--help"]})
+
+
+class ModeGroup(click.Group):
+    """A command with modes as subcommands (``fgsm eval|train``), accepting an older spelling for one
+    release: where the arguments start with an option instead of a mode, ``legacy(args)`` returns
+    them rewritten to the new spelling and a notice."""
+
+    def __init__(self, *args, legacy: Callable[[list[str]], tuple[list[str], str] | None] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.legacy = legacy
+
+    def parse_args(self, ctx, args):
+        if self.legacy is not None and args and args[0].startswith("-") and args[0] not in ("-h", "--help"):
+            rewritten = self.legacy(list(args))
+            if rewritten is not None:
+                args, notice = rewritten
+                click.echo(f"noisegame: warning: {notice}", err=True)
+        return super().parse_args(ctx, args)
+
+
+def mode_group(name: str, help: str, modes: Mapping[str, click.Command], *, legacy=None) -> click.Group:
+    group = ModeGroup(name, help=help, legacy=legacy, context_settings={"help_option_names": ["-h", "--help"]})
+    for mode, command in modes.items():
+        group.add_command(command, mode)
+    return group

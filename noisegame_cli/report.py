@@ -8,6 +8,7 @@ rows, epsilon rows, radius rows), so any command that records those columns show
 from __future__ import annotations
 
 import html
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import pandas as pd
 from noisegame_cli.errors import UserError
 from noisegame_cli.runs import METRICS_FILE, METRIC_COLUMNS, metrics_frame, read_status
 
-RUN_COLUMNS = ("run_id", "command", "status", "path")
+RUN_COLUMNS = ("run_id", "command", "status", "path", "reason")
 CONTEXT_COLUMNS = ("corruption", "severity", "epsilon", "radius", "rho", "sigma")
 
 
@@ -29,23 +30,54 @@ def find_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
     if not root.is_dir():
         raise UserError(f"no runs folder at {root}")
     rows = [
-        {"run_id": config.parent.name, "command": config.parent.parent.name, "status": read_status(config.parent), "path": str(config.parent)}
+        {"run_id": config.parent.name, "command": config.parent.parent.name, "status": read_status(config.parent),
+         "path": str(config.parent), "reason": ""}
         for config in sorted(root.rglob("config.json"))
-    ]
+    ]  # fmt: skip
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
 
 
-def collect_metrics(runs_dir: str | os.PathLike) -> pd.DataFrame:
-    """The metric rows of every completed run under ``runs_dir``, in one long frame."""
+def read_run_metrics(run_dir: str | os.PathLike) -> pd.DataFrame:
+    """A completed run's metric rows, or a ``DamagedRun`` saying why they cannot be used."""
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        json.loads((Path(run_dir) / "config.json").read_text())
+    except (OSError, ValueError) as error:
+        raise DamagedRun(f"config.json unreadable ({type(error).__name__})") from None
+    if not path.is_file():
+        raise DamagedRun("no metrics.csv")
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DamagedRun(f"metrics.csv unreadable ({type(error).__name__}: {str(error).splitlines()[0]})") from None
+    missing = [column for column in METRIC_COLUMNS if column not in frame]
+    if missing:
+        raise DamagedRun(f"metrics.csv lacks the column(s) {', '.join(missing)}")
+    if not pd.api.types.is_numeric_dtype(frame["value"]):
+        raise DamagedRun("metrics.csv has non-numeric values")
+    return frame
+
+
+class DamagedRun(Exception):
+    """A run directory whose records cannot be read; the report lists it with this reason."""
+
+
+def collect_runs(runs_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every run under ``runs_dir`` (status ``damaged`` with a reason where its records are unreadable)
+    and the metric rows of the completed ones, in one long frame."""
     runs = find_runs(runs_dir)
-    frames = [
-        pd.read_csv(Path(path) / METRICS_FILE)
-        for path, status in zip(runs["path"], runs["status"])
-        if status == "completed" and (Path(path) / METRICS_FILE).is_file()
-    ]
-    if not frames:
-        return pd.DataFrame(columns=list(METRIC_COLUMNS))
-    return metrics_frame(pd.concat(frames, ignore_index=True).to_dict("records"))
+    if runs.empty:
+        raise UserError(f"no runs under {runs_dir} (no run directory with a config.json)")
+    frames = []
+    for index, run in runs.iterrows():
+        if run["status"] != "completed":
+            continue
+        try:
+            frames.append(read_run_metrics(run["path"]))
+        except DamagedRun as damage:
+            runs.loc[index, ["status", "reason"]] = ["damaged", str(damage)]
+    metrics = metrics_frame(pd.concat(frames, ignore_index=True).to_dict("records")) if frames else pd.DataFrame(columns=list(METRIC_COLUMNS))
+    return runs, metrics
 
 
 def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -155,8 +187,7 @@ def build_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
 
     Returns the paths written (``markdown``, ``html``, ``csv``, ``summary_csv``) and the frames
     they came from (``runs``: every run with its status; ``summary``: the wide table)."""
-    runs = find_runs(runs_dir)
-    metrics = collect_metrics(runs_dir)
+    runs, metrics = collect_runs(runs_dir)
     out = Path(out_dir or runs_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics.to_csv(out / "report.csv", index=False)
@@ -192,7 +223,7 @@ def _markdown(runs, tables, figures, out: Path) -> str:
     parts = ["# noisegame results", "", f"{(runs['status'] == 'completed').sum()} completed runs."]
     unfinished = _unfinished(runs)
     if len(unfinished):
-        parts += ["", "## Runs not included (failed or interrupted)", "", markdown_table(unfinished[["command", "run_id", "status"]])]
+        parts += ["", "## Runs not included (failed or interrupted)", "", markdown_table(unfinished[["command", "run_id", "status", "reason"]])]
     for title, table in tables:
         parts += ["", f"## {title}", "", markdown_table(table)]
     if figures:
@@ -209,7 +240,7 @@ def _html(runs, tables, figures, out: Path) -> str:
              "<h1>noisegame results</h1>", f"<p>{(runs['status'] == 'completed').sum()} completed runs.</p>"]
     unfinished = _unfinished(runs)
     if len(unfinished):
-        parts += ["<h2>Runs not included (failed or interrupted)</h2>", unfinished[["command", "run_id", "status"]].to_html(index=False)]
+        parts += ["<h2>Runs not included (failed or interrupted)</h2>", unfinished[["command", "run_id", "status", "reason"]].to_html(index=False)]
     for title, table in tables:
         parts += [f"<h2>{html.escape(title)}</h2>", table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")]
     if figures:

@@ -22,6 +22,7 @@ import platform
 import socket
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
@@ -57,6 +58,7 @@ RECORDED_PACKAGES = (
     "click",
     "pyyaml",
     "pillow",
+    "filelock",
 )
 STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.csv"
@@ -116,23 +118,42 @@ def metrics_frame(rows: list[Mapping]) -> pd.DataFrame:
 
 
 def append_results(frame: pd.DataFrame, results: Path) -> None:
-    """Append rows to a shared sweep table, widening its columns when a new command adds some."""
-    if results.exists() and results.stat().st_size > 0:
-        frame = metrics_frame(pd.concat([pd.read_csv(results), frame], ignore_index=True).to_dict("records"))
+    """Append rows to a shared sweep table, widening its columns when a new command adds some.
+
+    Any number of processes may append at once, on one machine or over a shared filesystem: the
+    read-modify-write runs under an advisory lock (``<table>.lock``), and the new table replaces the
+    old one atomically, so a reader never sees half a table and no writer's rows are lost."""
+    from filelock import FileLock
+
     results.parent.mkdir(parents=True, exist_ok=True)
-    write_csv_atomically(frame, results)
+    with FileLock(str(results) + ".lock"):
+        if results.exists() and results.stat().st_size > 0:
+            frame = metrics_frame(pd.concat([pd.read_csv(results), frame], ignore_index=True).to_dict("records"))
+        write_csv_atomically(frame, results)
 
 
 def write_csv_atomically(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with _temporary_beside(path) as tmp:
+        frame.to_csv(tmp, index=False)
 
 
 def write_text_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with _temporary_beside(path) as tmp:
+        tmp.write_text(text)
+
+
+@contextlib.contextmanager
+def _temporary_beside(path: Path) -> Iterator[Path]:
+    """A uniquely named file next to ``path`` that replaces it when the block succeeds (and is
+    removed when it fails), so concurrent writers never share a temporary file."""
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_status(run_dir: Path) -> str:
@@ -167,6 +188,7 @@ def recorded_run(
     dataset: str,
     model: str,
     seed: int,
+    deterministic: bool = True,
     existing: str | os.PathLike | None = None,
 ) -> Iterator[Run]:
     """Open a run directory (or reopen ``existing`` to resume it), record config and environment,
@@ -175,7 +197,7 @@ def recorded_run(
     run = Run(directory, command, dataset, model)
     run.mark("running")
     run.write_json("config.json", dict(config))
-    run.write_json("env.json", environment_record(seed))
+    run.write_json("env.json", environment_record(seed, deterministic))
     try:
         yield run
     except KeyboardInterrupt:
@@ -187,8 +209,8 @@ def recorded_run(
     run.mark("completed")
 
 
-def environment_record(seed: int) -> dict:
-    """What is needed to reproduce a run: versions, commit, seed, devices, command line."""
+def environment_record(seed: int, deterministic: bool = True) -> dict:
+    """What is needed to reproduce a run: versions, commit, seed, op determinism, devices, command line."""
     versions = {}
     for package in RECORDED_PACKAGES:
         try:
@@ -197,6 +219,7 @@ def environment_record(seed: int) -> dict:
             versions[package] = None
     return {
         "seed": seed,
+        "deterministic_ops": deterministic,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "hostname": socket.gethostname(),

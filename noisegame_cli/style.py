@@ -22,7 +22,8 @@ import scipy.optimize
 import tensorflow as tf
 
 from noisegame_cli.errors import UserError
-from noisegame_cli.models.saved import load_classifier
+from noisegame_cli.models.applications import ApplicationPreprocessing, application_backbone, check_application, is_application
+from noisegame_cli.models.saved import load_classifier, model_label
 
 # ---------------------------------------------------------------------------------------------
 # Losses
@@ -111,7 +112,6 @@ ARCHITECTURES: dict[str, _Architecture] = {
 NO_WEIGHTS = "none"
 IMAGENET = "imagenet"
 _STAGE_NAME = re.compile(r"stage(\d+)$")
-_RUN_TIMESTAMP = re.compile(r"^\d{8}-\d{6}-")  # runs/<command>/<YYYYmmdd-HHMMSS>-<name>/
 
 
 def keras_cache_dirs() -> list[Path]:
@@ -285,7 +285,7 @@ def saved_model_extractor(
     It is run at any image size when its layers allow; otherwise images are resized to its input size.
     """
     if not isinstance(model, keras.Model):
-        name = name or _label_for_path(Path(model))
+        name = name or model_label(model)
         model = load_classifier(model)
     name = name or model.name
     if model.input.shape[-1] != 3:
@@ -303,12 +303,37 @@ def saved_model_extractor(
     return FeatureExtractor(name, keras.Model(inputs, features(x), name=f"{name}_style"), style, content)
 
 
-def _label_for_path(path: Path) -> str:
-    """A short name for a saved model: its run directory's name without the timestamp, or the file's stem."""
-    if path.is_dir() or path.name == "model.keras":
-        directory = (path if path.is_dir() else path.parent).resolve().name
-        return _RUN_TIMESTAMP.sub("", directory) or directory
-    return path.stem
+def stage_output_names(network_name: str) -> list[str]:
+    """The last layer at each spatial resolution of a keras.applications network (its stage outputs),
+    found on a 224x224 copy with random weights, in order."""
+    probe = application_backbone(network_name, input_shape=(224, 224, 3))
+    last_at_size: dict[tuple, str] = {}
+    for layer in probe.layers[1:]:
+        if _is_feature_map(layer):
+            last_at_size[tuple(layer.output.shape[1:3])] = layer.name
+    return list(last_at_size.values())
+
+
+def app_extractor(
+    name: str,
+    *,
+    weights: str | None = None,
+    download: bool = False,
+    style_layers: Sequence[str] | None = None,
+    content_layer: str | None = None,
+) -> FeatureExtractor:
+    """Any ``app:NAME`` network (as ``--model app:NAME`` builds it, with the same weights rules and its
+    own preprocessing); layers default to its stage outputs, content from the last but one."""
+    network_name = check_application(name)
+    network = application_backbone(name, weights=weights, download=download)
+    stages = stage_output_names(name)
+    style, content = choose_layers(network, style_layers, content_layer, default_style=stages,
+                                   default_content=stages[-2] if len(stages) > 1 else None, what=network_name)  # fmt: skip
+    inputs = keras.Input(shape=(None, None, 3), name="images")
+    preprocessed = ApplicationPreprocessing(network_name, name="preprocess")(inputs)
+    features = _feature_model(network, (*style, content), network_name.lower())
+    label = network_name.lower()
+    return FeatureExtractor(label, keras.Model(inputs, features(preprocessed), name=f"{label}_style"), style, content)
 
 
 def build_extractor(
@@ -321,6 +346,8 @@ def build_extractor(
     """``vgg19``, ``resnet50``, a saved classifier (path) or a Keras model, as a feature extractor."""
     if isinstance(source, str) and source.lower() in ARCHITECTURES:
         return application_extractor(source.lower(), weights=weights, style_layers=style_layers, content_layer=content_layer)
+    if isinstance(source, str) and is_application(source):
+        return app_extractor(source, weights=weights, style_layers=style_layers, content_layer=content_layer)
     if isinstance(source, keras.Model) or Path(source).exists():
         return saved_model_extractor(source, style_layers=style_layers, content_layer=content_layer)
     raise UserError(f"unknown extractor {str(source)!r}; choose from {', '.join(ARCHITECTURES)} or a saved model path")

@@ -72,9 +72,9 @@ def test_config_file_sits_between_defaults_and_flags(invoke, runs_dir, tmp_path)
     "args, message",
     [
         (["--epochs", "0"], "--epochs must be at least 1"),
-        (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+        (["--dataset", "imagenett"], "unknown dataset 'imagenett'"),
         (["--model", "resnet1000"], "unknown model 'resnet1000'"),
-        (["--dataset", "cifar10", "--data-dir", "{tmp}/nowhere"], "no CIFAR-10 in"),
+        (["--dataset", "cifar10", "--data-dir", "{tmp}/nowhere"], "--data-dir {tmp}/nowhere: no such file or folder"),
         (["--config", "{tmp}/missing.yaml"], "cannot read config file"),
         (["--swa-start", "5", "--epochs", "2"], "--swa-start must lie in 1..2"),
         (["--dropout", "1.5"], "--dropout must lie in [0, 1)"),
@@ -86,6 +86,7 @@ def test_config_file_sits_between_defaults_and_flags(invoke, runs_dir, tmp_path)
 def test_bad_input_ends_in_one_line(invoke, runs_dir, tmp_path, monkeypatch, args, message):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    message = message.replace("{tmp}", str(tmp_path))
     result = invoke("train-teacher", "--smoke", "--runs-dir", runs_dir, *args)
     assert result.exit_code != 0
     lines = result.stderr.strip().splitlines()
@@ -129,4 +130,4 @@ def test_report_collects_completed_runs_and_lists_failed_ones(invoke, runs_dir):
 
 def test_report_of_a_missing_folder(invoke, tmp_path):
     result = invoke("report", tmp_path / "nothing")
-    assert result.exit_code != 0 and "no runs folder" in result.stderr
+    assert result.exit_code != 0 and "nothing: no such folder" in result.stderr

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import cifar_batch_bytes, write_cifar_archive, write_cifar_folder
-from noisegame_cli.data import load_dataset
+from noisegame_cli.data import Split, load_dataset
 from noisegame_cli.data.cifar10c import load_corrupted, write_corruption_file, write_labels_file
 from noisegame_cli.data.pipelines import augmentation, eval_pipeline, paired_pipeline, train_pipeline, with_mixup
 from noisegame_cli.errors import UserError
@@ -137,7 +137,7 @@ def _images(count=8, size=16):
 
 def test_eval_pipeline_keeps_order_and_values():
     images, labels = _images()
-    batches = list(eval_pipeline(images, labels, 3))
+    batches = list(eval_pipeline(Split(images, labels), 3))
     assert [len(y) for _, y in batches] == [3, 3, 2]
     x = np.concatenate([b[0].numpy() for b in batches])
     assert x.dtype == np.float32 and np.array_equal(x, images.astype(np.float32))
@@ -146,10 +146,10 @@ def test_eval_pipeline_keeps_order_and_values():
 @pytest.mark.parametrize("kind", ["flip_crop", "crop", "resize_crop", "none"])
 def test_train_pipeline_shapes_and_seeded_shuffle(kind):
     images, labels = _images()
-    first = [y.numpy() for _, y in train_pipeline(images, labels, 4, augment=kind, seed=1)]
-    second = [y.numpy() for _, y in train_pipeline(images, labels, 4, augment=kind, seed=1)]
+    first = [y.numpy() for _, y in train_pipeline(Split(images, labels), 4, augment=kind, seed=1)]
+    second = [y.numpy() for _, y in train_pipeline(Split(images, labels), 4, augment=kind, seed=1)]
     assert all(np.array_equal(a, b) for a, b in zip(first, second))
-    for x, _ in train_pipeline(images, labels, 4, augment=kind, seed=1):
+    for x, _ in train_pipeline(Split(images, labels), 4, augment=kind, seed=1):
         assert x.shape == (4, 16, 16, 3) and x.dtype == tf.float32
         assert float(tf.reduce_min(x)) >= 0 and float(tf.reduce_max(x)) <= 255
 
@@ -159,7 +159,7 @@ def test_crop_augmentation_moves_pixels_eagerly_and_inside_tf_data():
     layer = augmentation("crop", (16, 16, 3), seed=0)
     eager = layer(images.astype(np.float32), training=True).numpy()
     assert eager.shape == images.shape and not np.array_equal(eager, images)
-    in_graph = np.concatenate([x.numpy() for x, _ in train_pipeline(images, labels, 16, augment="crop", shuffle=False)])
+    in_graph = np.concatenate([x.numpy() for x, _ in train_pipeline(Split(images, labels), 16, augment="crop", shuffle=False)])
     assert in_graph.shape == images.shape and not np.array_equal(in_graph, images)
     # a padded crop only shifts: every output row is a (partly zero) shifted row of its input
     assert np.isclose(in_graph.sum(axis=(1, 2, 3)), images.astype(float).sum(axis=(1, 2, 3)), rtol=0.6).all()
@@ -167,7 +167,7 @@ def test_crop_augmentation_moves_pixels_eagerly_and_inside_tf_data():
 
 def test_paired_pipeline_keeps_views_aligned():
     images, labels = _images(count=10)
-    batches = paired_pipeline(images, labels, 4, lambda x: x + 1.0, augment="flip_crop", seed=2)
+    batches = paired_pipeline(Split(images, labels), 4, lambda x: x + 1.0, augment="flip_crop", seed=2)
     seen = []
     for (clean, noisy), y in batches:
         np.testing.assert_allclose(noisy.numpy() - clean.numpy(), 1.0)  # same image, same crop, same order
@@ -177,7 +177,7 @@ def test_paired_pipeline_keeps_views_aligned():
 
 def test_mixup_makes_soft_labels_that_sum_to_one():
     images, labels = _images(count=8)
-    (x, y), = list(with_mixup(eval_pipeline(images, labels, 8), 3, alpha=0.4, seed=0))
+    (x, y), = list(with_mixup(eval_pipeline(Split(images, labels), 8), 3, alpha=0.4, seed=0))
     assert y.shape == (8, 3)
     np.testing.assert_allclose(y.numpy().sum(axis=1), 1.0, rtol=1e-5)
     assert x.shape == (8, 16, 16, 3)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import only_run_dir
-from saved_models import dense_only_model, quick_digits_model
+from helpers import assert_one_line_error, dense_only_model, quick_digits_model
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +75,12 @@ def test_smooth_measures_each_rho_and_draws_the_kernels(invoke, runs_dir, digits
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["eval", "--model-path", "{model}", "--radii", "4,-1"], "radius must be >= 0, got -1"),
-        (["train", "--radius", "-2"], "radius must be >= 0, got -2"),
-        (["eval"], "needs at least one --model-path"),
+        (["eval", "--model-path", "{model}", "--radii", "4,-1"], "--radii must be at least 0, got -1"),
+        (["train", "--radius", "-2"], "--radius must be at least 0, got -2"),
+        (["eval"], "--model-path needs at least one value"),
         (["smooth", "--model-path", "{dense}"], "has no Conv2D layer to smooth"),
-        (["smooth", "--model-path", "{model}", "--rho", "-0.5"], "rho must be >= 0"),
-        (["smooth", "--model-path", "{model}", "--epsilon", "-8/255"], "epsilon must lie in [0, 1]"),
+        (["smooth", "--model-path", "{model}", "--rho", "-0.5"], "--rho must be at least 0"),
+        (["smooth", "--model-path", "{model}", "--epsilon", "-8/255"], "--epsilon must lie in [0, 1]"),
         (["eval", "--model-path", "{model}", "--dataset", "synthetic:32x32x3:4"], "predicts 10 classes but the dataset has 4"),
         (["eval", "--model-path", "{model}", "--dataset", "synthetic:16x16x3:10"], "takes images of shape [32, 32, 3]"),
         (["train", "--part", "middle"], "Invalid value for '--part'"),
@@ -90,8 +90,5 @@ def test_bad_input_ends_in_one_line(invoke, runs_dir, tmp_path, digits_model, ar
     dense = dense_only_model(tmp_path / "dense") if "{dense}" in args else None
     args = [a.replace("{model}", str(digits_model)).replace("{dense}", str(dense)) for a in args]
     result = invoke("freq-split", *args[:1], "--smoke", "--runs-dir", runs_dir, *args[1:])
-    assert result.exit_code != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("noisegame: error:"), result.stderr
-    assert message in lines[0]
+    assert_one_line_error(result, message)
     assert not runs_dir.exists()

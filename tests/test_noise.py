@@ -8,14 +8,9 @@ import keras
 from noisegame_cli.errors import UserError
 from noisegame_cli.models import build_model
 from noisegame_cli.models.noise_generator import build_noise_generator
-from noisegame_cli.training.noise import (
-    GameOfNoiseTrainer,
-    GeneratorSchedule,
-    apply_noise,
-    budget_penalty,
-    project_l2,
-    with_gaussian_noise,
-)
+from noisegame_cli.training.game_of_noise import GameOfNoiseTrainer, GeneratorSchedule
+from noisegame_cli.training.gaussian_noise import with_gaussian_noise
+from noisegame_cli.training.l2_budget import apply_noise, budget_penalty, project_l2
 
 SHAPE = (16, 16, 3)
 
@@ -164,7 +159,7 @@ strategy = make_strategy("mirrored")
 assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync
 from noisegame_cli.models import build_model
 from noisegame_cli.models.noise_generator import build_noise_generator
-from noisegame_cli.training.noise import GameOfNoiseTrainer, GeneratorSchedule
+from noisegame_cli.training.game_of_noise import GameOfNoiseTrainer, GeneratorSchedule
 from noisegame_cli.training.student import SelfTrainer
 shape = (16, 16, 3)
 rng = np.random.default_rng(0)

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from noisegame_cli.config import CommonConfig, resolve_config
+from noisegame_cli.config import DataOptions, ModelOptions, RunOptions, TrainingOptions, resolve_config, setting
 from noisegame_cli.errors import UserError
 from noisegame_cli.runs import recorded_run, read_status
 
@@ -63,9 +63,9 @@ def test_results_table_appends_and_widens(tmp_path):
 
 
 @dataclasses.dataclass(frozen=True)
-class _Config(CommonConfig):
+class _Config(ModelOptions, TrainingOptions, DataOptions, RunOptions):
     command = "demo"
-    sigma: float = 0.1
+    sigma: float = setting(0.1, "a noise level")
 
 
 def test_precedence_defaults_file_smoke_flags():

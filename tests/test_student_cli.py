@@ -54,7 +54,8 @@ def test_noise_layers_keep_shape_and_range(kind):
     "args, message",
     [
         (["--teacher", "{other}"], "teacher predicts 3 classes but the dataset has 10"),
-        (["--teacher", "{tmp}/missing"], "no saved model at"),
+        (["--teacher", "{tmp}/missing"], "--teacher {tmp}/missing: no such file or folder"),
+        (["--teacher", "{tmp}"], "no saved model at"),
         ([], "--teacher is required"),
         (["--teacher", "{teacher}", "--alpha", "1.5"], "--alpha must lie in [0, 1]"),
         (["--teacher", "{teacher}", "--temperature", "0"], "--temperature must be positive"),
@@ -67,6 +68,7 @@ def test_bad_input_fails_in_one_line_without_a_run_directory(invoke, runs_dir, t
     if "{other}" in args:
         build_model("tiny_cnn", (32, 32, 3), 3).save(other)
     args = [a.replace("{other}", str(other)).replace("{tmp}", str(tmp_path)).replace("{teacher}", str(teacher_file)) for a in args]
+    message = message.replace("{tmp}", str(tmp_path))
     result = invoke("train-student", "--smoke", "--runs-dir", runs_dir, *args)
     assert result.exit_code != 0
     lines = result.stderr.strip().splitlines()

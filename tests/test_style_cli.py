@@ -84,14 +84,16 @@ def test_smoke_run_through_vgg19_with_random_weights(invoke, runs_dir):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--content", "{tmp}/missing.jpg"], "no image file {tmp}/missing.jpg"),
+        (["--content", "{tmp}/missing.jpg"], "--content {tmp}/missing.jpg: no such image file"),
         (["--style", "{tmp}/not-an-image.png"], "cannot read image"),
         (["--extractor", "alexnet"], "unknown --extractor 'alexnet'"),
-        (["--extractor-path", "{tmp}/nowhere"], "no saved model at {tmp}/nowhere"),
+        (["--extractor-path", "{tmp}/nowhere"], "--extractor-path {tmp}/nowhere: no such file or folder"),
+        (["--extractor-path", "{tmp}"], "no saved model at {tmp}/model.keras"),
         (["--extractor-path", "{model}", "--content-layer", "relu4_2"], "no feature layer 'relu4_2'; choose from:"),
         (["--extractor-path", "{model}", "--style-layers", "stage1,stage9"], "no feature layer 'stage9'"),
         (["--extractor", "vgg19", "--extractor", "resnet50", "--weights", "{tmp}/w.h5"], "--weights FILE fits one network"),
-        (["--extractor", "resnet50", "--weights", "{tmp}/w.h5"], "weights file {tmp}/w.h5 does not exist"),
+        (["--extractor", "resnet50", "--weights", "{tmp}/w.h5"], "--weights {tmp}/w.h5: no such file"),
+        (["--extractor", "app:AlexNet"], "unknown application 'AlexNet'"),
         (["--size", "8"], "--size must be at least 16"),
     ],
 )
@@ -118,12 +120,14 @@ def test_the_recipe_is_a_valid_config():
     assert config.size >= 16 and config.steps >= 1
 
 
-def test_extractor_specs_carry_their_own_weights():
-    config = style_transfer.Config(extractor=("vgg19", "resnet50:robust.weights.h5", "ResNet50:none"), weights="none")
-    assert config.applications == (("vgg19", None), ("resnet50", "robust.weights.h5"), ("resnet50", "none"))
+def test_extractor_specs_carry_their_own_weights(tmp_path):
+    robust = tmp_path / "robust.weights.h5"
+    robust.write_bytes(b"")
+    config = style_transfer.Config(extractor=("vgg19", f"resnet50:{robust}", "ResNet50:none", f"app:ConvNeXtTiny:{robust}"), weights="none")
+    assert config.applications == (("vgg19", None), ("resnet50", str(robust)), ("resnet50", "none"), ("app:ConvNeXtTiny", str(robust)))
     names = [
-        style_transfer._labelled(style.FeatureExtractor(name, None, (), ""), weights).name for name, weights in config.applications
+        style_transfer._labelled(style.FeatureExtractor(name, None, (), ""), weights).name for name, weights in config.applications[:3]
     ]
     assert names == ["vgg19", "resnet50-robust", "resnet50-random"]
-    assert style_transfer.Config(extractor_path=("runs/x",)).applications == ()  # no VGG-19 unless asked
+    assert style_transfer.Config(extractor_path=(str(tmp_path),)).applications == ()  # no VGG-19 unless asked
     assert style_transfer.Config().applications == (("vgg19", None),)

@@ -61,6 +61,7 @@ def test_swa_and_ema_run_through_the_cli(invoke, runs_dir):
     assert "SWA: averaged the weights of 2 epochs" in invoke("train-teacher", "--smoke", "--runs-dir", runs_dir, "--swa-start", "1", "--epochs", "2").output
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_cpu_replicas(tmp_path):
     """A fresh process, so TensorFlow can still split the CPU into two logical devices."""
     runs = tmp_path / "runs"
@@ -86,8 +87,9 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-@pytest.mark.parametrize("command", [["train-teacher"], ["fgsm", "--train"]])
-def test_multi_worker_strategy_trains_across_two_local_workers(tmp_path, command):
+@pytest.mark.slow
+@pytest.mark.parametrize("command, run_folder", [(["train-teacher"], "train-teacher"), (["fgsm", "train"], "fgsm-train")])
+def test_multi_worker_strategy_trains_across_two_local_workers(tmp_path, command, run_folder):
     """Two worker processes on 127.0.0.1, started with different seeds: synchronous training broadcasts
     the initial weights and averages every step's gradients, so both end with the same trainable
     weights (batch-norm statistics stay per worker: each sees its own half of every batch)."""
@@ -110,7 +112,7 @@ def test_multi_worker_strategy_trains_across_two_local_workers(tmp_path, command
         assert worker.returncode == 0, stderr[-2000:]
     models = []
     for index in range(2):
-        (run,) = (tmp_path / f"worker{index}" / command[0]).iterdir()
+        (run,) = (tmp_path / f"worker{index}" / run_folder).iterdir()
         assert json.loads((run / "status.json").read_text())["status"] == "completed"
         models.append(keras.saving.load_model(run / "model.keras"))
     assert len(pd.read_csv(run / "history.csv")) == 1

@@ -5,17 +5,15 @@
 """
 
 from noisegame_cli.attacks.gradient import PIXEL_MAX, check_budget, default_step_size, fgsm, fgsm_graph, pgd, pgd_graph
-from noisegame_cli.attacks.spec import ATTACKS, AttackResult, AttackSpec, attack_labels, evaluate_attack, run_attack
+from noisegame_cli.attacks.spec import ATTACKS, AttackSpec, attack_labels, run_attack
 
 __all__ = [
     "ATTACKS",
     "PIXEL_MAX",
-    "AttackResult",
     "AttackSpec",
     "attack_labels",
     "check_budget",
     "default_step_size",
-    "evaluate_attack",
     "fgsm",
     "fgsm_graph",
     "pgd",

@@ -1,16 +1,14 @@
-"""Which attack to run, with which budget and labels (``AttackSpec``), and attacking a whole set with it."""
+"""Which attack to run, with which budget and labels (``AttackSpec``), and running it on one batch."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
 
 import keras
 import tensorflow as tf
 
 from noisegame_cli.attacks.gradient import check_budget, fgsm, pgd
 from noisegame_cli.errors import UserError
-from noisegame_cli.losses import cross_entropy
 
 ATTACKS = ("fgsm", "pgd")
 
@@ -64,50 +62,3 @@ def run_attack(model: keras.Model, images, labels, spec: AttackSpec, *, seed=0) 
         model, images, used, spec.eps, spec.steps, spec.step_size, spec.random_start,
         targeted=spec.targeted, seed=seed,
     )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class AttackResult:
-    accuracy: float  # on the adversarial images, against the true labels
-    loss: float  # mean cross-entropy on the adversarial images, against the true labels
-    count: int
-    target_rate: float | None = None  # targeted: share of images not of the target class now predicted as it
-
-
-def _batches(data, batch_size: int) -> Iterable:
-    if isinstance(data, tf.data.Dataset):
-        return data
-    images, labels = data
-    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
-
-
-def evaluate_attack(
-    model: keras.Model, data, spec: AttackSpec, *, batch_size: int = 256, seed: int = 0, verbose: bool = True
-) -> AttackResult:
-    """Attack every batch of ``data`` (a batched ``tf.data.Dataset`` of ``(images, labels)`` or an
-    ``(images, labels)`` pair of arrays) and measure accuracy and loss on the adversarial images."""
-    num_classes = model.outputs[0].shape[-1]
-    if spec.targeted and spec.target_class >= num_classes:
-        raise UserError(f"target class {spec.target_class} does not exist: the model predicts {num_classes} classes")
-    batches = _batches(data, batch_size)
-    cardinality = int(batches.cardinality())
-    progress = keras.utils.Progbar(cardinality if cardinality > 0 else None, verbose=int(verbose), unit_name="batch")
-    correct = hits = candidates = count = 0
-    loss_sum = 0.0
-    for index, (images, labels) in enumerate(batches):
-        labels = tf.cast(labels, tf.int64)
-        adversarial = run_attack(model, images, labels, spec, seed=(seed, index))
-        logits = model(adversarial, training=False)
-        predictions = tf.argmax(logits, axis=-1)
-        correct += int(tf.reduce_sum(tf.cast(predictions == labels, tf.int64)))
-        loss_sum += float(tf.reduce_sum(cross_entropy(labels, logits)))
-        count += int(tf.size(labels))
-        if spec.targeted:
-            others = labels != spec.target_class
-            candidates += int(tf.reduce_sum(tf.cast(others, tf.int64)))
-            hits += int(tf.reduce_sum(tf.cast(others & (predictions == spec.target_class), tf.int64)))
-        progress.update(index + 1)
-    if count == 0:
-        raise UserError("no images to attack")
-    target_rate = (hits / candidates if candidates else float("nan")) if spec.targeted else None
-    return AttackResult(accuracy=correct / count, loss=loss_sum / count, count=count, target_rate=target_rate)

@@ -1,230 +1,211 @@
-"""``noisegame adv-noise``: fine-tune a teacher on noisy images, by Gaussian-noise training or the Game of Noise.
+"""``noisegame adv-noise gnt|ant``: fine-tune a teacher on noisy images.
 
-- ``--mode gnt``: every batch is half clean, half with Gaussian noise of ``--sigma`` (one value, or a
-  list from which each noisy image draws its own, the multi-sigma variant of Rusak et al. 2020).
-- ``--mode ant``: adversarial noise training (Rusak et al., ECCV 2020). A noise generator (1x1 or 3x3
-  convolutions on N(0, 1) input) learns the noise of L2 size ``--epsilon`` that fools the classifier,
-  while the classifier fine-tunes on batches where a random ``--p-noise`` share of images is noisy.
+- ``gnt``: Gaussian-noise training; every batch is half clean, half with Gaussian noise of ``--sigma``
+  (one value, or a list from which each noisy image draws its own, the multi-sigma variant of Rusak
+  et al. 2020).
+- ``ant``: adversarial noise training, the Game of Noise (Rusak et al., ECCV 2020). A noise generator
+  (1x1 or 3x3 convolutions on N(0, 1) input) learns the noise of L2 size ``--epsilon`` that fools the
+  classifier, while the classifier fine-tunes on batches where a random ``--p-noise`` share is noisy.
 
 Sizes (``sigma``, ``epsilon``) are in the 0..1 image scale. The teacher is copied, not changed; the
 test metrics put teacher and fine-tuned model side by side (role column), clean, under the mode's own
-noise, and with ``--eval-corruptions`` under CIFAR-10-C style corruptions.
+noise, and with ``--eval-corruptions`` under the common corruptions.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
-import click
 import keras
 import numpy as np
+import tensorflow as tf
 
-from noisegame_cli import plots
-from noisegame_cli.commands.common import experiment
-from noisegame_cli.commands.train_student import (
-    check_corruption_request,
-    clean_rows,
-    corruption_options,
-    corruption_rows,
-    load_teacher,
+from noisegame_cli import checks, plots
+from noisegame_cli.commands.common import experiment, load_data, prepare
+from noisegame_cli.config import (
+    AugmentOptions,
+    CorruptionEvalOptions,
+    DataOptions,
+    RunOptions,
+    TrainingOptions,
+    redefault,
+    require,
+    setting,
 )
-from noisegame_cli.config import CommonConfig, require
-from noisegame_cli.data import load_dataset
-from noisegame_cli.data.pipelines import AUGMENTATIONS, eval_pipeline, train_pipeline
-from noisegame_cli.models import copy_classifier
+from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
+from noisegame_cli.evaluation import accuracy_by_role, clean_rows, evaluate, generated_corruption_rows, role_row
+from noisegame_cli.evaluation.clean import float_batches
+from noisegame_cli.models import copy_classifier, load_checked
 from noisegame_cli.models.noise_generator import GENERATOR_KERNELS, build_noise_generator
-from noisegame_cli.options import FLOAT_LIST, common_options, run_command
-from noisegame_cli.training.classifier import compile_classifier, evaluate_classifier, fit_and_record
-from noisegame_cli.training.noise import (
-    BUDGETS,
+from noisegame_cli.options import config_command, mode_group
+from noisegame_cli.training.classifier import compile_classifier, fit_and_record
+from noisegame_cli.training.game_of_noise import (
     GENERATOR_LOSSES,
     GameOfNoiseTrainer,
     GeneratorSchedule,
-    add_gaussian_noise,
-    generate_noisy,
-    validate_game,
-    validate_sigmas,
-    with_gaussian_noise,
+    generator_transform,
+    mean_noise_l2,
 )
-from noisegame_cli.training.strategy import make_strategy
+from noisegame_cli.training.gaussian_noise import gaussian_transform, with_gaussian_noise
+from noisegame_cli.training.l2_budget import BUDGETS
 
-MODES = ("gnt", "ant")
+EXAMPLES_SHOWN = 8
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(CommonConfig):
-    command = "adv-noise"
+class FineTuningOptions(CorruptionEvalOptions, AugmentOptions, TrainingOptions, DataOptions, RunOptions):
+    """What both modes share: the teacher to copy and fine-tune."""
 
-    teacher: str | None = None
-    mode: str = "ant"
-    sigma: tuple[float, ...] = (0.1,)
-    epsilon: float = 4.0
-    budget: str = "project"
-    penalty_weight: float = 1.0
-    generator: str = "1x1"
-    generator_depth: int = 4
-    generator_width: int = 20
-    generator_batch_norm: bool = False
-    generator_loss: str = "ce"
-    generator_learning_rate: float = 1e-3
-    p_noise: float = 0.5
-    reset_generator_every: int = 0
-    replay: float = 0.0
-    replay_size: int = 5
-    learning_rate: float = 1e-4
-    augment: str = "flip_crop"
-    eval_corruptions: tuple[str, ...] = ()
-    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
+    teacher: str | None = setting(None, "Classifier to fine-tune: a train-teacher run directory or a saved model (required).",
+                                  check=checks.existing_path, show_default=False)
+    learning_rate: float = redefault(TrainingOptions, "learning_rate", 1e-4, "Classifier Adam learning rate for fine-tuning.")
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(bool(self.teacher), "--teacher is required (a train-teacher run directory or a model.keras file)")
-        require(self.mode in MODES, f"unknown --mode {self.mode!r}; choose from {', '.join(MODES)}")
-        validate_sigmas(self.sigma)
-        validate_game(self.epsilon, self.p_noise, self.budget, self.generator_loss, self.replay)
-        require(self.generator in GENERATOR_KERNELS, f"unknown --generator {self.generator!r}; choose from {', '.join(GENERATOR_KERNELS)}")
-        require(self.generator_depth >= 2, f"--generator-depth must be at least 2, got {self.generator_depth}")
-        require(self.generator_width >= 1, f"--generator-width must be positive, got {self.generator_width}")
-        require(self.reset_generator_every >= 0, f"--reset-generator-every must be >= 0, got {self.reset_generator_every}")
-        require(self.replay_size >= 1, f"--replay-size must be at least 1, got {self.replay_size}")
-        require(self.learning_rate > 0 and self.generator_learning_rate > 0, "learning rates must be positive")
-        require(self.augment in AUGMENTATIONS, f"unknown --augment {self.augment!r}; choose from {', '.join(AUGMENTATIONS)}")
-        check_corruption_request(self.eval_corruptions, self.severities)
+    def validate(self) -> None:
+        require(self.teacher is not None, "--teacher is required (a train-teacher run directory or a saved model)")
+
+    @property
+    def mode(self) -> str:
+        return self.command.rsplit("-", 1)[-1]
+
+    @property
+    def default_run_name(self) -> str:
+        return self.mode
 
 
-def train_gnt(config: Config, classifier: keras.Model, train, validation, run, title: str):
-    train = with_gaussian_noise(train, config.sigma, seed=config.seed)
-    fit_and_record(classifier, train, validation, run=run, epochs=config.epochs, title=title)
+@dataclasses.dataclass(frozen=True)
+class GntConfig(FineTuningOptions):
+    command = "adv-noise-gnt"
+
+    sigma: tuple[float, ...] = setting((0.1,), "Gaussian noise std in the 0..1 scale; a comma list draws one per noisy image.",
+                                       check=checks.all_of(checks.not_empty, checks.between(0, 1, low_open=True)))
 
 
-def train_ant(config: Config, trainer: GameOfNoiseTrainer, train, validation, run, title: str):
-    schedule = GeneratorSchedule(trainer, reset_every=config.reset_generator_every)
-    fit_and_record(trainer, train, validation, run=run, epochs=config.epochs, callbacks=[schedule], title=title)
+@dataclasses.dataclass(frozen=True)
+class AntConfig(FineTuningOptions):
+    command = "adv-noise-ant"
+
+    epsilon: float = setting(4.0, "L2 size of the noise per image, 0..1 scale.", check=checks.positive)
+    budget: str = setting("project", "Exact projection onto epsilon, or the penalty |norm - epsilon|.", choices=BUDGETS)
+    penalty_weight: float = setting(1.0, "Weight of the budget penalty (--budget penalty).", check=checks.at_least(0))
+    generator: str = setting("1x1", "Generator convolutions: 1x1 (pixel-wise) or 3x3 (spatially correlated).", choices=tuple(GENERATOR_KERNELS))
+    generator_depth: int = setting(4, "Generator layers.", check=checks.at_least(2))
+    generator_width: int = setting(20, "Generator filters per hidden layer.", check=checks.at_least(1))
+    generator_batch_norm: bool = setting(False, "Batch normalisation in the generator.")
+    generator_loss: str = setting("ce", "Maximise cross-entropy (ce) or minimise -log(1 - p_true) (reversed).", choices=GENERATOR_LOSSES)
+    generator_learning_rate: float = setting(1e-3, "Generator Adam learning rate.", check=checks.positive)
+    p_noise: float = setting(0.5, "Share of each batch that gets noise.", check=checks.between(0, 1, low_open=True))
+    reset_generator_every: int = setting(0, "Re-initialise the generator every N epochs (0 = never).", check=checks.at_least(0))
+    replay: float = setting(0.0, "Probability of noise from a stored past generator.", check=checks.between(0, 1, high_open=True))
+    replay_size: int = setting(5, "Past generators kept for replay.", check=checks.at_least(1))
 
 
-def gnt_rows(models, images, labels, sigmas, batch_size: int, seed: int) -> list[dict]:
-    """Accuracy of each model under Gaussian noise of each training sigma (the same noise for all)."""
-    rows = []
-    for sigma in sigmas:
-        noisy = add_gaussian_noise(images, sigma, seed=seed)
-        for role, model in models.items():
-            accuracy = evaluate_classifier(model, noisy, labels, batch_size)["accuracy"]
-            rows.append({"split": "test", "role": role, "model": model.name, "metric": "gaussian_accuracy", "value": accuracy, "sigma": sigma})
-    return rows
+def _noise_grid(path, test, transform, title: str) -> None:
+    """Clean test images, the noise (centred on grey, stretched) and the noisy images."""
+    images, _ = test.arrays(EXAMPLES_SHOWN)
+    noisy = transform(tf.constant(images, tf.float32), tf.constant(0, tf.int64)).numpy()
+    plots.image_grid({"clean": list(images), "noise (stretched)": list(noisy - images), "noisy": list(noisy)},
+                     path, centred_rows=("noise (stretched)",), title=title)  # fmt: skip
 
 
-def ant_rows(models, noisy, perturbations, labels, epsilon: float, batch_size: int) -> list[dict]:
-    """Accuracy of each model under the final generator's noise, and the noise's mean L2 size."""
-    rows = []
-    mean_l2 = float(np.mean(np.linalg.norm(perturbations.reshape(len(perturbations), -1), axis=1)))
-    for role, model in models.items():
-        accuracy = evaluate_classifier(model, noisy, labels, batch_size)["accuracy"]
-        rows.append({"split": "test", "role": role, "model": model.name, "metric": "generator_noise_accuracy", "value": accuracy, "epsilon": epsilon})
-    rows.append({"split": "test", "role": "generator", "model": "noise_generator", "metric": "noise_l2", "value": mean_l2, "epsilon": epsilon})
-    return rows
+def _noise_rows(models, test, transform, batch_size: int, metric: str, **columns) -> list[dict]:
+    return [role_row(role, model, metric, evaluate(model, test, batch_size, transform)["accuracy"], **columns)
+            for role, model in models.items()]  # fmt: skip
 
 
-def noise_grid(clean: np.ndarray, noisy: np.ndarray, path: Path, *, title: str, count: int = 8) -> Path:
-    """Rows of clean images, the noise (centred on grey, stretched to full contrast) and noisy images."""
-    import matplotlib.pyplot as plt
-
-    count = min(count, len(clean))
-    noise = noisy[:count] - clean[:count].astype(np.float32)
-    stretch = max(float(np.abs(noise).max()), 1e-6)
-    rows = (("clean", clean[:count] / 255.0), ("noise (stretched)", 0.5 + 0.5 * noise / stretch), ("noisy", noisy[:count] / 255.0))
-    figure, axes = plt.subplots(3, count, figsize=(1.3 * count, 4.2), squeeze=False)
-    for row, (label, images) in enumerate(rows):
-        for column in range(count):
-            axis = axes[row][column]
-            axis.imshow(np.clip(images[column], 0.0, 1.0))
-            axis.set_xticks([])
-            axis.set_yticks([])
-        axes[row][0].set_ylabel(label, fontsize="small")
-    figure.suptitle(title)
-    figure.tight_layout()
-    return plots.save(figure, path)
-
-
-def run(config: Config) -> dict:
-    """Fine-tune a teacher with Gaussian-noise or adversarial-noise training; returns the run
-    directory and the test accuracies of teacher and fine-tuned model."""
-    strategy = make_strategy(config.strategy)
-    data = load_dataset(config.dataset, config.data_dir, download=config.download, limit=config.limit)
+def _fine_tune(config: FineTuningOptions, build_trainer, train_fit, evaluate_noise) -> dict:
+    """The flow both modes share: copy the teacher, train, evaluate teacher and result side by side."""
+    strategy = prepare(config)
+    data = load_data(config)
+    train, val, test = data.split("train"), data.split("val"), data.split("test")
     with strategy.scope():
-        teacher = load_teacher(config.teacher, data.image_shape, data.num_classes)
+        teacher = load_checked(config.teacher, data, what="teacher")
+        classifier = copy_classifier(teacher)
+        trainer = build_trainer(classifier, data)
     with experiment(config, model=teacher.name) as run:
-        train = train_pipeline(data.train.images, data.train.labels, config.batch_size, augment=config.augment, seed=config.seed)
-        validation = eval_pipeline(data.val.images, data.val.labels, config.batch_size)
-        title = f"{config.mode.upper()} fine-tuning of {teacher.name} on {data.name}"
-        with strategy.scope():
-            classifier = copy_classifier(teacher)
-            if config.mode == "gnt":
-                compile_classifier(classifier, learning_rate=config.learning_rate)
-            else:
-                generator = build_noise_generator(data.image_shape, kind=config.generator, depth=config.generator_depth,
-                                                  width=config.generator_width, batch_norm=config.generator_batch_norm)
-                trainer = GameOfNoiseTrainer(
-                    classifier, generator, epsilon=config.epsilon, p_noise=config.p_noise, budget=config.budget,
-                    generator_loss=config.generator_loss, penalty_weight=config.penalty_weight,
-                    replay=config.replay, replay_size=config.replay_size,
-                )
-                trainer.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                                generator_optimizer=keras.optimizers.Adam(config.generator_learning_rate))
-        if config.mode == "gnt":
-            train_gnt(config, classifier, train, validation, run, title)
-        else:
-            train_ant(config, trainer, train, validation, run, title)
+        train_batches = train_pipeline(train, config.batch_size, augment=config.augment, seed=config.seed)
+        validation = eval_pipeline(val, config.batch_size)
+        train_fit(trainer, train_batches, validation, run, f"{config.mode.upper()} fine-tuning of {teacher.name} on {data.name}")
         classifier.save(run.path("model.keras"))
-
         models = {"teacher": teacher, config.mode: classifier}
-        test_images, test_labels = data.test.images, data.test.labels
-        rows, accuracy = clean_rows(models, test_images, test_labels, config.batch_size)
-        if config.mode == "gnt":
-            rows += gnt_rows(models, test_images, test_labels, config.sigma, config.batch_size, config.seed)
-            noisy = add_gaussian_noise(test_images[:8], config.sigma[-1], seed=config.seed)
-            grid_title = f"Gaussian noise, sigma {config.sigma[-1]:g}"
-        else:
-            noisy_all, perturbations = generate_noisy(generator, test_images, config.epsilon, budget=config.budget,
-                                                      batch_size=config.batch_size, seed=config.seed)
-            rows += ant_rows(models, noisy_all, perturbations, test_labels, config.epsilon, config.batch_size)
-            noisy = noisy_all[:8]
-            grid_title = f"final generator noise, L2 epsilon {config.epsilon:g}"
-        noise_grid(test_images[:8], noisy, run.path("noise_grid.png"), title=grid_title)
+        rows = clean_rows(models, test, config.batch_size)
+        rows += evaluate_noise(models, test, run, trainer)
         if config.eval_corruptions:
-            rows += corruption_rows(models, test_images, test_labels, config.eval_corruptions,
-                                    config.severities, config.batch_size, seed=config.seed)
+            rows += generated_corruption_rows(models, test, config.eval_corruptions, config.severities, config.batch_size, seed=config.seed)
         run.write_metrics(rows, results=config.results)
-    return {"run_dir": str(run.directory), "teacher_test_accuracy": accuracy["teacher"],
-            f"{config.mode}_test_accuracy": accuracy[config.mode]}
+    accuracy = accuracy_by_role(rows)
+    return {"run_dir": str(run.directory), "teacher_test_accuracy": accuracy["teacher"], f"{config.mode}_test_accuracy": accuracy[config.mode]}
 
 
-@click.command("adv-noise")
-@common_options
-@click.option("--teacher", default=None, help="Classifier to fine-tune: a train-teacher run directory or model.keras (required).")
-@click.option("--mode", type=click.Choice(MODES), default=None, help="gnt: Gaussian-noise training; ant: the Game of Noise [default: ant].")
-@click.option("--sigma", type=FLOAT_LIST, default=None,
-              help="gnt: Gaussian noise std in the 0..1 scale; a comma list draws one per image [default: 0.1].")
-@click.option("--epsilon", type=float, default=None, help="ant: L2 size of the noise per image, 0..1 scale [default: 4.0].")
-@click.option("--budget", type=click.Choice(BUDGETS), default=None,
-              help="ant: exact projection onto epsilon, or the penalty |norm - epsilon| [default: project].")
-@click.option("--penalty-weight", type=float, default=None, help="ant: weight of the budget penalty [default: 1].")
-@click.option("--generator", type=click.Choice(tuple(GENERATOR_KERNELS)), default=None,
-              help="ant: 1x1 (pixel-wise) or 3x3 (spatially correlated) convolutions [default: 1x1].")
-@click.option("--generator-depth", type=int, default=None, help="ant: generator layers [default: 4].")
-@click.option("--generator-width", type=int, default=None, help="ant: generator filters per hidden layer [default: 20].")
-@click.option("--generator-batch-norm/--no-generator-batch-norm", default=None, help="ant: batch norm in the generator [default: off].")
-@click.option("--generator-loss", type=click.Choice(GENERATOR_LOSSES), default=None,
-              help="ant: maximise cross-entropy (ce) or minimise -log(1 - p_true) (reversed) [default: ce].")
-@click.option("--generator-learning-rate", type=float, default=None, help="ant: generator Adam learning rate [default: 0.001].")
-@click.option("--p-noise", type=float, default=None, help="ant: share of each batch that gets noise [default: 0.5].")
-@click.option("--reset-generator-every", type=int, default=None, help="ant: re-initialise the generator every N epochs (0 = never).")
-@click.option("--replay", type=float, default=None, help="ant: probability of noise from a stored past generator [default: 0].")
-@click.option("--replay-size", type=int, default=None, help="ant: past generators kept for replay [default: 5].")
-@click.option("--learning-rate", type=float, default=None, help="Classifier Adam learning rate for fine-tuning [default: 0.0001].")
-@click.option("--augment", type=click.Choice(AUGMENTATIONS), default=None, help="Geometric augmentation [default: flip_crop].")
-@corruption_options
-@click.pass_context
-def command(ctx: click.Context, **params) -> None:
-    """Gaussian-noise training or the Game of Noise (adversarial noise training) from a teacher."""
-    run_command(run, Config, ctx, params)
+def run_gnt(config: GntConfig) -> dict:
+    """Gaussian-noise training from a teacher; returns the run directory and both test accuracies."""
+
+    def build(classifier, data):
+        compile_classifier(classifier, learning_rate=config.learning_rate)
+        return classifier
+
+    def fit(classifier, train, validation, run, title):
+        fit_and_record(classifier, with_gaussian_noise(train, config.sigma, seed=config.seed), validation, run=run,
+                       epochs=config.epochs, title=title)  # fmt: skip
+
+    def evaluate_noise(models, test, run, classifier):
+        rows = []
+        for sigma in config.sigma:
+            rows += _noise_rows(models, test, gaussian_transform(sigma, config.seed), config.batch_size, "gaussian_accuracy", sigma=sigma)
+        _noise_grid(run.path("noise_grid.png"), test, gaussian_transform(config.sigma[-1], config.seed),
+                    f"Gaussian noise, sigma {config.sigma[-1]:g}")  # fmt: skip
+        return rows
+
+    return _fine_tune(config, build, fit, evaluate_noise)
+
+
+def run_ant(config: AntConfig) -> dict:
+    """The Game of Noise from a teacher; returns the run directory and both test accuracies."""
+
+    def build(classifier, data):
+        generator = build_noise_generator(data.image_shape, kind=config.generator, depth=config.generator_depth,
+                                          width=config.generator_width, batch_norm=config.generator_batch_norm)  # fmt: skip
+        trainer = GameOfNoiseTrainer(
+            classifier, generator, epsilon=config.epsilon, p_noise=config.p_noise, budget=config.budget,
+            generator_loss=config.generator_loss, penalty_weight=config.penalty_weight,
+            replay=config.replay, replay_size=config.replay_size,
+        )  # fmt: skip
+        trainer.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                        generator_optimizer=keras.optimizers.Adam(config.generator_learning_rate))  # fmt: skip
+        return trainer
+
+    def fit(trainer, train, validation, run, title):
+        schedule = GeneratorSchedule(trainer, reset_every=config.reset_generator_every)
+        fit_and_record(trainer, train, validation, run=run, epochs=config.epochs, callbacks=[schedule], title=title)
+
+    def evaluate_noise(models, test, run, trainer):
+        transform = generator_transform(trainer.generator, config.epsilon, budget=config.budget, seed=config.seed)
+        rows = _noise_rows(models, test, transform, config.batch_size, "generator_noise_accuracy", epsilon=config.epsilon)
+        size = mean_noise_l2(trainer.generator, float_batches(test, config.batch_size), config.epsilon, budget=config.budget, seed=config.seed)
+        rows.append({"split": "test", "role": "generator", "model": "noise_generator", "metric": "noise_l2", "value": size,
+                     "epsilon": config.epsilon})  # fmt: skip
+        _noise_grid(run.path("noise_grid.png"), test, transform, f"final generator noise, L2 epsilon {config.epsilon:g}")
+        return rows
+
+    return _fine_tune(config, build, fit, evaluate_noise)
+
+
+def _legacy(args: list[str]):
+    """``adv-noise --mode gnt ...`` (and no mode, which meant ant) as ``adv-noise gnt ...``."""
+    mode, rest = "ant", list(args)
+    if "--mode" in rest:
+        at = rest.index("--mode")
+        mode = rest[at + 1] if at + 1 < len(rest) else ""
+        del rest[at : at + 2]
+    spelling = f"--mode {mode}" if "--mode" in args else "adv-noise without a mode"
+    return [mode, *rest], f"`{spelling}` is deprecated and will be removed; write `adv-noise {mode} ...`"
+
+
+command = mode_group(
+    "adv-noise",
+    "Fine-tune a teacher on noisy images: gnt (Gaussian-noise training) or ant (the Game of Noise).",
+    {
+        "gnt": config_command("gnt", GntConfig, run_gnt, "Gaussian-noise training (one or several sigmas) from a teacher."),
+        "ant": config_command("ant", AntConfig, run_ant, "Adversarial noise training (the Game of Noise) from a teacher."),
+    },
+    legacy=_legacy,
+)

@@ -17,93 +17,101 @@ import dataclasses
 import time
 from pathlib import Path
 
-import click
-import keras
-import matplotlib
+from typing import Any, ClassVar, Mapping
+
 import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from noisegame_cli import checks, plots
 from noisegame_cli import style as neural_style
-from noisegame_cli.commands.common import experiment
-from noisegame_cli.config import CommonConfig, require
+from noisegame_cli.commands.common import experiment, prepare
+from noisegame_cli.config import RunOptions, require, setting
 from noisegame_cli.errors import UserError
-from noisegame_cli.options import NAME_LIST, common_options, run_command
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from noisegame_cli.plots import save as save_figure  # noqa: E402
+from noisegame_cli.models import model_label
+from noisegame_cli.models.applications import check_application, is_application
+from noisegame_cli.options import config_command
 
 # Colour photographs in skimage.data that load without a download.
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina", "rocket")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(CommonConfig):
+class Config(RunOptions):
     command = "style-transfer"
-    smoke_preset = {**CommonConfig.smoke_preset, "size": 32, "steps": 3, "save_every": 0, "weights": "none"}
+    smoke_preset: ClassVar[Mapping[str, Any]] = {"size": 32, "steps": 3, "save_every": 0, "weights": "none"}
 
-    content: str = "chelsea"
-    style: str = "immunohistochemistry"
-    size: int = 128
-    extractor: tuple[str, ...] = ()
-    extractor_path: tuple[str, ...] = ()
-    weights: str = neural_style.IMAGENET
-    style_layers: tuple[str, ...] | None = None
-    content_layer: str | None = None
-    content_weight: float = 1.0
-    style_weight: float = 100.0
-    tv_weight: float = 0.0
-    normalize_losses: bool = True
-    optimizer: str = "lbfgs"
-    init: str = "content"
-    steps: int = 100
-    save_every: int = 25
-    learning_rate: float = 2.0
+    content: str = setting("chelsea", f"Content image file, or a scikit-image photograph ({', '.join(SKIMAGE_PHOTOS)}).",
+                           check=lambda value, flag: check_image_source(value, flag))
+    style: str = setting("immunohistochemistry", "Style image file or scikit-image photograph.", check=lambda value, flag: check_image_source(value, flag))
+    size: int = setting(128, "Working resolution: the longer side in pixels.", check=checks.at_least(16))
+    extractor: tuple[str, ...] = setting((), "Feature network NAME[:WEIGHTS], repeatable: vgg19 or resnet50 (Gatys-style layers) or "
+                                         "app:NAME (any keras.applications network); WEIGHTS overrides --weights for it "
+                                         "[default: vgg19 unless --extractor-path is given].", multiple=True, show_default=False)
+    extractor_path: tuple[str, ...] = setting((), "A classifier trained here (run directory or saved model), repeatable.", multiple=True,
+                                              check=checks.existing_path, show_default=False)
+    weights: str = setting(neural_style.IMAGENET, "imagenet (from the Keras cache; downloaded only with --download), none (random), "
+                           "or a weights file.")
+    download: bool = setting(False, "Allow Keras to download ImageNet weights of app:NAME extractors.")
+    style_layers: tuple[str, ...] | None = setting(None, "Comma-separated style layers [default: Gatys' relu1_1..relu5_1 for vgg19, "
+                                                   "the stage outputs otherwise].", show_default=False)
+    content_layer: str | None = setting(None, "Content layer [default: relu4_2 for vgg19, the last stage but one otherwise].", show_default=False)
+    content_weight: float = setting(1.0, "Weight of the content loss.", check=checks.at_least(0))
+    style_weight: float = setting(100.0, "Weight of the style loss.", check=checks.at_least(0))
+    tv_weight: float = setting(0.0, "Weight of the total-variation loss.", check=checks.at_least(0))
+    normalize_losses: bool = setting(True, "Divide each loss by its target's scale, so the weights fit every network (--no-normalize-losses: raw).")
+    optimizer: str = setting("lbfgs", "L-BFGS or Adam.", choices=neural_style.OPTIMIZERS)
+    init: str = setting("content", "Start from the content image or from noise.", choices=neural_style.INITS)
+    steps: int = setting(100, "Optimisation steps (L-BFGS iterations).", check=checks.at_least(1))
+    save_every: int = setting(25, "Save an intermediate image every N steps, 0 for none.", check=checks.at_least(0))
+    learning_rate: float = setting(2.0, "Adam step size in pixel units (0..255).", check=checks.positive)
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(self.size >= 16, f"--size must be at least 16 pixels, got {self.size}")
-        require(self.steps >= 1, f"--steps must be at least 1, got {self.steps}")
-        require(self.save_every >= 0, f"--save-every must be 0 (never) or positive, got {self.save_every}")
-        require(self.learning_rate > 0, f"--learning-rate must be positive, got {self.learning_rate}")
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            require(getattr(self, name) >= 0, f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        require(self.optimizer in neural_style.OPTIMIZERS, f"unknown --optimizer {self.optimizer!r}; choose from {', '.join(neural_style.OPTIMIZERS)}")
-        require(self.init in neural_style.INITS, f"unknown --init {self.init!r}; choose from {', '.join(neural_style.INITS)}")
-        for architecture, _ in self.applications:
-            require(
-                architecture in neural_style.ARCHITECTURES,
-                f"unknown --extractor {architecture!r}; choose from {', '.join(neural_style.ARCHITECTURES)} (saved models: --extractor-path)",
-            )
+    def validate(self) -> None:
         shared = [architecture for architecture, weights in self.applications if weights is None]
         require(
             len(shared) <= 1 or self.weights.lower() in (neural_style.IMAGENET, neural_style.NO_WEIGHTS),
             f"--weights FILE fits one network; give it with only one of {', '.join(shared)} (or per network: NAME:FILE)",
         )
+        for architecture, weights in self.applications:
+            known = architecture in neural_style.ARCHITECTURES
+            if is_application(architecture):
+                check_application(architecture)
+            elif not known:
+                raise UserError(f"unknown --extractor {architecture!r}; choose from {', '.join(neural_style.ARCHITECTURES)} or app:NAME "
+                                "(saved models: --extractor-path)")  # fmt: skip
+            if weights not in (None, neural_style.IMAGENET, neural_style.NO_WEIGHTS):
+                checks.existing_file(weights, "--extractor weights")
+        if self.weights.lower() not in (neural_style.IMAGENET, neural_style.NO_WEIGHTS):
+            checks.existing_file(self.weights, "--weights")
 
     @property
     def applications(self) -> tuple[tuple[str, str | None], ...]:
         """``(architecture, own weights or None)`` from each ``NAME[:WEIGHTS]``; VGG-19 when no extractor is given."""
-        specs = tuple(dict.fromkeys(_names(self.extractor)))
-        if not specs and not _names(self.extractor_path):
+        specs = tuple(dict.fromkeys(self.extractor))
+        if not specs and not self.extractor_path:
             specs = ("vgg19",)
-        return tuple((name.lower(), weights or None) for name, _, weights in (spec.partition(":") for spec in specs))
+        return tuple(_split_spec(spec) for spec in specs)
 
     @property
-    def run_name(self) -> str:
-        names = [architecture for architecture, _ in self.applications] + [Path(p).name for p in _names(self.extractor_path)]
-        return self.name or "-".join(names)
+    def default_run_name(self) -> str:
+        return "-".join([architecture.replace("app:", "").lower() for architecture, _ in self.applications]
+                        + [model_label(p) for p in self.extractor_path])  # fmt: skip
 
 
-def _names(value) -> tuple[str, ...]:
-    """A tuple of names from a tuple, a YAML list, or a comma-separated string."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return tuple(item.strip() for item in value.split(",") if item.strip())
-    return tuple(value)
+def _split_spec(spec: str) -> tuple[str, str | None]:
+    """``vgg19``, ``vgg19:FILE``, ``app:NAME`` or ``app:NAME:FILE`` as (architecture, weights or None)."""
+    if is_application(spec):
+        name, _, weights = spec[len("app:"):].partition(":")
+        return f"app:{name}", weights or None
+    name, _, weights = spec.partition(":")
+    return name.lower(), weights or None
+
+
+def check_image_source(value: str, flag: str) -> None:
+    if not Path(value).is_file() and value not in SKIMAGE_PHOTOS:
+        if Path(value).is_dir():
+            raise UserError(f"{flag} {value}: is a folder, not an image file")
+        raise UserError(f"{flag} {value}: no such image file (or name a scikit-image photograph: {', '.join(SKIMAGE_PHOTOS)})")
 
 
 def load_image(source: str, size: int) -> tuple[str, np.ndarray]:
@@ -130,12 +138,9 @@ def load_image(source: str, size: int) -> tuple[str, np.ndarray]:
 
 def build_extractors(config: Config) -> list[neural_style.FeatureExtractor]:
     """Every requested extractor, each with a name unique within the run (used for its files)."""
-    layers = {"style_layers": _names(config.style_layers) or None, "content_layer": config.content_layer}
-    extractors = [
-        _labelled(neural_style.application_extractor(name, weights=weights or config.weights, **layers), weights)
-        for name, weights in config.applications
-    ]
-    extractors += [neural_style.saved_model_extractor(path, **layers) for path in _names(config.extractor_path)]
+    layers = {"style_layers": config.style_layers or None, "content_layer": config.content_layer}
+    extractors = [_labelled(_application(name, weights or config.weights, config.download, layers), weights) for name, weights in config.applications]
+    extractors += [neural_style.saved_model_extractor(path, **layers) for path in config.extractor_path]
     seen: dict[str, int] = {}
     unique = []
     for extractor in extractors:
@@ -143,6 +148,12 @@ def build_extractors(config: Config) -> list[neural_style.FeatureExtractor]:
         name = extractor.name if seen[extractor.name] == 1 else f"{extractor.name}-{seen[extractor.name]}"
         unique.append(dataclasses.replace(extractor, name=name))
     return unique
+
+
+def _application(name: str, weights: str, download: bool, layers) -> neural_style.FeatureExtractor:
+    if is_application(name):
+        return neural_style.app_extractor(name, weights=None if weights == neural_style.NO_WEIGHTS else weights, download=download, **layers)
+    return neural_style.application_extractor(name, weights=weights, **layers)
 
 
 def _labelled(extractor: neural_style.FeatureExtractor, own_weights: str | None) -> neural_style.FeatureExtractor:
@@ -159,32 +170,6 @@ def save_png(image: np.ndarray, path: Path) -> Path:
     return path
 
 
-def comparison_grid(panels: dict[str, np.ndarray], path: Path, *, title: str) -> Path:
-    """One row of labelled images: content, style, then one result per extractor."""
-    figure, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3.4), squeeze=False)
-    for axis, (label, image) in zip(axes[0], panels.items()):
-        axis.imshow(image)
-        axis.set_title(label, fontsize="small")
-        axis.axis("off")
-    figure.suptitle(title)
-    figure.tight_layout()
-    return save_figure(figure, path)
-
-
-def loss_curves(history: pd.DataFrame, path: Path) -> Path:
-    """Total loss per step for each extractor (log scale: the parts span orders of magnitude)."""
-    figure, axis = plt.subplots(figsize=(6, 4))
-    for extractor, rows in history.groupby("extractor", sort=False):
-        axis.plot(rows["step"], rows["total"], label=extractor)
-    axis.set_xlabel("step")
-    axis.set_ylabel("total loss")
-    axis.set_yscale("log")
-    axis.legend(fontsize="small")
-    axis.grid(alpha=0.3)
-    figure.tight_layout()
-    return save_figure(figure, path)
-
-
 def _file_stem(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
 
@@ -193,7 +178,7 @@ def run(config: Config) -> dict:
     """Stylise the content image through each extractor; returns the run directory and final losses."""
     content_label, content = load_image(config.content, config.size)
     style_label, style_image = load_image(config.style, config.size)
-    keras.utils.set_random_seed(config.seed)  # random weights (--weights none) are drawn here
+    prepare(config)  # seeds first: random weights (--weights none) are drawn when the extractors are built
     extractors = build_extractors(config)
     weights = neural_style.LossWeights(config.content_weight, config.style_weight, config.tv_weight, config.normalize_losses)
     with experiment(config, dataset=content_label, model="+".join(e.name for e in extractors)) as run:
@@ -227,43 +212,16 @@ def run(config: Config) -> dict:
             rows += [{"model": extractor.name, "extractor": extractor.name, "metric": k, "value": v} for k, v in measured.items()]
         history = pd.concat(histories, ignore_index=True)[["extractor", "step", *neural_style.LOSS_PARTS]]
         history.to_csv(run.path("history.csv"), index=False)
-        loss_curves(history, run.path("loss_curves.png"))
+        plots.line_plot(history, x="step", y="total", series=["extractor"], path=run.path("loss_curves.png"), xlabel="step",
+                        ylabel="total loss", title="style transfer loss", log_y=True)  # fmt: skip
         if len(extractors) > 1:
             panels = {f"content ({content_label})": content, f"style ({style_label})": style_image, **results}
-            comparison_grid(panels, run.path("comparison.png"), title=f"style transfer, {config.optimizer}, {config.steps} steps")
+            plots.image_grid({"": list(panels.values())}, run.path("comparison.png"), titles=[list(panels)], cell=3.0,
+                             title=f"style transfer, {config.optimizer}, {config.steps} steps")  # fmt: skip
         run.write_metrics(rows, results=config.results)
     summary = {"run_dir": str(run.directory)}
     summary.update({f"{row['extractor']}_total_loss": row["value"] for row in rows if row["metric"] == "total_loss"})
     return summary
 
 
-@click.command("style-transfer")
-@common_options
-@click.option("--content", default=None,
-              help=f"Content image file, or a scikit-image photograph ({', '.join(SKIMAGE_PHOTOS)}) [default: chelsea].")
-@click.option("--style", default=None, help="Style image file or scikit-image photograph [default: immunohistochemistry].")
-@click.option("--size", type=int, default=None, help="Working resolution: the longer side in pixels [default: 128].")
-@click.option("--extractor", multiple=True, default=None,
-              help=f"Feature network NAME[:WEIGHTS], repeatable; NAME is {' or '.join(neural_style.ARCHITECTURES)}, WEIGHTS "
-                   "overrides --weights for it [default: vgg19 unless --extractor-path is given].")
-@click.option("--extractor-path", multiple=True, default=None,
-              help="A classifier trained here (run directory or model.keras), repeatable.")
-@click.option("--weights", default=None,
-              help="For vgg19/resnet50: imagenet (from the Keras cache, never downloaded), none (random), or a weights file [default: imagenet].")
-@click.option("--style-layers", type=NAME_LIST, default=None,
-              help="Comma-separated style layers [default: Gatys' relu1_1..relu5_1 for vgg19, the stage outputs otherwise].")
-@click.option("--content-layer", default=None, help="Content layer [default: relu4_2 for vgg19, the last stage but one otherwise].")
-@click.option("--content-weight", type=float, default=None, help="Weight of the content loss [default: 1].")
-@click.option("--style-weight", type=float, default=None, help="Weight of the style loss [default: 100].")
-@click.option("--tv-weight", type=float, default=None, help="Weight of the total-variation loss [default: 0].")
-@click.option("--normalize-losses/--raw-losses", default=None,
-              help="Divide each loss by its target's scale, so the weights fit every network [default: normalize].")
-@click.option("--optimizer", type=click.Choice(neural_style.OPTIMIZERS), default=None, help="L-BFGS or Adam [default: lbfgs].")
-@click.option("--init", type=click.Choice(neural_style.INITS), default=None, help="Start from the content image or noise [default: content].")
-@click.option("--steps", type=int, default=None, help="Optimisation steps (L-BFGS iterations) [default: 100].")
-@click.option("--save-every", type=int, default=None, help="Save an intermediate image every N steps, 0 for none [default: 25].")
-@click.option("--learning-rate", type=float, default=None, help="Adam step size in pixel units (0..255) [default: 2].")
-@click.pass_context
-def command(ctx: click.Context, **params) -> None:
-    """Gatys style transfer through VGG-19, ResNet-50 or a model trained here."""
-    run_command(run, Config, ctx, params)
+command = config_command("style-transfer", Config, run, "Gatys style transfer through VGG-19, ResNet-50, any keras.applications network, or a model trained here.")

@@ -1,7 +1,9 @@
 """tf.data pipelines: training (shuffle + geometric augmentation), evaluation, and paired clean/noisy views.
 
-Batches come out as float32 images in 0..255 (the models rescale themselves) and int64 labels.
-Augmentation runs on whole batches with Keras preprocessing layers inside ``Dataset.map``.
+Pipelines take a split (in memory or streamed from files, see ``sources.py``). Batches come out as
+float32 images in 0..255 (the models rescale themselves) and int64 labels. Augmentation runs on whole
+batches with Keras preprocessing layers inside ``Dataset.map``; maps keep their order, so with op
+determinism on (the default of every command) a seed gives the same batches on every run.
 
 Augmentations (``AUGMENTATIONS``):
 - ``flip_crop``: random horizontal flip, zero-pad by 1/8 of the size (4 px at 32x32), random crop back;
@@ -16,13 +18,13 @@ from __future__ import annotations
 from typing import Callable
 
 import keras
-import numpy as np
 import tensorflow as tf
 
+from noisegame_cli.config import AUGMENTATIONS
 from noisegame_cli.errors import UserError
 
-AUGMENTATIONS = ("flip_crop", "crop", "resize_crop", "none")
 AUTOTUNE = tf.data.AUTOTUNE
+ImageMap = Callable[[tf.Tensor], tf.Tensor]
 
 
 def augmentation(kind: str, image_shape: tuple[int, int, int], seed: int = 0) -> keras.Sequential | None:
@@ -45,29 +47,18 @@ def _as_float(images, labels):
     return tf.cast(images, tf.float32), labels
 
 
-def _batched(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool, seed: int) -> tf.data.Dataset:
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int64)))
-    if shuffle:
-        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size)
+def train_pipeline(split, batch_size: int, *, augment: str = "flip_crop", seed: int = 0, shuffle: bool = True,
+                   transform: ImageMap | None = None) -> tf.data.Dataset:  # fmt: skip
+    """Shuffled, augmented float32 batches of ``(images, labels)`` from a split.
 
-
-def train_pipeline(
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int,
-    *,
-    augment: str = "flip_crop",
-    seed: int = 0,
-    shuffle: bool = True,
-) -> tf.data.Dataset:
-    """Shuffled, augmented float32 batches of ``(images, labels)``."""
-    layer = augmentation(augment, images.shape[1:], seed)
-    dataset = _batched(images, labels, batch_size, shuffle=shuffle, seed=seed).map(_as_float, num_parallel_calls=AUTOTUNE)
+    ``transform`` (a batch function on float images, e.g. a frequency filter or a corruption) runs
+    after the augmentation."""
+    layer = augmentation(augment, split.image_shape, seed)
+    dataset = split.examples(shuffle=shuffle, seed=seed).batch(batch_size).map(_as_float, num_parallel_calls=AUTOTUNE)
     if layer is not None:
         dataset = dataset.map(lambda x, y: (layer(x, training=True), y), num_parallel_calls=AUTOTUNE)
+    if transform is not None:
+        dataset = dataset.map(lambda x, y: (transform(x), y), num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)
 
 
@@ -87,14 +78,16 @@ def with_mixup(dataset: tf.data.Dataset, num_classes: int, alpha: float, seed: i
     return one_hot_labels(dataset, num_classes).map(mix, num_parallel_calls=AUTOTUNE)
 
 
-def eval_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int) -> tf.data.Dataset:
-    """Float32 batches in order, no augmentation."""
-    return _batched(images, labels, batch_size, shuffle=False, seed=0).map(_as_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+def eval_pipeline(split, batch_size: int, *, transform: ImageMap | None = None) -> tf.data.Dataset:
+    """Float32 batches of ``(images, labels)`` in order, no augmentation (``transform`` applied to each batch)."""
+    dataset = split.batches(batch_size).map(_as_float, num_parallel_calls=AUTOTUNE)
+    if transform is not None:
+        dataset = dataset.map(lambda x, y: (transform(x), y), num_parallel_calls=AUTOTUNE)
+    return dataset.prefetch(AUTOTUNE)
 
 
 def paired_pipeline(
-    images: np.ndarray,
-    labels: np.ndarray,
+    split,
     batch_size: int,
     noise: Callable[[tf.Tensor], tf.Tensor] | None,
     *,
@@ -107,7 +100,7 @@ def paired_pipeline(
     The geometric augmentation is applied once and shared by both views; ``noise`` (for example a
     ``keras.layers.RandAugment``) then makes the noisy view. ``noise=None`` gives two equal views.
     """
-    base = train_pipeline(images, labels, batch_size, augment=augment, seed=seed, shuffle=shuffle)
+    base = train_pipeline(split, batch_size, augment=augment, seed=seed, shuffle=shuffle)
 
     def views(clean, y):
         noisy = clean if noise is None else tf.cast(noise(clean), tf.float32)

@@ -1,6 +1,69 @@
-"""Classifiers (a registry of builders) and saved-model loading."""
+"""Classifiers: the registry of this project's models, ``app:NAME`` for any keras.applications network,
+and loading saved models of every kind (checked against the data)."""
 
-from noisegame_cli.models.classifiers import MODELS, build_model, register
-from noisegame_cli.models.saved import check_fits, copy_classifier, load_classifier, resolve_model_file
+from __future__ import annotations
 
-__all__ = ["MODELS", "build_model", "register", "check_fits", "copy_classifier", "load_classifier", "resolve_model_file"]
+import keras
+
+from noisegame_cli.errors import UserError
+from noisegame_cli.models.applications import application_names, build_application, check_application, is_application
+from noisegame_cli.models.classifiers import MODELS, build_model as build_registered, register
+from noisegame_cli.models.saved import (
+    check_fits,
+    copy_classifier,
+    load_checked,
+    load_classifier,
+    load_labelled,
+    model_label,
+    resolve_model_file,
+)
+
+
+def model_names() -> list[str]:
+    """Every name ``--model`` takes: the registered models, then ``app:NAME`` for each application."""
+    return [*MODELS, *application_names()]
+
+
+def check_model_name(name: str) -> None:
+    if is_application(name):
+        check_application(name)
+    elif name not in MODELS:
+        raise UserError(f"unknown model {name!r}; choose from {', '.join(MODELS)}, or app:NAME (e.g. app:ResNet50)")
+
+
+def build_model(
+    name: str,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    *,
+    dropout: float = 0.0,
+    batch_norm: bool = True,
+    weights: str | None = None,
+    download: bool = False,
+) -> keras.Model:
+    """A classifier for ``input_shape`` images and ``num_classes`` classes: a registered model, or
+    ``app:NAME`` with ``weights`` (see ``models.applications``)."""
+    check_model_name(name)
+    if is_application(name):
+        if dropout or not batch_norm:
+            raise UserError("--dropout and --no-batch-norm apply to this project's models, not to app:NAME")
+        return build_application(name, input_shape, num_classes, weights=weights, download=download)
+    if weights is not None:
+        raise UserError(f"--weights applies to app:NAME models; {name} is built with random weights")
+    return build_registered(name, input_shape, num_classes, dropout=dropout, batch_norm=batch_norm)
+
+
+__all__ = [
+    "MODELS",
+    "build_model",
+    "check_fits",
+    "check_model_name",
+    "copy_classifier",
+    "load_checked",
+    "load_classifier",
+    "load_labelled",
+    "model_label",
+    "model_names",
+    "register",
+    "resolve_model_file",
+]

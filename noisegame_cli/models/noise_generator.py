@@ -4,7 +4,7 @@ It maps N(0, 1) noise of the image's shape (not the image itself) to a noise pat
 shape. With 1x1 convolutions every pixel's noise is independent of its neighbours but its channels
 are correlated (the paper's default); 3x3 convolutions let the noise become spatially correlated.
 The output is unbounded: its size is set afterwards by the L2 budget in
-:mod:`noisegame_cli.training.noise`.
+:mod:`noisegame_cli.training.l2_budget`.
 """
 
 from __future__ import annotations

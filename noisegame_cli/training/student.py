@@ -97,3 +97,12 @@ class SelfTrainer(keras.Model):
         clean, noisy = inputs if isinstance(inputs, (tuple, list)) else (inputs, inputs)
         parts, student_logits = self._consistency_parts(clean, noisy, labels, training=False)
         return self._update_trackers(parts, labels, student_logits)
+
+
+def noise_layer(kind: str, strength: float, num_ops: int, seed: int) -> keras.layers.Layer | None:
+    """The Keras layer that makes the student's view (0..255 in, float 0..255 out), or ``None`` for ``none``."""
+    if kind == "randaugment":
+        return keras.layers.RandAugment(value_range=(0, 255), num_ops=num_ops, factor=strength, seed=seed)
+    if kind == "augmix":
+        return keras.layers.AugMix(value_range=(0, 255), factor=strength, seed=seed)
+    return None

@@ -1,4 +1,4 @@
-"""Small saved classifiers for the fgsm / freq-split command tests (helpers, not tests)."""
+"""Helpers the tests share (not tests): small classifiers, saved or not, and the one-line-error assertion."""
 
 from __future__ import annotations
 
@@ -9,8 +9,25 @@ import keras
 from noisegame_cli.data import load_dataset
 
 
+def assert_one_line_error(result, message: str | None = None) -> str:
+    """The command failed with exactly one line on stderr, ``noisegame: error: ...`` (containing
+    ``message``), and no traceback; returns that line."""
+    assert result.exit_code != 0, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("noisegame: error:"), result.stderr
+    assert "Traceback" not in result.output
+    if message is not None:
+        assert message in lines[0], lines[0]
+    return lines[0]
+
+
 def quick_digits_model(folder: Path, *, epochs: int = 2) -> Path:
     """A small conv net trained on digits for a few seconds (well above chance), saved as model.keras."""
+    return save(quick_digits_classifier(epochs=epochs), folder)
+
+
+def quick_digits_classifier(*, epochs: int = 2) -> keras.Model:
+    """A small conv net trained on digits for a few seconds (well above chance)."""
     digits = load_dataset("digits")
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
@@ -22,7 +39,7 @@ def quick_digits_model(folder: Path, *, epochs: int = 2) -> Path:
     ], name="quick_cnn")  # fmt: skip
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(digits.train.images, digits.train.labels, batch_size=64, epochs=epochs, verbose=0)
-    return save(model, folder)
+    return model
 
 
 def dense_only_model(folder: Path) -> Path:

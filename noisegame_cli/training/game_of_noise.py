@@ -1,163 +1,48 @@
-"""Noise training: Gaussian-noise training (GNT) and the Game of Noise (adversarial noise training, ANT).
+"""The Game of Noise (adversarial noise training, ANT; Rusak et al., ECCV 2020).
 
-Images travel in 0..255 as the classifiers take them; noise sizes (``sigma``, ``epsilon``) are in
-the 0..1 scale of the image range.
-
-ANT follows Rusak et al. (ECCV 2020): a noise generator turns N(0, 1) noise into a noise pattern,
-the pattern is brought to a fixed L2 size ``epsilon`` per image, and generator and classifier
-alternate: the generator maximises the classifier's cross-entropy on noisy images, the classifier
-minimises cross-entropy on a batch in which a random part of the images (``p_noise``) is noisy.
+A noise generator turns N(0, 1) noise into a noise pattern, the pattern is brought to a fixed L2 size
+``epsilon`` per image (``l2_budget``), and generator and classifier alternate: the generator maximises
+the classifier's cross-entropy on noisy images, the classifier minimises cross-entropy on a batch in
+which a random part of the images (``p_noise``) is noisy.
 """
 
 from __future__ import annotations
-
-from typing import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from noisegame_cli.errors import UserError
-from noisegame_cli.training.strategy import scale_for_replicas
 from noisegame_cli.losses import mean_cross_entropy
+from noisegame_cli.training.l2_budget import BUDGETS, apply_noise, budget_penalty, l2_norms
+from noisegame_cli.training.strategy import scale_for_replicas
 
-BUDGETS = ("project", "penalty")
 GENERATOR_LOSSES = ("ce", "reversed")
 
 
-# --- the L2 budget -----------------------------------------------------------------------------
+def generator_transform(generator: keras.Model, epsilon: float, *, budget: str = "project", seed: int = 0):
+    """A batch transform (images 0..255, batch index) -> the images under ``generator``'s noise, its
+    latent seeded by (seed, batch index), so every classifier evaluated with it sees the same noise."""
+
+    def transform(images, index):
+        return noisy_and_perturbation(generator, images, index, epsilon, budget, seed)[0]
+
+    return transform
 
 
-def _flat(tensor):
-    return tf.reshape(tensor, [tf.shape(tensor)[0], -1])
+def noisy_and_perturbation(generator: keras.Model, images, index, epsilon: float, budget: str, seed: int):
+    """Noisy images (0..255) and the applied perturbation (0..1 scale) of one batch, seeded by (seed, index)."""
+    images = tf.cast(images, tf.float32)
+    latent_seed = tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)])
+    latent = tf.random.stateless_normal(tf.shape(images), seed=latent_seed)
+    return apply_noise(images, generator(latent, training=False), epsilon, budget)
 
 
-def l2_norms(noise):
-    """Per-image L2 norm of a batch of noise patterns."""
-    return tf.norm(_flat(noise), axis=-1)
-
-
-def project_l2(images01, noise, epsilon: float):
-    """The perturbation ``clip(x + c * noise, 0, 1) - x`` whose L2 norm is exactly ``epsilon`` per image.
-
-    ``images01`` and ``noise`` are float batches of the same shape, images in 0..1. Scaling the noise
-    first and clipping afterwards would leave a smaller norm than asked wherever pixels saturate,
-    so the scale ``c >= 0`` is solved for per image. The clipped perturbation's squared norm,
-    ``sum_i min(c |n_i|, room_i) ** 2`` (``room_i`` is the distance from ``x_i`` to the bound that
-    ``n_i`` points at), is piecewise quadratic and increasing in ``c`` with breakpoints
-    ``room_i / |n_i|``; after sorting the breakpoints the segment holding ``epsilon`` and ``c``
-    inside it have closed forms. Where even full saturation stays below ``epsilon`` (only for
-    budgets near the image-space diameter) the saturated perturbation is returned; an all-zero
-    noise pattern gives a zero perturbation. Gradients flow into ``noise``.
-    """
-    x = tf.cast(_flat(images01), tf.float32)
-    n = tf.cast(_flat(noise), tf.float32)
-    epsilon_sq = tf.cast(epsilon, tf.float32) ** 2
-    moving = tf.not_equal(n, 0.0)
-    magnitude = tf.abs(n)
-    room = tf.maximum(tf.where(n > 0, 1.0 - x, x), 0.0)
-    breakpoints = tf.where(moving, room / tf.where(moving, magnitude, 1.0), np.inf)
-
-    order = tf.argsort(breakpoints, axis=-1, stable=True)
-    sorted_breaks = tf.gather(breakpoints, order, batch_dims=1)
-    sorted_room_sq = tf.gather(tf.where(moving, room**2, 0.0), order, batch_dims=1)
-    sorted_magnitude_sq = tf.gather(magnitude**2, order, batch_dims=1)
-    # On the segment ending at sorted breakpoint k, the entries before k are saturated (they add their
-    # room squared) and the others grow linearly with c: norm^2(c) = saturated[k] + c^2 * free[k].
-    saturated = tf.cumsum(sorted_room_sq, axis=-1, exclusive=True)
-    free = tf.cumsum(sorted_magnitude_sq, axis=-1, reverse=True)
-    segment_start = tf.concat([tf.zeros_like(sorted_breaks[:, :1]), sorted_breaks[:, :-1]], axis=-1)
-    solution = tf.sqrt(tf.math.divide_no_nan(tf.maximum(epsilon_sq - saturated, 0.0), free) + 1e-30)
-    # The first segment whose solution does not pass its own end holds the answer (norm^2 is increasing);
-    # clamping into the segment absorbs float32 rounding at the segment ends.
-    first = tf.argmax(tf.cast(solution <= sorted_breaks, tf.int32), axis=-1)
-    reachable = tf.reduce_any(solution <= sorted_breaks, axis=-1)
-    scale_on_segment = tf.minimum(tf.maximum(solution, segment_start), sorted_breaks)
-    largest_finite_break = tf.reduce_max(tf.where(tf.math.is_finite(sorted_breaks), sorted_breaks, 0.0), axis=-1)
-    scale = tf.where(reachable, tf.gather(scale_on_segment, first, batch_dims=1), largest_finite_break)
-
-    perturbation = tf.clip_by_value(x + scale[:, None] * n, 0.0, 1.0) - x
-    return tf.reshape(perturbation, tf.shape(noise))
-
-
-def budget_penalty(noise, epsilon: float):
-    """Mean over the batch of ``| ||noise||_2 - epsilon |`` (the seed's soft budget)."""
-    return tf.reduce_mean(tf.abs(l2_norms(noise) - epsilon))
-
-
-def apply_noise(images255, noise, epsilon: float, budget: str = "project"):
-    """Noisy images in 0..255 and the perturbation actually applied (0..1 scale).
-
-    ``budget="project"`` scales the noise exactly onto the budget; ``"penalty"`` applies the raw noise
-    (clipped to the image range) and leaves the budget to :func:`budget_penalty` in the loss.
-    """
-    images01 = tf.cast(images255, tf.float32) / 255.0
-    if budget == "project":
-        perturbation = project_l2(images01, noise, epsilon)
-    else:
-        perturbation = tf.clip_by_value(images01 + noise, 0.0, 1.0) - images01
-    return (images01 + perturbation) * 255.0, perturbation
-
-
-def generate_noisy(generator: keras.Model, images255: np.ndarray, epsilon: float, *, budget: str = "project",
-                   batch_size: int = 256, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Noisy copies of ``images255`` under ``generator``'s noise (seeded latents) and the applied
-    perturbations (0..1 scale), as float32 arrays; for evaluating several classifiers on the same noise."""
-    noisy, perturbations = [], []
-    for index, start in enumerate(range(0, len(images255), batch_size)):
-        batch = tf.cast(images255[start : start + batch_size], tf.float32)
-        latent = tf.random.stateless_normal(tf.shape(batch), seed=[seed, index])
-        images, perturbation = apply_noise(batch, generator(latent, training=False), epsilon, budget)
-        noisy.append(images.numpy())
-        perturbations.append(perturbation.numpy())
-    return np.concatenate(noisy), np.concatenate(perturbations)
-
-
-def add_gaussian_noise(images255: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
-    """Images plus Gaussian noise of std ``sigma`` (0..1 scale), clipped to 0..255, as float32."""
-    noise = np.random.default_rng(seed).normal(0.0, sigma * 255.0, images255.shape)
-    return np.clip(images255.astype(np.float32) + noise, 0.0, 255.0).astype(np.float32)
-
-
-# --- Gaussian-noise training --------------------------------------------------------------------
-
-
-def gaussian_noise_mix(images255, labels, seed, sigmas: Sequence[float]):
-    """Add Gaussian noise (std in the 0..1 scale) to the first half of a batch, clip to 0..255.
-
-    With several ``sigmas`` each noisy image draws its own sigma uniformly from the list (the
-    multi-sigma variant of Rusak et al. 2020). ``seed`` is a stateless seed pair, so the mix is
-    reproducible inside ``tf.data``; the batches are expected to be shuffled already.
-    """
-    images = tf.cast(images255, tf.float32)
-    count = tf.shape(images)[0]
-    sigma_seed, noise_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    choice = tf.random.stateless_uniform([count], sigma_seed, 0, len(sigmas), dtype=tf.int32)
-    sigma = tf.gather(tf.constant(list(sigmas), tf.float32), choice)
-    noisy_half = tf.cast(tf.range(count) < count // 2, tf.float32)
-    std = (sigma * noisy_half * 255.0)[:, None, None, None]
-    noise = tf.random.stateless_normal(tf.shape(images), noise_seed) * std
-    return tf.clip_by_value(images + noise, 0.0, 255.0), labels
-
-
-def with_gaussian_noise(dataset: tf.data.Dataset, sigmas: Sequence[float], seed: int) -> tf.data.Dataset:
-    """Map a batched ``(images, labels)`` dataset to half-clean, half-noisy batches."""
-    sigmas = validate_sigmas(sigmas)
-    seeds = tf.data.Dataset.random(seed=seed).batch(2)
-    return tf.data.Dataset.zip(dataset, seeds).map(
-        lambda batch, pair: gaussian_noise_mix(batch[0], batch[1], pair, sigmas),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-
-
-def validate_sigmas(sigmas) -> tuple[float, ...]:
-    sigmas = tuple(float(s) for s in (sigmas if isinstance(sigmas, (list, tuple)) else [sigmas]))
-    if not sigmas or any(not 0.0 < s <= 1.0 for s in sigmas):
-        raise UserError(f"sigma values must lie in (0, 1] (0..1 image scale), got {list(sigmas)}")
-    return sigmas
-
-
-# --- the Game of Noise ----------------------------------------------------------------------------
+def mean_noise_l2(generator: keras.Model, batches, epsilon: float, *, budget: str = "project", seed: int = 0) -> float:
+    """The mean L2 size (0..1 scale) of the noise ``generator`` applies to float image batches."""
+    norms = [l2_norms(noisy_and_perturbation(generator, images, index, epsilon, budget, seed)[1]).numpy()
+             for index, images in enumerate(batches)]  # fmt: skip
+    return float(np.mean(np.concatenate(norms)))
 
 
 def generator_objective(labels, logits, kind: str):

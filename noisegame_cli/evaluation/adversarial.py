@@ -1,0 +1,52 @@
+"""Adversarial accuracy: a model's accuracy and loss on the adversarial versions of a whole split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import tensorflow as tf
+
+from noisegame_cli.attacks import AttackSpec, run_attack
+from noisegame_cli.errors import UserError
+from noisegame_cli.losses import cross_entropy
+
+
+@dataclass(frozen=True)
+class AttackResult:
+    accuracy: float  # on the adversarial images, against the true labels
+    loss: float  # mean cross-entropy on the adversarial images, against the true labels
+    count: int
+    target_rate: float | None = None  # targeted: share of images not of the target class now predicted as it
+
+
+def evaluate_attack(
+    model: keras.Model, data, spec: AttackSpec, *, batch_size: int = 256, seed: int = 0, verbose: bool = True
+) -> AttackResult:
+    """Attack every batch of ``data`` (a split: in memory or streamed) and measure accuracy and loss
+    on the adversarial images, against the true labels."""
+    num_classes = model.outputs[0].shape[-1]
+    if spec.targeted and spec.target_class >= num_classes:
+        raise UserError(f"target class {spec.target_class} does not exist: the model predicts {num_classes} classes")
+    batches = data.batches(batch_size)
+    cardinality = int(batches.cardinality())
+    progress = keras.utils.Progbar(cardinality if cardinality > 0 else None, verbose=int(verbose), unit_name="batch")
+    correct = hits = candidates = count = 0
+    loss_sum = 0.0
+    for index, (images, labels) in enumerate(batches):
+        labels = tf.cast(labels, tf.int64)
+        adversarial = run_attack(model, images, labels, spec, seed=(seed, index))
+        logits = model(adversarial, training=False)
+        predictions = tf.argmax(logits, axis=-1)
+        correct += int(tf.reduce_sum(tf.cast(predictions == labels, tf.int64)))
+        loss_sum += float(tf.reduce_sum(cross_entropy(labels, logits)))
+        count += int(tf.size(labels))
+        if spec.targeted:
+            others = labels != spec.target_class
+            candidates += int(tf.reduce_sum(tf.cast(others, tf.int64)))
+            hits += int(tf.reduce_sum(tf.cast(others & (predictions == spec.target_class), tf.int64)))
+        progress.update(index + 1)
+    if count == 0:
+        raise UserError("no images to attack")
+    target_rate = (hits / candidates if candidates else float("nan")) if spec.targeted else None
+    return AttackResult(accuracy=correct / count, loss=loss_sum / count, count=count, target_rate=target_rate)
