@@ -1,5 +1,5 @@
 """Classifiers: the registry of this project's models, ``app:NAME`` for any keras.applications network,
-and loading saved models of every kind (checked against the data)."""
+loading saved models of every kind (checked against the data); and the GAN denoiser."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import keras
 from noisegame_cli.errors import UserError
 from noisegame_cli.models.applications import application_names, build_application, check_application, is_application
 from noisegame_cli.models.classifiers import MODELS, build_model as build_registered, register
+from noisegame_cli.models.denoiser import build_denoiser, build_discriminator, purified_classifier
 from noisegame_cli.models.saved import (
     check_fits,
     copy_classifier,
@@ -55,6 +56,8 @@ def build_model(
 
 __all__ = [
     "MODELS",
+    "build_denoiser",
+    "build_discriminator",
     "build_model",
     "check_fits",
     "check_model_name",
@@ -64,6 +67,7 @@ __all__ = [
     "load_labelled",
     "model_label",
     "model_names",
+    "purified_classifier",
     "register",
     "resolve_model_file",
 ]
