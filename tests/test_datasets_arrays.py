@@ -289,3 +289,15 @@ def test_stl10_bad_files(tmp_path, damage, message):
     damage(tmp_path / "stl10_binary")
     with raises(message):
         load_dataset("stl10", tmp_path)
+
+
+def test_svhn_download_fetches_the_files_into_the_keras_cache(tmp_path, monkeypatch):
+    from noisegame_cli.data import svhn
+
+    written = fabricate.write_svhn(tmp_path / "server", train=10, test=4)
+    monkeypatch.setattr(svhn, "SVHN_URL", (tmp_path / "server").as_uri() + "/")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))
+    data = load_dataset("svhn", download=True)
+    assert (tmp_path / "home" / "datasets" / "svhn" / "test_32x32.mat").is_file()
+    assert np.array_equal(data.test.images, written["test"][0])
+    assert len(load_dataset("svhn").train) == 9  # from the cache now, no download asked

@@ -178,7 +178,7 @@ def test_tiny_imagenet_from_the_keras_cache(tmp_path, monkeypatch):
     [
         (lambda base: (base / "val" / "val_annotations.txt").write_text("val_0.JPEG\tn09999999\t0\t0\t1\t1\n"), "line 1: expected '<file>\\t<wnid of wnids.txt>"),
         (lambda base: (base / "val" / "images" / "val_1.JPEG").unlink(), "lists 6 images but"),
-        (lambda base: (base / "train" / "n09999999" / "images").mkdir(parents=True), "has other classes than the training split (extra n09999999)"),
+        (lambda base: (base / "train" / "n09999999" / "images").mkdir(parents=True), "has other classes than wnids.txt (extra n09999999)"),
         (lambda base: (base / "wnids.txt").write_text("n01443537\nn01443537\n"), "lists a wnid twice"),
         (lambda base: (base / "val" / "images" / "val_2.JPEG").write_bytes(b"GIF9 nonsense"), "val_2.JPEG is not a JPEG, PNG, BMP or GIF image"),
     ],
@@ -262,7 +262,7 @@ def test_corrupted_folder_parts_must_agree(tmp_path):
     fabricate.save_image(fabricate.smooth_images(1, (16, 16))[0], tmp_path / "snow" / "2" / "n03" / "x.JPEG", "JPEG")
     shutil.rmtree(tmp_path / "fog" / "2")
     data = load_corrupted_dataset("imagenet-c", tmp_path)
-    with raises("other classes than the training split (extra n03)"):
+    with raises(f"has other classes than {tmp_path / 'snow' / '1'} (extra n03)"):  # snow comes first
         data.load("snow", 2)
     with raises(f"imagenet-c part missing: {tmp_path / 'fog' / '2'}"):
         data.load("fog", 2)
@@ -360,3 +360,21 @@ def test_npy_writer_streams_severity_blocks_and_is_atomic(tmp_path):
         write_corruption_file(tmp_path, "snow", [np.zeros((3, 4, 4, 3), np.uint8)] * 4)
     corruption_file(tmp_path, "zoom_blur").write_bytes(corruption_file(tmp_path, "fog").read_bytes()[:200])
     assert not corruption_file_complete(tmp_path, "zoom_blur")  # a truncated copy is not complete
+
+
+def test_tiny_imagenet_download_unpacks_into_the_keras_cache(tmp_path, monkeypatch):
+    import zipfile
+
+    from noisegame_cli.data import imagenet
+
+    fabricate.write_tiny_imagenet(tmp_path / "server")
+    archive = tmp_path / "server" / "tiny-imagenet-200.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in sorted((tmp_path / "server" / "tiny-imagenet-200").rglob("*")):
+            bundle.write(path, path.relative_to(tmp_path / "server"))
+    monkeypatch.setattr(imagenet, "TINY_URL", archive.as_uri())
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "home"))
+    with raises("pass --data-dir or --download"):
+        load_dataset("tiny-imagenet")
+    data = load_dataset("tiny-imagenet", download=True)
+    assert data.num_classes == 3 and len(data.test) == 6

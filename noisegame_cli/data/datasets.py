@@ -257,10 +257,12 @@ def with_validation(name: str, train: Split, test: Split | None, class_names: tu
 def download_to_cache(url: str, file_name: str, *, folder: str = "", extract: bool = False) -> Path:
     """Fetch ``url`` into the Keras cache (``keras_cache_dir()``, or its ``folder``) as Keras' own
     datasets are; the path of the file, or of the folder it was extracted into (Keras names it
-    ``<file name up to the first dot>_extracted``). A failed download is a ``UserError``."""
+    ``<file name up to the first dot>_extracted``); look for the files there, as Keras may have
+    used another folder where the cache is not writable. A failed download is a ``UserError``."""
     import keras
 
     subdir = str(Path("datasets") / folder) if folder else "datasets"
+    keras_cache_dir().mkdir(parents=True, exist_ok=True)  # else Keras falls back to /tmp/.keras
     try:
         found = keras.utils.get_file(file_name, origin=url, cache_dir=str(keras_cache_dir().parent), cache_subdir=subdir, extract=extract)
     except Exception as error:  # network and archive errors come in many types

@@ -76,11 +76,13 @@ def _matching_tree(folder: Path, class_names: tuple[str, ...]) -> list[list[Path
     return files
 
 
-def check_same_classes(folder: Path, names: Sequence[str], expected: Sequence[str]) -> None:
-    if tuple(names) != tuple(expected):
-        missing, extra = sorted(set(expected) - set(names)), sorted(set(names) - set(expected))
+def check_same_classes(folder: Path, names: Sequence[str], expected: Sequence[str], reference: str = "the training split") -> None:
+    """A ``UserError`` naming ``folder`` when its class folders ``names`` are not ``expected``
+    (those of ``reference``), with the first few missing and extra ones."""
+    missing, extra = sorted(set(expected) - set(names)), sorted(set(names) - set(expected))
+    if missing or extra:
         detail = "; ".join(part for part in (f"missing {', '.join(missing[:5])}" if missing else "", f"extra {', '.join(extra[:5])}" if extra else "") if part)
-        raise UserError(f"{folder} has other classes than the training split ({detail})")
+        raise UserError(f"{folder} has other classes than {reference} ({detail})")
 
 
 def class_folder_names(root: Path) -> tuple[str, ...]:
@@ -88,14 +90,14 @@ def class_folder_names(root: Path) -> tuple[str, ...]:
     return tuple(sorted(entry.name for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith(".")))
 
 
-def read_class_tree(root: Path, images_under: str = "") -> tuple[tuple[str, ...], list[list[Path]]]:
-    """Class names and each class's image files, from ``root/<class>/<images_under>/*``.
+def read_class_tree(root: Path) -> tuple[tuple[str, ...], list[list[Path]]]:
+    """Class names and each class's image files, from ``root/<class>/*``.
 
     A ``UserError`` when ``root`` has no class folder or a class folder holds no image."""
     names = class_folder_names(root)
     if not names:
         raise UserError(f"{root} holds no class folders (expected {root}/<class>/<image files>)")
-    return names, [class_files(root / name / images_under) for name in names]
+    return names, [class_files(root / name) for name in names]
 
 
 def class_files(folder: Path) -> list[Path]:

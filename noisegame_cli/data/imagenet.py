@@ -143,15 +143,15 @@ def load_tiny_imagenet(data_dir: str | os.PathLike | None = None, *, download: b
             raise UserError(f"no Tiny ImageNet in {data_dir}: expected {TINY_FOLDER}/ with wnids.txt there")
         if not download:
             raise UserError(f"Tiny ImageNet is not in the Keras cache ({keras_cache_dir() / TINY_FOLDER}); pass --data-dir or --download")
-        download_to_cache(TINY_URL, "tiny-imagenet-200.zip", extract=True)
-        root = find_tiny_imagenet(None)
+        unpacked = download_to_cache(TINY_URL, "tiny-imagenet-200.zip", extract=True)
+        root = find_tiny_imagenet(unpacked)
         if root is None:
-            raise UserError(f"Tiny ImageNet was downloaded but {TINY_FOLDER}/ is not in {keras_cache_dir()}")
+            raise UserError(f"Tiny ImageNet was downloaded but {unpacked} holds no {TINY_FOLDER}/")
     class_names = read_wnids(root / "wnids.txt")
     train_root = root / "train"
     if not train_root.is_dir():
         raise UserError(f"Tiny ImageNet folder missing: {train_root}")
-    check_same_classes(train_root, class_folder_names(train_root), class_names)
+    check_same_classes(train_root, class_folder_names(train_root), class_names, reference="wnids.txt")
     files = [class_files(train_root / wnid / "images") for wnid in class_names]
     train, val = divide_classes(train_root, class_names, files, (1 - HOLDOUT_FRACTION, HOLDOUT_FRACTION))
     size = first_image_size(files[0][0])

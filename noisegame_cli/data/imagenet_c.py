@@ -68,13 +68,13 @@ def folder_corrupted_dataset(name: str, data_dir: str | os.PathLike | None, *, p
     listed = read_class_list(root)
     first = part_folder(root, corruptions[0], severities_of[corruptions[0]][0])
     class_names = listed if listed is not None else class_folder_names(first)
-    height, width, channels = sampled_image_shape(_part_files(first, class_names, listed is not None))
+    height, width, channels = sampled_image_shape(_part_files(first, class_names, listed is not None, first))
 
     def load(corruption: str, severity: int) -> FileSplit:
         folder = part_folder(root, corruption, severity)
         if not folder.is_dir():
             raise UserError(f"{name} part missing: {folder}")
-        return file_split(_part_files(folder, class_names, listed is not None), (height, width), channels)
+        return file_split(_part_files(folder, class_names, listed is not None, first), (height, width), channels)
 
     return CorruptedDataset(
         name, corruptions, (height, width, channels), len(class_names), load,
@@ -98,12 +98,12 @@ def _in_engine_order(names: list[str]) -> tuple[str, ...]:
     return tuple(known + sorted(set(names) - set(known)))
 
 
-def _part_files(folder: Path, class_names: tuple[str, ...], listed: bool) -> list[list[Path]]:
+def _part_files(folder: Path, class_names: tuple[str, ...], listed: bool, first: Path) -> list[list[Path]]:
     """Each class's files in one part. With a class list, classes may lack a folder or images;
-    without one, the part's class folders must be the reference ones, each with images."""
+    without one, the part's class folders must be those of the ``first`` part, each with images."""
     present = class_folder_names(folder)
     if not listed:
-        check_same_classes(folder, present, class_names)
+        check_same_classes(folder, present, class_names, reference=str(first))
         return [class_files(folder / name) for name in class_names]
     extra = sorted(set(present) - set(class_names))
     if extra:
@@ -140,8 +140,9 @@ def class_folder_names_for(class_names: Sequence[str]) -> tuple[str, ...]:
 
 
 def output_file_names(split) -> list[str] | None:
-    """The file names a split's images get in a written part: a streamed split's own names (as
-    ImageNet-C kept ILSVRC2012_val_*.JPEG), ending in .JPEG; None (numbered) for arrays."""
+    """The names to give a split's images in a written part (``write_folder_part(file_names=...)``):
+    a split of files keeps its files' names (as ImageNet-C kept ILSVRC2012_val_*.JPEG); None for
+    one of arrays, whose images are then numbered."""
     paths = getattr(split, "paths", None)
     return None if paths is None else [Path(path).name for path in paths]
 

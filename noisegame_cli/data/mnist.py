@@ -119,6 +119,8 @@ def _mnist_from_npz(path: Path) -> Dataset:
             if missing is not None:
                 raise UserError(f"{path} has no {missing} array (expected {', '.join(keys)})")
             arrays = {key: archive[key] for key in keys}
+    except FileNotFoundError:
+        raise UserError(f"MNIST file missing: {path}") from None
     except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as error:
         raise UserError(f"{path} is truncated or not an .npz archive ({error})") from None
     splits = {}

@@ -40,10 +40,10 @@ def load_stl10(data_dir: str | os.PathLike | None = None, *, download: bool = Fa
             raise UserError(f"no STL-10 in {data_dir}: expected {STL10_FOLDER}/ with train_X.bin there")
         if not download:
             raise UserError(f"STL-10 is not in the Keras cache ({keras_cache_dir() / STL10_FOLDER}); pass --data-dir or --download")
-        download_to_cache(STL10_URL, "stl10_binary.tar.gz", extract=True)
-        folder = find_stl10(None)
+        unpacked = download_to_cache(STL10_URL, "stl10_binary.tar.gz", extract=True)
+        folder = find_stl10(unpacked)
         if folder is None:
-            raise UserError(f"STL-10 was downloaded but {STL10_FOLDER}/ is not in {keras_cache_dir()}")
+            raise UserError(f"STL-10 was downloaded but {unpacked} holds no {STL10_FOLDER}/")
     class_names = read_class_names(folder / STL10_CLASSES_FILE)
     train = read_stl10_split(folder, "train", len(class_names))
     test = read_stl10_split(folder, "test", len(class_names))

@@ -56,9 +56,8 @@ def _find_folder(data_dir: str | os.PathLike | None, wanted: tuple[str, ...], do
         raise UserError(f"no SVHN in {data_dir}: expected {', '.join(names)} there or in {SVHN_FOLDER}/")
     if not download:
         raise UserError(f"SVHN is not in the Keras cache ({roots[0]}); pass --data-dir or --download")
-    for name in names:
-        download_to_cache(SVHN_URL + name, name, folder=SVHN_FOLDER)
-    return roots[0]
+    fetched = [download_to_cache(SVHN_URL + name, name, folder=SVHN_FOLDER) for name in names]
+    return fetched[0].parent
 
 
 def read_svhn_mat(path: Path) -> Split:
