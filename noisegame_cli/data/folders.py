@@ -62,7 +62,7 @@ def load_image_folder(path: str | os.PathLike) -> Dataset:
     else:
         class_names, tree = read_class_tree(root)
         parts = dict(zip(SPLIT_FOLDERS, divide_classes(root, class_names, tree, TREE_FRACTIONS)))
-    height, width, channels = sampled_image_shape(parts["train"])
+    height, width, channels = sampled_image_shape(parts["train"], root)
     splits = {which: None if files is None else file_split(files, (height, width), channels) for which, files in parts.items()}
     return Dataset(f"folder:{path}", splits["train"], splits["val"], splits["test"], class_names)
 
@@ -133,12 +133,12 @@ def divide_classes(root: Path, class_names: Sequence[str], files_by_class: Seque
     return [[per_class[index] for per_class in divided] for index in range(len(fractions))]
 
 
-def sampled_image_shape(files_by_class: Sequence[Sequence[Path]]) -> tuple[int, int, int]:
+def sampled_image_shape(files_by_class: Sequence[Sequence[Path]], where: Path) -> tuple[int, int, int]:
     """The first class's first image's height and width, and 1 channel only when every class's first
     image is grey (a colour set with a few grey files, as ImageNet has, stays colour)."""
     firsts = [files[0] for files in files_by_class if files]
     if not firsts:
-        raise UserError("no image files to read")
+        raise UserError(f"{where} holds no image files")
     height, width, channels = first_image_shape(firsts[0])
     grey = channels == 1 and all(first_image_shape(path)[2] == 1 for path in firsts[1:])
     return height, width, 1 if grey else 3

@@ -32,7 +32,7 @@ from noisegame_cli.errors import UserError
 JPEG_QUALITY = 85  # what the released ImageNet-C was saved with (PIL, optimize=True)
 CLASS_LIST_FILE = "classes.txt"
 JPEG_SUFFIX = ".JPEG"
-WRITER_THREADS = 4  # JPEG encoding releases the GIL, so threads overlap it with the next batch
+WRITER_THREADS = 4  # Pillow releases the GIL while it encodes, so threads can overlap the saves
 
 
 @register_dataset(
@@ -68,7 +68,7 @@ def folder_corrupted_dataset(name: str, data_dir: str | os.PathLike | None, *, p
     listed = read_class_list(root)
     first = part_folder(root, corruptions[0], severities_of[corruptions[0]][0])
     class_names = listed if listed is not None else class_folder_names(first)
-    height, width, channels = sampled_image_shape(_part_files(first, class_names, listed is not None, first))
+    height, width, channels = sampled_image_shape(_part_files(first, class_names, listed is not None, first), first)
 
     def load(corruption: str, severity: int) -> FileSplit:
         folder = part_folder(root, corruption, severity)
@@ -156,6 +156,7 @@ def write_folder_part(
     *,
     file_names: Sequence[str] | None = None,
     quality: int = JPEG_QUALITY,
+    threads: int = WRITER_THREADS,
 ) -> Path:
     """Write one (corruption, severity) part of a corrupted copy as
     ``<out>/<corruption>/<severity>/<class>/<file>.JPEG`` and return its folder.
@@ -164,7 +165,8 @@ def write_folder_part(
     order; ``file_names`` names them (``output_file_names``; suffixes become ``.JPEG``), else they
     are numbered ``00000000.JPEG`` .. in order. ``<out>/classes.txt`` records the class folders in
     label order. The part is written into ``<out>/<corruption>/.<severity>.partial`` and renamed
-    into place when complete; a finished part written again is replaced whole."""
+    into place when complete; a finished part written again is replaced whole. ``threads`` encode
+    and save the files while the next batch is read."""
     folders = class_folder_names_for(class_names)
     _ensure_class_list(Path(out), folders)
     final = part_folder(out, corruption, severity)
@@ -174,7 +176,7 @@ def write_folder_part(
     for folder in folders:
         (staging / folder).mkdir(parents=True)
     written, taken = 0, set()
-    with ThreadPoolExecutor(WRITER_THREADS) as pool:
+    with ThreadPoolExecutor(threads) as pool:
         pending: list = []
         for images, labels in batches:
             for image, label in zip(np.asarray(images), np.asarray(labels)):
@@ -185,7 +187,7 @@ def write_folder_part(
                 taken.add(target)
                 pending.append(pool.submit(save_jpeg, image, target, quality))
                 written += 1
-            pending = _finished(pending, keep=4 * WRITER_THREADS)
+            pending = _finished(pending, keep=4 * threads)
         _finished(pending, keep=0)
     if file_names is not None and written != len(file_names):
         raise ValueError(f"{written} images written but {len(file_names)} file names given")
