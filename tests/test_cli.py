@@ -72,7 +72,7 @@ def test_config_file_sits_between_defaults_and_flags(invoke, runs_dir, tmp_path)
     "args, message",
     [
         (["--epochs", "0"], "--epochs must be at least 1"),
-        (["--dataset", "imagenett"], "unknown dataset 'imagenett'"),
+        (["--dataset", "no-such-dataset"], "unknown dataset 'no-such-dataset'"),
         (["--model", "resnet1000"], "unknown model 'resnet1000'"),
         (["--dataset", "cifar10", "--data-dir", "{tmp}/nowhere"], "--data-dir {tmp}/nowhere: no such file or folder"),
         (["--config", "{tmp}/missing.yaml"], "cannot read config file"),

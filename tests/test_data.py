@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -125,6 +126,50 @@ def test_cifar10c_bad_files(tmp_path, setup, call, message):
     setup(tmp_path)
     with pytest.raises(UserError, match=message):
         call(tmp_path)
+
+
+# --- the registry ----------------------------------------------------------------------------
+
+PUBLISHED = ("cifar10", "cifar100", "mnist", "fashion_mnist", "svhn", "stl10", "tiny-imagenet", "imagenet", "folder", "tfds")
+CORRUPTED = ("cifar10-c", "cifar100-c", "mnist-c", "tiny-imagenet-c", "imagenet-c")
+
+
+def test_every_dataset_is_registered_with_a_one_line_layout():
+    from noisegame_cli.data import DATASETS
+
+    assert set(PUBLISHED + CORRUPTED) <= set(DATASETS)
+    assert {name for name, entry in DATASETS.items() if entry.kind == "corrupted"} == set(CORRUPTED)
+    for entry in DATASETS.values():
+        assert entry.layout and "\n" not in entry.layout and len(entry.layout) < 200
+
+
+@pytest.mark.parametrize(
+    "spec, kind, message",
+    [
+        ("imagenet2", None, "unknown dataset 'imagenet2'; choose from digits, synthetic, cifar10"),
+        ("imagenet-c", "images", "imagenet-c holds only corrupted test images"),
+        ("imagenet", "corrupted", "imagenet is not a corrupted dataset; choose from cifar10-c, cifar100-c"),
+        ("mnist:extra", None, "dataset mnist takes no argument"),
+    ],
+)
+def test_registry_messages(spec, kind, message):
+    from noisegame_cli.data import check_dataset
+
+    with pytest.raises(UserError, match=re.escape(message)):
+        check_dataset(spec, kind)
+
+
+def test_options_are_checked_before_any_file_is_read(tmp_path):
+    with pytest.raises(UserError, match="--channels must be 1 or 3, got 2"):
+        load_dataset("imagenet", tmp_path / "nowhere", channels=2)
+    with pytest.raises(UserError, match="--image-size must be two positive sizes"):
+        load_dataset("digits", image_size=(0, 32))
+
+
+def test_channels_and_image_size_apply_to_in_memory_splits(digits):
+    small = load_dataset("digits", limit=5, channels=1, image_size=(16, 16))
+    assert small.image_shape == (16, 16, 1) and small.test.images.dtype == np.uint8
+    assert np.array_equal(load_dataset("digits", limit=5, channels=3).test.images, digits.test.images[:5])  # already colour
 
 
 # --- pipelines -------------------------------------------------------------------------------

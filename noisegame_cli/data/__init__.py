@@ -12,9 +12,20 @@ from noisegame_cli.data.datasets import (
     load_corrupted_dataset,
     load_dataset,
 )
-from noisegame_cli.data.sources import FileSplit, Split
+from noisegame_cli.data.sources import FileSplit, Split, StreamSplit
 
-from noisegame_cli.data import builtin, cifar, cifar10c  # noqa: E402,F401  (registers their datasets)
+from noisegame_cli.data import (  # noqa: E402,F401  (registers their datasets)
+    builtin,
+    cifar,
+    cifar10c,
+    folders,
+    imagenet,
+    imagenet_c,
+    mnist,
+    stl10,
+    svhn,
+    tfds_builders,
+)
 
 __all__ = [
     "DATASETS",
@@ -23,6 +34,7 @@ __all__ = [
     "FileSplit",
     "LoadOptions",
     "Split",
+    "StreamSplit",
     "check_dataset",
     "load_corrupted_dataset",
     "load_dataset",

@@ -1,20 +1,24 @@
-"""CIFAR-10-C files in the official layout, read memory-mapped one corruption and severity at a time.
+"""CIFAR-10-C and CIFAR-100-C files in the official layout, read memory-mapped one corruption and
+severity at a time.
 
 A folder holds ``<corruption>.npy`` (uint8 ``[5 * n, H, W, 3]``, severities 1..5 stacked in order)
 and ``labels.npy`` (``5 * n`` labels, the test labels repeated). ``write_corruption_file`` writes
-the same layout, so a corrupted copy of any dataset can be made once and shared. A folder written
-here also holds ``clean.npy``, the ``n`` uncorrupted images (the official release has none: its
-clean images are CIFAR-10's test split).
+the same layout, so a corrupted copy of any dataset can be made once and shared: one corruption's
+file at a time, into a temporary file renamed when complete, one severity block in memory at a
+time; ``corruption_file_complete`` says whether a file is there whole, so a resumed run skips it.
+A folder written here also holds ``clean.npy``, the ``n`` uncorrupted images (the official release
+has none: its clean images are CIFAR-10's test split).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
-from noisegame_cli.data.datasets import CorruptedDataset, LoadOptions, register_dataset
+from noisegame_cli.data.datasets import CorruptedDataset, LoadOptions, open_npy, register_dataset
 from noisegame_cli.data.sources import Split
 from noisegame_cli.errors import UserError
 
@@ -57,6 +61,15 @@ def npy_corrupted_dataset(name: str, data_dir: str | os.PathLike | None, num_cla
 )
 def cifar10c_dataset(argument: str, options: LoadOptions) -> CorruptedDataset:
     return npy_corrupted_dataset("cifar10-c", options.data_dir, 10, clean_source="cifar10")
+
+
+@register_dataset(
+    "cifar100-c",
+    kind="corrupted",
+    layout="--data-dir holding <corruption>.npy (severities 1-5 stacked) and labels.npy, fine labels (Zenodo record 3555552)",
+)
+def cifar100c_dataset(argument: str, options: LoadOptions) -> CorruptedDataset:
+    return npy_corrupted_dataset("cifar100-c", options.data_dir, 100, clean_source="cifar100")
 
 
 def corruption_file(data_dir: str | os.PathLike, corruption: str) -> Path:
@@ -107,15 +120,46 @@ def load_clean(data_dir: str | os.PathLike, num_classes: int | None = None) -> S
     return Split(images, np.asarray(labels[:per_severity], dtype=np.int64))
 
 
-def write_corruption_file(data_dir: str | os.PathLike, corruption: str, images_by_severity: list[np.ndarray]) -> Path:
-    """Write ``<corruption>.npy`` with the five severity blocks stacked, as the official files are."""
-    if len(images_by_severity) != len(SEVERITIES):
-        raise ValueError("need one image block per severity 1..5")
+def write_corruption_file(data_dir: str | os.PathLike, corruption: str, images_by_severity: Iterable[np.ndarray]) -> Path:
+    """Write ``<corruption>.npy`` with the five severity blocks stacked, as the official files are.
+
+    ``images_by_severity`` gives the blocks of severities 1..5 in order (a generator keeps one in
+    memory at a time); they fill a temporary file that is renamed to ``<corruption>.npy`` only once
+    all five are written, so the file is either absent or complete."""
     path = corruption_file(data_dir, corruption)
     path.parent.mkdir(parents=True, exist_ok=True)
-    stacked = np.concatenate([np.asarray(block, dtype=np.uint8) for block in images_by_severity])
-    _save_atomically(path, stacked)
+    partial = path.with_name(path.name + ".partial")
+    stacked = None
+    try:
+        for index, block in enumerate(images_by_severity):
+            block = np.asarray(block, dtype=np.uint8)
+            if index >= len(SEVERITIES):
+                raise ValueError("need one image block per severity 1..5, got more")
+            if stacked is None:
+                stacked = np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=(len(SEVERITIES) * len(block), *block.shape[1:]))
+            per_severity = len(stacked) // len(SEVERITIES)
+            if block.shape != (per_severity, *stacked.shape[1:]):
+                raise ValueError(f"severity {index + 1} block has shape {block.shape}, severity 1's {(per_severity, *stacked.shape[1:])}")
+            stacked[index * per_severity : (index + 1) * per_severity] = block
+        if stacked is None or index != len(SEVERITIES) - 1:
+            raise ValueError("need one image block per severity 1..5")
+        stacked.flush()
+        del stacked
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path
+
+
+def corruption_file_complete(data_dir: str | os.PathLike, corruption: str, count: int | None = None) -> bool:
+    """Whether ``<corruption>.npy`` is there whole: readable, five equal severity blocks, and (for
+    ``count``) ``count`` images in each. A resumed writer skips the corruptions for which this holds."""
+    try:
+        images = np.load(corruption_file(data_dir, corruption), mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return False
+    blocks_whole = images.ndim == 4 and len(images) % len(SEVERITIES) == 0 and len(images) > 0
+    return blocks_whole and (count is None or len(images) == count * len(SEVERITIES))
 
 
 def write_labels_file(data_dir: str | os.PathLike, labels: np.ndarray) -> Path:
@@ -150,9 +194,4 @@ def _save_atomically(path: Path, array: np.ndarray) -> None:
 
 
 def _open_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except FileNotFoundError:
-        raise UserError(f"CIFAR-10-C file missing: {path}") from None
-    except (ValueError, OSError, EOFError) as error:
-        raise UserError(f"{path} is truncated or not a .npy array ({error})") from None
+    return open_npy(path, "CIFAR-10-C")

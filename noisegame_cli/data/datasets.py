@@ -10,6 +10,11 @@ kinds exist:
 
 Each loader module registers its names with ``register_dataset``; importing ``noisegame_cli.data``
 imports them all. A name is checked (``check_dataset``) before any file is read.
+
+``load_dataset`` and ``load_corrupted_dataset`` apply ``image_size`` and ``channels`` to whatever a
+loader returns (``with_image_size``, ``with_channels``), so every dataset takes them: a file-backed
+split converts as it streams, an in-memory one is converted once. Grey datasets stay 1-channel
+unless ``channels=3`` is asked for.
 """
 
 from __future__ import annotations
@@ -21,12 +26,14 @@ from typing import Callable, Union
 
 import numpy as np
 
-from noisegame_cli.data.sources import FileSplit, Split
+from noisegame_cli.data.sources import FileSplit, Split, StreamSplit
 from noisegame_cli.errors import UserError
 
-AnySplit = Union[Split, FileSplit]
+AnySplit = Union[Split, FileSplit, StreamSplit]
 KINDS = ("images", "corrupted")
 SPLITS = ("train", "val", "test")
+ALL_SEVERITIES = (1, 2, 3, 4, 5)
+VALIDATION_FRACTION = 0.1  # the part of a training set held out as validation where a release has none
 
 
 @dataclass(frozen=True)
@@ -85,11 +92,26 @@ class CorruptedDataset:
     clean: AnySplit | None = None  # the uncorrupted test images, where known
     clean_source: str | None = None  # the images dataset whose test split is the clean set, when ``clean`` is None
     parameters: str = "cifar10-c"  # the published parameter set it was made with (mCE baselines follow it)
+    severities: tuple[int, ...] = ALL_SEVERITIES  # the severities present (MNIST-C has one)
 
     def load(self, corruption: str, severity: int, limit: int | None = None) -> AnySplit:
         if corruption not in self.corruptions:
             raise UserError(f"{self.name} has no {corruption} images; it has {', '.join(self.corruptions)}")
+        if severity not in self.severities:
+            raise UserError(f"{self.name} has no severity {severity}; it has {', '.join(map(str, self.severities))}")
         return self.load_split(corruption, severity).head(limit)
+
+    def converted(self, image_size: tuple[int, int] | None, channels: int | None) -> "CorruptedDataset":
+        """The same sets with every split resized and/or converted to ``channels`` as it is loaded."""
+        if image_size is None and channels is None:
+            return self
+        shape = (*(image_size or self.image_shape[:2]), channels or self.image_shape[-1])
+        return replace(
+            self,
+            image_shape=tuple(shape),
+            load_split=lambda corruption, severity: converted(self.load_split(corruption, severity), image_size, channels),
+            clean=None if self.clean is None else converted(self.clean, image_size, channels),
+        )
 
 
 Loader = Callable[[str, LoadOptions], Union[Dataset, CorruptedDataset]]
@@ -102,20 +124,24 @@ class DatasetEntry:
     kind: str
     layout: str  # one line: the files it reads (or "embedded"), for --help and the docs
     argument: str | None  # what follows "NAME:", if the name takes an argument
+    labels: str | None = None  # what --labels picks for it ("fine (default) or coarse"); None: it has one label set
 
 
 DATASETS: dict[str, DatasetEntry] = {}
 
 
-def register_dataset(name: str, *, layout: str, kind: str = "images", argument: str | None = None) -> Callable[[Loader], Loader]:
-    """Register ``loader(argument, options)`` under ``name``."""
+def register_dataset(
+    name: str, *, layout: str, kind: str = "images", argument: str | None = None, labels: str | None = None
+) -> Callable[[Loader], Loader]:
+    """Register ``loader(argument, options)`` under ``name``; ``labels`` says what ``--labels`` picks
+    for it, where it has several label sets (the loader checks the value)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}")
 
     def decorator(loader: Loader) -> Loader:
         if name in DATASETS:
             raise ValueError(f"dataset {name!r} is already registered")
-        DATASETS[name] = DatasetEntry(name, loader, kind, layout, argument)
+        DATASETS[name] = DatasetEntry(name, loader, kind, layout, argument, labels)
         return loader
 
     return decorator
@@ -161,10 +187,9 @@ def load_dataset(
     """Load an ``images`` dataset by spec; ``limit`` keeps the first examples of each split."""
     entry, argument = parse_spec(spec)
     check_dataset(spec, "images")
-    options = LoadOptions(None if data_dir is None else str(data_dir), download, image_size, channels, labels)
+    options = _checked_options(entry, LoadOptions(None if data_dir is None else str(data_dir), download, image_size, channels, labels))
     dataset = entry.load(argument, options)
-    if channels is not None:
-        dataset = replace(dataset, **{w: with_channels(getattr(dataset, w), channels) for w in SPLITS if getattr(dataset, w) is not None})
+    dataset = replace(dataset, **{w: converted(getattr(dataset, w), image_size, channels) for w in SPLITS if getattr(dataset, w) is not None})
     return dataset.limited(limit)
 
 
@@ -176,25 +201,105 @@ def load_corrupted_dataset(
     channels: int | None = None,
     labels: str | None = None,
 ) -> CorruptedDataset:
-    """Load a ``corrupted`` dataset by spec."""
+    """Load a ``corrupted`` dataset by spec; every split it gives is resized and converted as asked."""
     entry, argument = parse_spec(spec)
     check_dataset(spec, "corrupted")
-    return entry.load(argument, LoadOptions(None if data_dir is None else str(data_dir), False, image_size, channels, labels))
+    options = _checked_options(entry, LoadOptions(None if data_dir is None else str(data_dir), False, image_size, channels, labels))
+    return entry.load(argument, options).converted(image_size, channels)
 
 
-def with_channels(split: AnySplit, channels: int) -> AnySplit:
-    """``split`` with grey images repeated to 3 channels, or colour ones turned grey (ITU-R 601 luma)."""
+def _checked_options(entry: DatasetEntry, options: LoadOptions) -> LoadOptions:
+    if options.channels is not None and options.channels not in (1, 3):
+        raise UserError(f"--channels must be 1 or 3, got {options.channels}")
+    if options.image_size is not None and (len(options.image_size) != 2 or min(options.image_size) < 1):
+        raise UserError(f"--image-size must be two positive sizes (height, width), got {options.image_size}")
+    if options.labels is not None and entry.labels is None:
+        takes = ", ".join(name for name, other in DATASETS.items() if other.labels is not None)
+        raise UserError(f"dataset {entry.name} has one label set; --labels applies to {takes}")
+    return options
+
+
+def converted(split: AnySplit, image_size: tuple[int, int] | None, channels: int | None) -> AnySplit:
+    """``split`` resized to ``image_size`` and brought to ``channels`` (either None: as it is)."""
+    return with_channels(with_image_size(split, image_size), channels)
+
+
+def with_channels(split: AnySplit, channels: int | None) -> AnySplit:
+    """``split`` with grey images repeated to 3 channels, or colour ones turned grey (ITU-R 601
+    luma); unchanged for ``None`` or when it has them already."""
+    if channels is None:
+        return split
     if channels not in (1, 3):
         raise UserError(f"--channels must be 1 or 3, got {channels}")
-    if split.image_shape[-1] == channels:
-        return split
-    if isinstance(split, FileSplit):
-        return replace(split, channels=channels)
-    images = np.asarray(split.images)
-    if channels == 3:
-        return Split(np.repeat(images, 3, axis=-1), split.labels)
-    luma = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return Split(np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None], split.labels)
+    return split.with_channels(channels)
+
+
+def with_image_size(split: AnySplit, image_size: tuple[int, int] | None) -> AnySplit:
+    """``split`` with images resized to ``(height, width)`` (bilinear, antialiased; a centre-cropping
+    ``FileSplit`` crops to it); unchanged for ``None``."""
+    return split if image_size is None else split.with_image_size(tuple(image_size))
+
+
+def with_validation(name: str, train: Split, test: Split | None, class_names: tuple[str, ...]) -> Dataset:
+    """A ``Dataset`` whose validation split is the last ``VALIDATION_FRACTION`` of ``train``, as
+    for releases that have none (CIFAR, MNIST, SVHN, STL-10)."""
+    held_out = max(1, int(round(len(train) * VALIDATION_FRACTION)))
+    rest = len(train) - held_out
+    return Dataset(
+        name,
+        Split(train.images[:rest], train.labels[:rest]),
+        Split(train.images[rest:], train.labels[rest:]),
+        test,
+        class_names,
+    )
+
+
+def download_to_cache(url: str, file_name: str, *, folder: str = "", extract: bool = False) -> Path:
+    """Fetch ``url`` into the Keras cache (``keras_cache_dir()``, or its ``folder``) as Keras' own
+    datasets are; the path of the file, or of the folder it was extracted into (Keras names it
+    ``<file name up to the first dot>_extracted``); look for the files there, as Keras may have
+    used another folder where the cache is not writable. A failed download is a ``UserError``."""
+    import keras
+
+    subdir = str(Path("datasets") / folder) if folder else "datasets"
+    keras_cache_dir().mkdir(parents=True, exist_ok=True)  # else Keras falls back to /tmp/.keras
+    try:
+        found = keras.utils.get_file(file_name, origin=url, cache_dir=str(keras_cache_dir().parent), cache_subdir=subdir, extract=extract)
+    except Exception as error:  # network and archive errors come in many types
+        raise UserError(f"could not download {url}: {error}") from None
+    return Path(found)
+
+
+def download_through_keras(module: str, what: str) -> None:
+    """Let Keras fetch a dataset it hosts (``keras.datasets.<module>``) into its cache; the arrays
+    it returns are not used, the loader reads the cached files as it reads any."""
+    import keras
+
+    try:
+        getattr(keras.datasets, module).load_data()
+    except Exception as error:  # network errors come in many types
+        raise UserError(f"could not download {what}: {error}") from None
+
+
+def open_npy(path: Path, what: str) -> np.ndarray:
+    """A ``.npy`` file memory-mapped, or a ``UserError`` naming it (``what`` names the dataset)."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise UserError(f"{what} file missing: {path}") from None
+    except (ValueError, OSError, EOFError) as error:
+        raise UserError(f"{path} is truncated or not a .npy array ({error})") from None
+
+
+def check_labels(labels: np.ndarray, num_classes: int, where: str, *, first: int = 0) -> np.ndarray:
+    """``labels`` as int64 (shifted to start at 0), or a ``UserError`` naming ``where`` when one lies
+    outside ``first .. first + num_classes - 1``."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise UserError(f"{where}: labels must be a 1-D integer array, got {labels.dtype} {list(labels.shape)}")
+    if len(labels) and (labels.min() < first or labels.max() >= first + num_classes):
+        raise UserError(f"{where}: labels must lie in {first}..{first + num_classes - 1}, found {labels.min()}..{labels.max()}")
+    return labels.astype(np.int64) - first
 
 
 def keras_cache_dir() -> Path:

@@ -7,18 +7,23 @@ the same methods, so pipelines, evaluations and the corruption engine never ask 
 - ``batches(batch_size)``: batches in order (evaluation);
 - ``arrays(count)``: the first ``count`` examples as NumPy arrays (figures, small sets);
 - ``head(count)``: the first ``count`` examples as a split of the same kind;
-- ``labels`` (always in memory: one integer per example), ``image_shape`` and ``len()``.
+- ``labels`` (always in memory: one integer per example), ``image_shape`` and ``len()``;
+- ``with_channels(channels)``, ``with_image_size(size)``, ``with_labels(labels)``: the same
+  examples converted (grey to colour and back, resized) or relabelled.
 
 ``Split`` holds NumPy arrays (memory-mapped ones are read one batch at a time); ``FileSplit``
-holds file paths and decodes them in ``tf.data`` with parallel, order-preserving maps.
+holds file paths and decodes them in ``tf.data`` with parallel, order-preserving maps;
+``StreamSplit`` wraps a ``tf.data`` pipeline that reads its examples in a fixed order (a
+TensorFlow Datasets split), and reads its labels only when they are asked for.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -35,6 +40,12 @@ IMAGE_SIGNATURES = {
     b"GIF8": "GIF",
 }
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+# ITU-R 601 luma: how every split turns colour into grey, so in-memory and streamed splits agree.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+CONVERSION_CHUNK = 1024  # images converted at a time when a Split changes channels or size
+STREAM_SHUFFLE_BUFFER = 10_000  # examples a StreamSplit shuffles among (it has no random access)
+# PIL modes that hold one grey channel (everything else is read as colour).
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 
 
 def _tf():
@@ -74,6 +85,20 @@ class Split:
 
     def with_labels(self, labels: np.ndarray) -> "Split":
         return Split(self.images, np.asarray(labels, dtype=np.int64))
+
+    def with_channels(self, channels: int) -> "Split":
+        """Grey images repeated to 3 channels, or colour ones turned grey; converted chunk by chunk
+        into memory (a memory-mapped split becomes an in-memory one)."""
+        if self.image_shape[-1] == channels:
+            return self
+        convert = (lambda part: np.repeat(part, 3, axis=-1)) if channels == 3 else grey_array
+        return Split(_converted(self.images, convert), self.labels)
+
+    def with_image_size(self, size: tuple[int, int]) -> "Split":
+        """The images resized (bilinear, antialiased, as ``FileSplit`` resizes), chunk by chunk into memory."""
+        if tuple(self.image_shape[:2]) == tuple(size):
+            return self
+        return Split(_converted(self.images, lambda part: resized_batch(part, size)), self.labels)
 
     def examples(self, *, shuffle: bool = False, seed: int = 0):
         tf = _tf()
@@ -138,14 +163,18 @@ class FileSplit:
     def with_labels(self, labels: np.ndarray) -> "FileSplit":
         return replace(self, labels=np.asarray(labels, dtype=np.int64))
 
+    def with_channels(self, channels: int) -> "FileSplit":
+        return replace(self, channels=channels)
+
+    def with_image_size(self, size: tuple[int, int]) -> "FileSplit":
+        return replace(self, image_size=tuple(size))
+
     def decode(self, path):
         """One file's image as uint8 ``[H, W, C]`` at this split's size (a graph function)."""
         tf = _tf()
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
         image = resized(image, self.image_size, self.resize)
-        if self.channels == 1:
-            image = tf.cast(tf.round(tf.image.rgb_to_grayscale(tf.cast(image, tf.float32))), tf.uint8)
-        return tf.ensure_shape(image, self.image_shape)
+        return tf.ensure_shape(converted_channels(image, self.channels), self.image_shape)
 
     def examples(self, *, shuffle: bool = False, seed: int = 0):
         tf = _tf()
@@ -164,8 +193,123 @@ class FileSplit:
         return (np.stack(images) if images else empty), np.asarray(part.labels, dtype=np.int64)
 
 
+@dataclass(frozen=True)
+class StreamSplit:
+    """A split read through a ``tf.data`` pipeline that gives its examples in a fixed order.
+
+    ``make()`` starts the pipeline of single ``(image, label)`` pairs (uint8 ``[H, W, C]`` of
+    ``image_shape``, int64); ``make_labels()`` one of the labels alone, cheaper because it leaves
+    the images undecoded. ``labels`` are read (one pass of ``make_labels``) the first time they are
+    asked for; ``count`` is the number of examples where the source knows it without a pass.
+    Shuffling draws from a buffer of ``STREAM_SHUFFLE_BUFFER`` examples, as there is no random access.
+    """
+
+    make: Callable[[], Any]
+    make_labels: Callable[[], Any]
+    image_shape: tuple[int, int, int]
+    count: int | None = None
+
+    def __len__(self) -> int:
+        return self.count if self.count is not None else len(self.labels)
+
+    @cached_property
+    def labels(self) -> np.ndarray:
+        parts = [batch.numpy() for batch in self.make_labels().batch(65536)]
+        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+    @property
+    def in_memory(self) -> bool:
+        return False
+
+    def head(self, count: int | None) -> "StreamSplit":
+        if count is None:
+            return self
+        known = None if self.count is None else min(count, self.count)
+        return StreamSplit(lambda: self.make().take(count), lambda: self.make_labels().take(count), self.image_shape, known)
+
+    def examples(self, *, shuffle: bool = False, seed: int = 0):
+        dataset = self.make()
+        return dataset.shuffle(STREAM_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True) if shuffle else dataset
+
+    def batches(self, batch_size: int):
+        return self.make().batch(batch_size)
+
+    def arrays(self, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        pairs = [(image.numpy(), int(label)) for image, label in self.head(count).make()]
+        if not pairs:
+            return np.zeros((0, *self.image_shape), np.uint8), np.zeros(0, np.int64)
+        return np.stack([image for image, _ in pairs]), np.array([label for _, label in pairs], np.int64)
+
+    def with_labels(self, labels: np.ndarray) -> "StreamSplit":
+        tf = _tf()
+        labels = np.asarray(labels, dtype=np.int64)
+        images = lambda: self.make().map(lambda image, label: image)  # noqa: E731
+        return StreamSplit(
+            lambda: tf.data.Dataset.zip(images(), tf.data.Dataset.from_tensor_slices(labels)),
+            lambda: tf.data.Dataset.from_tensor_slices(labels),
+            self.image_shape,
+            len(labels),
+        )
+
+    def with_channels(self, channels: int) -> "StreamSplit":
+        if self.image_shape[-1] == channels:
+            return self
+        return self.mapped(lambda image: converted_channels(image, channels), (*self.image_shape[:2], channels))
+
+    def with_image_size(self, size: tuple[int, int]) -> "StreamSplit":
+        if tuple(self.image_shape[:2]) == tuple(size):
+            return self
+        return self.mapped(lambda image: resized(image, size), (*size, self.image_shape[-1]))
+
+    def mapped(self, function: Callable, image_shape: tuple[int, int, int]) -> "StreamSplit":
+        """The same examples with ``function`` (a graph function) applied to each image."""
+        tf = _tf()
+
+        def make():
+            pairs = self.make().map(lambda image, label: (function(image), label), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            return pairs.map(lambda image, label: (tf.ensure_shape(image, image_shape), label))
+
+        return StreamSplit(make, self.make_labels, tuple(image_shape), self.count)
+
+
+def converted_channels(image, channels: int):
+    """A uint8 image ``[..., H, W, C]`` with 1 or 3 channels brought to ``channels`` (a graph function)."""
+    tf = _tf()
+    have = image.shape[-1]
+    if have == channels:
+        return image
+    if channels == 3:
+        return tf.repeat(image, 3, axis=-1)
+    pixels = tf.cast(image, tf.float32)
+    luma = pixels[..., 0] * LUMA_WEIGHTS[0] + pixels[..., 1] * LUMA_WEIGHTS[1] + pixels[..., 2] * LUMA_WEIGHTS[2]
+    return tf.cast(tf.clip_by_value(tf.round(luma), 0, 255), tf.uint8)[..., None]
+
+
+def grey_array(images: np.ndarray) -> np.ndarray:
+    """Colour uint8 images ``[..., 3]`` as grey ``[..., 1]`` (the same arithmetic as ``converted_channels``)."""
+    pixels = np.asarray(images, dtype=np.float32)
+    weights = [np.float32(weight) for weight in LUMA_WEIGHTS]
+    luma = pixels[..., 0] * weights[0] + pixels[..., 1] * weights[1] + pixels[..., 2] * weights[2]
+    return np.clip(np.rint(luma), 0, 255).astype(np.uint8)[..., None]
+
+
+def resized_batch(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 images ``[N, H, W, C]`` stretched to ``size`` as ``resized`` does one image."""
+    return resized(np.asarray(images), tuple(size)).numpy()
+
+
+def _converted(images: np.ndarray, convert: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``convert`` applied to ``images`` a chunk at a time (a memory-mapped array is read once, in parts)."""
+    parts = [convert(np.asarray(images[start : start + CONVERSION_CHUNK])) for start in range(0, len(images), CONVERSION_CHUNK)]
+    if parts:
+        return np.concatenate(parts)
+    empty = convert(np.zeros((1, *images.shape[1:]), np.uint8))
+    return empty[:0]
+
+
 def resized(image, size: tuple[int, int], mode: str = "stretch"):
-    """A uint8 image brought to ``size`` (see ``RESIZE_MODES``); unchanged when it already has it."""
+    """A uint8 image ``[H, W, C]`` (or a batch of them, for ``stretch``) brought to ``size`` (see
+    ``RESIZE_MODES``); unchanged when it already has it."""
     tf = _tf()
     height, width = size
     if mode == "centre_crop":
@@ -176,7 +320,7 @@ def resized(image, size: tuple[int, int], mode: str = "stretch"):
         image = tf.image.resize(image, target, method="bilinear", antialias=True)
         image = tf.image.resize_with_crop_or_pad(image, height, width)
     else:
-        same = tf.reduce_all(tf.equal(tf.shape(image)[:2], [height, width]))
+        same = tf.reduce_all(tf.equal(tf.shape(image)[-3:-1], [height, width]))
         image = tf.cond(same, lambda: tf.cast(image, tf.float32), lambda: tf.image.resize(image, (height, width), method="bilinear", antialias=True))
     return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
 
@@ -211,3 +355,16 @@ def first_image_size(path: str | os.PathLike) -> tuple[int, int]:
     except (OSError, UnidentifiedImageError) as error:
         raise UserError(f"cannot read image {path}: {error}") from None
     return height, width
+
+
+def first_image_shape(path: str | os.PathLike) -> tuple[int, int, int]:
+    """``(height, width, channels)`` of one image file, read from its header: 1 channel for grey
+    files, 3 for every other mode (colour, palette, with or without alpha)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            (width, height), mode = image.size, image.mode
+    except (OSError, UnidentifiedImageError) as error:
+        raise UserError(f"cannot read image {path}: {error}") from None
+    return height, width, 1 if mode in GREY_MODES else 3

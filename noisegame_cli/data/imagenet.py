@@ -1,0 +1,206 @@
+"""ImageNet's validation set and Tiny ImageNet, streamed from their JPEG files.
+
+``imagenet`` (ILSVRC 2012) is the 50 000-image validation set, the test split of a dataset with no
+train or val split, prepared as the ImageNet-C generator prepared it: short side resized to 256,
+centre crop 224x224 (``--image-size S`` crops S x S after resizing the short side to S*256/224).
+``--data-dir`` holds it in one of two layouts:
+
+- class folders ``<wnid>/*.JPEG`` (as the usual ``valprep.sh`` arranges it), in ``--data-dir`` or
+  its ``val/``;
+- the flat files of ``ILSVRC2012_img_val.tar`` (``ILSVRC2012_val_00000001.JPEG`` ...) with the
+  development kit's ``ILSVRC2012_validation_ground_truth.txt`` (one 1-based ILSVRC2012_ID per line,
+  in file-name order) and ``meta.mat`` (which maps each ID to its wnid), beside them or in
+  ``ILSVRC2012_devkit_t12/data/``.
+
+Class ``k`` is the ``k``-th wnid in sorted order, the index Keras' (and torchvision's) pretrained
+ImageNet models use; class names are the wnids.
+
+``tiny-imagenet`` reads ``tiny-imagenet-200/`` (in ``--data-dir`` or the Keras cache): ``wnids.txt``,
+``train/<wnid>/images/*.JPEG`` (500 per class) and ``val/images/*.JPEG`` labelled by
+``val/val_annotations.txt``. The official validation set is the test split (its test set has no
+labels); 10 % of each class of ``train/`` (50 images, drawn with the fixed seed 0) is the
+validation split. Images are 64x64, class names the sorted wnids. ``--download`` fetches
+``tiny-imagenet-200.zip`` into the Keras cache.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from noisegame_cli.data.datasets import Dataset, LoadOptions, download_to_cache, keras_cache_dir, register_dataset
+from noisegame_cli.data.folders import (
+    HOLDOUT_FRACTION,
+    check_same_classes,
+    class_files,
+    class_folder_names,
+    divide_classes,
+    file_split,
+    interleaved,
+    read_class_tree,
+)
+from noisegame_cli.data.sources import FileSplit, first_image_size, image_files
+from noisegame_cli.errors import UserError
+
+IMAGENET_SIZE = (224, 224)
+IMAGENET_CLASSES = 1000
+GROUND_TRUTH_FILE = "ILSVRC2012_validation_ground_truth.txt"
+META_FILE = "meta.mat"
+DEVKIT_DATA = Path("ILSVRC2012_devkit_t12") / "data"
+TINY_FOLDER = "tiny-imagenet-200"
+TINY_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
+TINY_ANNOTATIONS = Path("val") / "val_annotations.txt"
+
+
+@register_dataset(
+    "imagenet",
+    layout=f"--data-dir holding the validation set as <wnid>/*.JPEG folders, or flat ILSVRC2012_val_*.JPEG with {GROUND_TRUTH_FILE} and {META_FILE} (image-net.org)",
+)
+def imagenet_dataset(argument: str, options: LoadOptions) -> Dataset:
+    return load_imagenet_validation(options.data_dir)
+
+
+@register_dataset(
+    "tiny-imagenet",
+    layout=f"{TINY_FOLDER}/ (wnids.txt, train/<wnid>/images/, val/images/ + val_annotations.txt) in --data-dir or the Keras cache (cs231n.stanford.edu)",
+)
+def tiny_imagenet_dataset(argument: str, options: LoadOptions) -> Dataset:
+    return load_tiny_imagenet(options.data_dir, download=options.download)
+
+
+def load_imagenet_validation(data_dir: str | os.PathLike | None) -> Dataset:
+    if data_dir is None:
+        raise UserError("--dataset imagenet needs --data-dir (the validation images; see docs/datasets.md)")
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise UserError(f"--data-dir {root}: no such folder")
+    if image_files(root):
+        class_names, files_by_class = _flat_validation(root)
+    else:
+        class_names, files_by_class = read_class_tree(root / "val" if (root / "val").is_dir() else root)
+    test = file_split(files_by_class, IMAGENET_SIZE, 3, resize="centre_crop")
+    return Dataset("imagenet", None, None, test, class_names)
+
+
+def _flat_validation(root: Path) -> tuple[tuple[str, ...], list[list[Path]]]:
+    """The flat validation files grouped by class through the devkit's ground truth and meta.mat."""
+    files = image_files(root)
+    truth_path, meta_path = (_devkit_file(root, name) for name in (GROUND_TRUTH_FILE, META_FILE))
+    ids = _read_ground_truth(truth_path)
+    if len(ids) != len(files):
+        raise UserError(f"{truth_path} has {len(ids)} labels but {root} holds {len(files)} images")
+    wnid_of_id = read_synsets(meta_path)
+    unknown = sorted(set(ids.tolist()) - set(wnid_of_id))
+    if unknown:
+        raise UserError(f"{truth_path}: ILSVRC2012_ID {unknown[0]} is not one of the {len(wnid_of_id)} classes of {meta_path}")
+    class_names = tuple(sorted(wnid_of_id.values()))
+    index = {wnid: k for k, wnid in enumerate(class_names)}
+    files_by_class: list[list[Path]] = [[] for _ in class_names]
+    for path, ilsvrc_id in zip(files, ids):
+        files_by_class[index[wnid_of_id[int(ilsvrc_id)]]].append(path)
+    return class_names, files_by_class
+
+
+def _devkit_file(root: Path, name: str) -> Path:
+    for candidate in (root / name, root / DEVKIT_DATA / name, root.parent / DEVKIT_DATA / name):
+        if candidate.is_file():
+            return candidate
+    raise UserError(f"{root} holds flat validation images but no {name} (expected beside them or in {DEVKIT_DATA}/)")
+
+
+def _read_ground_truth(path: Path) -> np.ndarray:
+    lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    try:
+        return np.array([int(line) for line in lines], dtype=np.int64)
+    except ValueError:
+        bad = next(line for line in lines if not line.lstrip("-").isdigit())
+        raise UserError(f"{path}: {bad!r} is not an ILSVRC2012_ID (one integer per line)") from None
+
+
+def read_synsets(path: Path) -> dict[int, str]:
+    """ILSVRC2012_ID -> wnid for the leaf classes (no children, IDs 1..1000) of the devkit's ``meta.mat``."""
+    import scipy.io
+
+    try:
+        synsets = scipy.io.loadmat(path, squeeze_me=True)["synsets"]
+        ids, wnids = np.atleast_1d(synsets["ILSVRC2012_ID"]), np.atleast_1d(synsets["WNID"])
+        children = np.atleast_1d(synsets["num_children"])
+    except Exception as error:  # scipy raises many types for a truncated or foreign file
+        raise UserError(f"{path} is not the devkit's meta.mat with a synsets table ({type(error).__name__}: {error})") from None
+    rows = zip(ids, wnids, children)
+    leaves = {int(ilsvrc_id): str(wnid) for ilsvrc_id, wnid, below in rows if int(below) == 0 and 1 <= int(ilsvrc_id) <= IMAGENET_CLASSES}
+    if not leaves:
+        raise UserError(f"{path}: no synset with an ILSVRC2012_ID in 1..{IMAGENET_CLASSES}")
+    return leaves
+
+
+def load_tiny_imagenet(data_dir: str | os.PathLike | None = None, *, download: bool = False) -> Dataset:
+    root = find_tiny_imagenet(data_dir)
+    if root is None:
+        if data_dir is not None:
+            raise UserError(f"no Tiny ImageNet in {data_dir}: expected {TINY_FOLDER}/ with wnids.txt there")
+        if not download:
+            raise UserError(f"Tiny ImageNet is not in the Keras cache ({keras_cache_dir() / TINY_FOLDER}); pass --data-dir or --download")
+        unpacked = download_to_cache(TINY_URL, "tiny-imagenet-200.zip", extract=True)
+        root = find_tiny_imagenet(unpacked)
+        if root is None:
+            raise UserError(f"Tiny ImageNet was downloaded but {unpacked} holds no {TINY_FOLDER}/")
+    class_names = read_wnids(root / "wnids.txt")
+    train_root = root / "train"
+    if not train_root.is_dir():
+        raise UserError(f"Tiny ImageNet folder missing: {train_root}")
+    check_same_classes(train_root, class_folder_names(train_root), class_names, reference="wnids.txt")
+    files = [class_files(train_root / wnid / "images") for wnid in class_names]
+    train, val = divide_classes(train_root, class_names, files, (1 - HOLDOUT_FRACTION, HOLDOUT_FRACTION))
+    size = first_image_size(files[0][0])
+    test = _tiny_validation(root, class_names, size)
+    return Dataset("tiny-imagenet", file_split(train, size, 3), file_split(val, size, 3), test, class_names)
+
+
+def find_tiny_imagenet(data_dir: str | os.PathLike | None) -> Path | None:
+    cache = keras_cache_dir()
+    roots = [Path(data_dir)] if data_dir is not None else [cache, cache / f"{TINY_FOLDER}_extracted"]
+    for root in roots:
+        for candidate in (root, root / TINY_FOLDER):
+            if (candidate / "wnids.txt").is_file():
+                return candidate
+    return None
+
+
+def read_wnids(path: Path) -> tuple[str, ...]:
+    """The sorted wnids of ``wnids.txt`` (one per line), or a ``UserError`` for an empty or repeating list."""
+    wnids = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    if not wnids:
+        raise UserError(f"{path} lists no wnid")
+    if len(set(wnids)) != len(wnids):
+        raise UserError(f"{path} lists a wnid twice")
+    return tuple(sorted(wnids))
+
+
+def _tiny_validation(root: Path, class_names: tuple[str, ...], size: tuple[int, int]) -> FileSplit:
+    """The official validation images, labelled by ``val_annotations.txt`` (file, wnid, box)."""
+    annotations, images = root / TINY_ANNOTATIONS, root / "val" / "images"
+    if not annotations.is_file():
+        raise UserError(f"Tiny ImageNet file missing: {annotations}")
+    index = {wnid: k for k, wnid in enumerate(class_names)}
+    files_by_class: list[list[Path]] = [[] for _ in class_names]
+    for number, line in enumerate(annotations.read_text(errors="replace").splitlines(), start=1):
+        fields = line.split("\t")
+        if not line.strip():
+            continue
+        if len(fields) < 2 or fields[1] not in index:
+            raise UserError(f"{annotations} line {number}: expected '<file>\\t<wnid of wnids.txt>\\t...', got {line[:80]!r}")
+        files_by_class[index[fields[1]]].append(images / fields[0])
+    listed = sum(len(files) for files in files_by_class)
+    present = len(image_files(images)) if images.is_dir() else 0
+    if listed != present:
+        raise UserError(f"{annotations} lists {listed} images but {images} holds {present}")
+    for files in files_by_class:
+        files.sort()
+    paths, _ = interleaved(files_by_class)
+    missing = next((path for path in paths if not Path(path).is_file()), None)
+    if missing is not None:
+        raise UserError(f"{annotations} lists {Path(missing).name}, which is not in {images}")
+    return file_split(files_by_class, size, 3)
