@@ -44,7 +44,7 @@ RECIPE_FILES = {
         "teacher": "digits-teacher.yaml", "student": "digits-student.yaml", "gnt": "digits-gnt.yaml", "ant": "digits-ant.yaml",
         "adversarial": "digits-fgsm-adv-train.yaml", "fgsm": "digits-fgsm-eval.yaml", "freq-eval": "digits-freq-eval.yaml",
         "freq-train": "digits-freq-train.yaml", "freq-smooth": "digits-freq-smooth.yaml", "style": "digits-style.yaml",
-        "corruption": "digits-eval-corruption.yaml",
+        "corruption": "digits-eval-corruption.yaml", "denoiser": "digits-denoise.yaml", "purifier": "digits-denoise-eval.yaml",
     },
     "cifar10": {
         "teacher": "cifar10-teacher.yaml", "student": "cifar10-student-resnet50v2.yaml", "gnt": "cifar10-gnt.yaml",
@@ -72,7 +72,17 @@ SHORTENED = {
 
 def build_study(name: str) -> tuple[Step, ...]:
     """The steps of study ``name``."""
-    from noisegame_cli.commands import adv_noise, corrupt, eval_corruption, fgsm, freq_split, style_transfer, train_student, train_teacher
+    from noisegame_cli.commands import (
+        adv_noise,
+        corrupt,
+        denoise,
+        eval_corruption,
+        fgsm,
+        freq_split,
+        style_transfer,
+        train_student,
+        train_teacher,
+    )
 
     if name not in RECIPE_FILES:
         raise UserError(f"unknown study {name!r}; choose from {', '.join(RECIPE_FILES)}")
@@ -111,6 +121,9 @@ def build_study(name: str) -> tuple[Step, ...]:
         Step("style", style_transfer.Config, style_transfer.run, recipe["style"], links={"extractor_path": ("teacher", "adversarial")},
              values=style),
         corruption("adversarial", every_seed=False),
+        *((Step("denoiser", denoise.TrainConfig, denoise.run_train, recipe["denoiser"]),
+           Step("purifier", denoise.EvalConfig, denoise.run_eval, recipe["purifier"], links={"denoiser": "denoiser", "classifier": "teacher"}))
+          if "denoiser" in recipe else ()),
     )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ COMMANDS = {
     "freq-split": ("noisegame_cli.commands.freq_split", "Low/high-frequency study: eval, train on L(r)/H(r), smooth first-layer kernels."),
     "style-transfer": ("noisegame_cli.commands.style_transfer", "Gatys style transfer through VGG-19, ResNet-50 or a model trained here."),
     "eval-corruption": ("noisegame_cli.commands.eval_corruption", "Accuracy under the 19 common corruptions at 5 severities (files or generated)."),
+    "denoise": ("noisegame_cli.commands.denoise", "The GAN denoiser: train it, evaluate it as a purifier (oblivious and white-box attacks)."),
     "corrupt": ("noisegame_cli.commands.corrupt", "Write a corrupted copy of a dataset in the CIFAR-10-C layout."),
     "study": ("noisegame_cli.commands.study", "The whole robustness study on the digits data (or CIFAR-10), ending in the results page."),
     "report": ("noisegame_cli.commands.report", "Collect the runs under a folder into a results page and tables."),

@@ -21,10 +21,15 @@ class AttackResult:
 
 
 def evaluate_attack(
-    model: keras.Model, data, spec: AttackSpec, *, batch_size: int = 256, seed: int = 0, verbose: bool = True
-) -> AttackResult:
+    model: keras.Model, data, spec: AttackSpec, *, batch_size: int = 256, seed: int = 0, verbose: bool = True,
+    evaluated: keras.Model | None = None,
+) -> AttackResult:  # fmt: skip
     """Attack every batch of ``data`` (a split: in memory or streamed) and measure accuracy and loss
-    on the adversarial images, against the true labels."""
+    on the adversarial images, against the true labels.
+
+    The attack sees ``model``; the accuracy is measured on ``evaluated`` (``model`` itself by default).
+    Attacking a classifier and measuring the classifier behind a purifier is the oblivious setting
+    of a defence evaluation; attacking the whole defence is the white-box one."""
     num_classes = model.outputs[0].shape[-1]
     if spec.targeted and spec.target_class >= num_classes:
         raise UserError(f"target class {spec.target_class} does not exist: the model predicts {num_classes} classes")
@@ -36,7 +41,7 @@ def evaluate_attack(
     for index, (images, labels) in enumerate(batches):
         labels = tf.cast(labels, tf.int64)
         adversarial = run_attack(model, images, labels, spec, seed=(seed, index))
-        logits = model(adversarial, training=False)
+        logits = (evaluated or model)(adversarial, training=False)
         predictions = tf.argmax(logits, axis=-1)
         correct += int(tf.reduce_sum(tf.cast(predictions == labels, tf.int64)))
         loss_sum += float(tf.reduce_sum(cross_entropy(labels, logits)))

@@ -36,20 +36,25 @@ def resolve_model_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def load_classifier(path: str | os.PathLike) -> keras.Model:
-    """Load a saved classifier (logits out, rank-2) without its training state."""
+def load_saved(path: str | os.PathLike) -> keras.Model:
+    """Load any saved model of the kinds listed above, without its training state."""
     import noisegame_cli.models  # noqa: F401  (registers this project's custom layers before deserialising)
 
     model_file = resolve_model_file(path)
     try:
         if model_file.is_dir():
-            model = _saved_model_classifier(model_file)
-        else:
-            model = keras.models.load_model(model_file, compile=False)
+            return _saved_model_classifier(model_file)
+        return keras.models.load_model(model_file, compile=False)
     except UserError:
         raise
     except Exception as error:  # Keras raises many types for foreign or damaged files
         raise UserError(f"{model_file} is not a readable Keras model ({type(error).__name__}: {error})".splitlines()[0]) from None
+
+
+def load_classifier(path: str | os.PathLike) -> keras.Model:
+    """Load a saved classifier (logits out, rank-2) without its training state."""
+    model_file = resolve_model_file(path)
+    model = load_saved(model_file)
     if not isinstance(model, keras.Model) or len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
         raise UserError(f"{model_file} is not a classifier (expected one [batch, classes] output)")
     return model
@@ -125,3 +130,14 @@ def load_labelled(paths, data) -> dict[str, keras.Model]:
             label += "'"
         models[label] = load_checked(path, data)
     return models
+
+
+def load_denoiser(path: str | os.PathLike, image_shape) -> keras.Model:
+    """Load a saved image-to-image model (a denoiser) and check it takes and returns ``image_shape`` images."""
+    model = load_saved(path)
+    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 4:
+        raise UserError(f"{resolve_model_file(path)} is not an image-to-image model (expected one [batch, H, W, C] output)")
+    taken = tuple(model.inputs[0].shape[1:])
+    if any(t is not None and t != s for t, s in zip(taken, image_shape)):
+        raise UserError(f"the denoiser takes images of shape {list(taken)} but the dataset has {list(image_shape)}")
+    return model

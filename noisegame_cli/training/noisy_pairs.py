@@ -167,6 +167,17 @@ def noisy_pairs(dataset: tf.data.Dataset, noises: str | Sequence[str] | Sequence
     return tf.data.Dataset.zip(dataset, seeds).map(pair, num_parallel_calls=AUTOTUNE)
 
 
+def noise_transform(noises: str | Sequence[str] | Sequence[Noise], seed: int):
+    """A batch transform (images 0..255, batch index) -> noisy images, with the noise of
+    ``noisy_pairs(..., fixed=True)`` for the same batch size, for evaluating models on it."""
+    noises = _as_noises(noises)
+
+    def transform(images, index):
+        return apply_noises(tf.cast(images, tf.float32), noises, tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)]))
+
+    return transform
+
+
 def noisy_copies(images: np.ndarray, noises: str | Sequence[str] | Sequence[Noise], seed: int = 0, *, batch_size: int = 256) -> np.ndarray:
     """Fixed noisy copies (float32 0..255) of an image array, as ``noisy_pairs(..., fixed=True)`` makes them."""
     dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch_size)

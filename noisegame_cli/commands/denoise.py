@@ -1,0 +1,215 @@
+"""``noisegame denoise train|eval``: the adversarial (GAN) denoiser, and an honest evaluation of it as a
+purifier in front of a classifier.
+
+- ``train``: a convolutional encoder in front of DCGAN's transposed-convolution decoder learns to
+  remove noise (the study's: Gaussian noise of variance 50 on the 0..255 scale), against a DCGAN
+  discriminator (``--loss gan``, the study's), by L1 reconstruction (``l1``), or both (``gan+l1``,
+  pix2pix's weighting). Writes the denoiser as ``model.keras`` (image in, image out), per-epoch L1,
+  PSNR and SSIM, and ``denoise_grid.png`` (noisy | denoised | clean).
+- ``eval --denoiser RUN --classifier RUN``: the classifier's accuracy on clean, noisy and denoised
+  images, under the common corruptions with and without the denoiser in front, and under FGSM / PGD
+  in the settings a defence must be reported in: the attacker sees only the classifier (oblivious,
+  the weak setting most purification papers report), or differentiates through denoiser and
+  classifier (white-box), and with ``--bpda`` through a straight-through denoiser (BPDA).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+from noisegame_cli import checks, plots
+from noisegame_cli.attacks import AttackSpec
+from noisegame_cli.commands.common import experiment, load_data, prepare
+from noisegame_cli.config import Config, DataOptions, RunOptions, TrainingOptions, redefault, require, setting
+from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
+from noisegame_cli.evaluation import aggregate_rows, corruption_rows, evaluate, evaluate_attack
+from noisegame_cli.evaluation import corruption as measure
+from noisegame_cli.models import load_checked
+from noisegame_cli.models.denoiser import build_denoiser, build_discriminator, purified_classifier
+from noisegame_cli.models.saved import load_denoiser
+from noisegame_cli.options import config_command, mode_group
+from noisegame_cli.training.classifier import fit_and_record
+from noisegame_cli.training.denoiser import LOSSES, DenoiserGAN, dcgan_optimizer
+from noisegame_cli.training.noisy_pairs import STUDY_VARIANCE, noise_transform, noisy_pairs, parse_noises
+
+EXAMPLES_SHOWN = 8
+# Why the settings differ, written on every card: published reminders of what the weak setting hides.
+SETTINGS = {
+    "none": "no denoiser: the classifier alone, attacked directly",
+    "oblivious": "the attacker sees only the classifier; its images then pass the denoiser (the weak setting)",
+    "white-box": "the attacker differentiates through denoiser and classifier (the honest setting)",
+    "bpda": "white-box with the denoiser's backward pass replaced by the identity (BPDA, Athalye et al. 2018)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class NoiseOptions(Config):
+    """The noise the denoiser removes."""
+
+    option_group: ClassVar[str] = "evaluation"
+
+    noise: tuple[str, ...] = setting(("gaussian",), "Noise to remove, repeatable: gaussian (of --variance), gaussian:VARIANCE, "
+                                     "or corruption:NAME:SEVERITY (any corruption of the engine).", multiple=True,
+                                     check=lambda value, flag: parse_noises(list(value)))  # fmt: skip
+    variance: float = setting(STUDY_VARIANCE, "Variance of the gaussian noise on the 0..255 scale (the study's: 50).", check=checks.positive)
+
+    @property
+    def noise_specs(self) -> tuple[str, ...]:
+        return tuple(f"gaussian:{self.variance:g}" if spec == "gaussian" else spec for spec in self.noise)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(NoiseOptions, TrainingOptions, DataOptions, RunOptions):
+    command = "denoise-train"
+    smoke_preset: ClassVar[Mapping[str, Any]] = {"depth": 2, "base_filters": 8}
+
+    loss: str = setting("gan", "gan (the study's: the generator learns only from the discriminator), l1, or gan+l1 (pix2pix).",
+                        choices=LOSSES)
+    l1_weight: float = setting(100.0, "Weight of the L1 term in gan+l1 (L1 on the 0..1 scale).", check=checks.positive)
+    depth: int = setting(3, "Stride-2 convolutions in the encoder (and transposed ones in the decoder); H and W must divide by 2**depth.",
+                         check=checks.at_least(1))
+    base_filters: int = setting(64, "Filters of the first encoder layer (doubling per layer).", check=checks.at_least(1))
+    learning_rate: float = redefault(TrainingOptions, "learning_rate", 2e-4, "Adam learning rate of both players (beta_1 0.5, as DCGAN).")
+
+    @property
+    def default_run_name(self) -> str:
+        return f"denoiser-{self.loss}"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig(NoiseOptions, DataOptions, RunOptions):
+    command = "denoise-eval"
+    smoke_preset: ClassVar[Mapping[str, Any]] = {"corruptions": ("gaussian_noise", "contrast"), "severities": (3,), "steps": 2}
+
+    denoiser: str | None = setting(None, "The denoiser: a denoise train run directory or its model.keras (required).",
+                                   check=checks.existing_path, show_default=False)
+    classifier: str | None = setting(None, "The classifier behind it: a run directory or saved model (required).",
+                                     check=checks.existing_path, show_default=False)
+    corruptions: tuple[str, ...] = setting(("common",), "Corruptions to evaluate with and without the denoiser (all, common, noise, names).",
+                                           check=measure.corruption_names_check)
+    severities: tuple[int, ...] = setting((1, 2, 3, 4, 5), "Corruption severities.", check=measure.severities_check)
+    epsilons: tuple[float, ...] = setting((2 / 255, 8 / 255), "Attack budgets (Linf, 0..1 scale).", check=checks.all_of(checks.not_empty, checks.BUDGET))
+    steps: int = setting(10, "PGD steps.", check=checks.at_least(1))
+    bpda: bool = setting(False, "Also attack through a straight-through denoiser (BPDA).")
+
+    def validate(self) -> None:
+        require(self.denoiser is not None and self.classifier is not None, "denoise eval needs --denoiser and --classifier")
+
+    @property
+    def default_run_name(self) -> str:
+        return "purifier"
+
+
+def draw_grid(path, noisy: np.ndarray, denoised: np.ndarray, clean: np.ndarray, title: str) -> None:
+    """The study's figure: noisy input | denoised | clean, one column per image."""
+    plots.image_grid({"noisy": list(noisy), "denoised": list(denoised), "clean": list(clean)}, path, title=title)
+
+
+def _grid(path, denoiser, test, transform, title: str) -> None:
+    clean, _ = test.arrays(EXAMPLES_SHOWN)
+    noisy = transform(tf.constant(clean, tf.float32), tf.constant(0, tf.int64)).numpy()
+    draw_grid(path, noisy, denoiser.predict(noisy, verbose=0), clean, title)
+
+
+def run_train(config: TrainConfig) -> dict:
+    """Train the denoiser; returns the run directory and the test PSNR of noisy and denoised images."""
+    strategy = prepare(config)
+    data = load_data(config)
+    train, val, test = data.split("train"), data.split("val"), data.split("test")
+    noises = parse_noises(list(config.noise_specs))
+    with strategy.scope():
+        denoiser = build_denoiser(data.image_shape, depth=config.depth, base_filters=config.base_filters)
+        discriminator = None if config.loss == "l1" else build_discriminator(data.image_shape, depth=config.depth, base_filters=config.base_filters)
+        trainer = DenoiserGAN(denoiser, discriminator, loss=config.loss, l1_weight=config.l1_weight)
+        trainer.compile(dcgan_optimizer(config.learning_rate), None if discriminator is None else dcgan_optimizer(config.learning_rate))
+    with experiment(config, model=denoiser.name) as run:
+        training = noisy_pairs(train_pipeline(train, config.batch_size, augment="none", seed=config.seed), noises, config.seed, fixed=False)
+        validation = noisy_pairs(eval_pipeline(val, config.batch_size), noises, config.seed + 1, fixed=True)
+        fit_and_record(trainer, training, validation, run=run, epochs=config.epochs,
+                       title=f"denoiser ({config.loss}) on {data.name}, noise {', '.join(config.noise_specs)}")  # fmt: skip
+        denoiser.save(run.path("model.keras"))
+        measured = trainer.evaluate(noisy_pairs(eval_pipeline(test, config.batch_size), noises, config.seed, fixed=True),
+                                    return_dict=True, verbose=0)  # fmt: skip
+        rows = [{"split": "test", "metric": name, "value": float(value)} for name, value in measured.items()]
+        run.write_metrics(rows, results=config.results)
+        _grid(run.path("denoise_grid.png"), denoiser, test, noise_transform(noises, config.seed),
+              f"noisy | denoised | clean ({config.loss}, {', '.join(config.noise_specs)})")  # fmt: skip
+    return {"run_dir": str(run.directory), "noisy_psnr": measured["noisy_psnr"], "denoised_psnr": measured["psnr"]}
+
+
+def run_eval(config: EvalConfig) -> dict:
+    """The classifier with and without the denoiser in front: clean, noisy, corrupted, attacked."""
+    prepare(config)
+    data = load_data(config)
+    test = data.split("test")
+    classifier = load_checked(config.classifier, data, what="classifier")
+    denoiser = load_denoiser(config.denoiser, data.image_shape)
+    purified = purified_classifier(denoiser, classifier)
+    noises = parse_noises(list(config.noise_specs))
+    noisy = noise_transform(noises, config.seed)
+    models = {"classifier": classifier, "purified": purified}
+    with experiment(config, model=f"{denoiser.name}+{classifier.name}") as run:
+        rows = []
+        for role, model in models.items():
+            for images, transform in (("clean", None), ("noisy", noisy)):
+                result = evaluate(model, test, config.batch_size, transform)
+                rows.append({"split": "test", "role": role, "model": model.name, "images": images, "metric": "accuracy", "value": result["accuracy"]})
+        per_set = corruption_rows(models, measure.generated_source(test, config.seed), config.corruptions, config.severities, config.batch_size)
+        rows += [{**row, "split": "test"} for row in per_set if row["metric"] == "accuracy"] + aggregate_rows(per_set)
+        rows += attack_rows(config, classifier, denoiser, purified, test)
+        frame = run.write_metrics(rows, results=config.results)
+        _grid(run.path("denoise_grid.png"), denoiser, test, noisy, f"noisy | denoised | clean ({', '.join(config.noise_specs)})")
+        run.path("card.md").write_text(card(frame, config))
+    accuracy = frame[(frame["metric"] == "accuracy") & frame["images"].notna()]
+    return {"run_dir": str(run.directory), **{f"{r.role}_{r.images}_accuracy": r.value for r in accuracy.itertuples()}}
+
+
+def attack_rows(config: EvalConfig, classifier, denoiser, purified, test) -> list[dict]:
+    """FGSM and PGD accuracy at each budget in each setting (see ``SETTINGS``)."""
+    settings = {"none": (classifier, classifier), "oblivious": (classifier, purified), "white-box": (purified, purified)}
+    if config.bpda:
+        settings["bpda"] = (purified_classifier(denoiser, classifier, bpda=True), purified)
+    rows = []
+    for eps in config.epsilons:
+        for attack in ("fgsm", "pgd"):
+            spec = AttackSpec(attack, eps, steps=config.steps)
+            for setting, (attacked, evaluated) in settings.items():
+                print(f"{attack} at {eps * 255:.3g}/255, {setting}", flush=True)
+                result = evaluate_attack(attacked, test, spec, batch_size=config.batch_size, seed=config.seed, evaluated=evaluated)
+                rows.append({"split": "test", "attack": attack, "epsilon": eps, "setting": setting, "model": evaluated.name,
+                             "metric": "accuracy", "value": result.accuracy})  # fmt: skip
+    return rows
+
+
+def card(frame, config: EvalConfig) -> str:
+    """A Markdown card of the evaluation that says which setting each number comes from."""
+    lines = [f"# Purifier card: {config.denoiser} in front of {config.classifier}", "",
+             f"Noise: {', '.join(config.noise_specs)}; seed {config.seed}.", "", "| images | classifier | denoiser + classifier |", "|---|---|---|"]  # fmt: skip
+    accuracy = frame[(frame["metric"] == "accuracy") & frame["images"].notna()].set_index(["images", "role"])["value"]
+    for images in ("clean", "noisy"):
+        lines.append(f"| {images} | {accuracy[(images, 'classifier')]:.4f} | {accuracy[(images, 'purified')]:.4f} |")
+    corrupted = frame[frame["metric"] == "mean_accuracy"].set_index("role")["value"]
+    lines.append(f"| corrupted (mean over {', '.join(config.corruptions)}) | {corrupted['classifier']:.4f} | {corrupted['purified']:.4f} |")
+    lines += ["", "| attack | epsilon | " + " | ".join(s for s in SETTINGS if s != "bpda" or config.bpda) + " |",
+              "|---|---|" + "---|" * (3 + config.bpda)]  # fmt: skip
+    attacked = frame[frame["setting"].notna()] if "setting" in frame else frame.iloc[:0]
+    for (attack, eps), group in attacked.groupby(["attack", "epsilon"], sort=False):
+        values = group.set_index("setting")["value"]
+        lines.append(f"| {attack} | {eps * 255:.3g}/255 | " + " | ".join(f"{values[s]:.4f}" for s in values.index) + " |")
+    lines += ["", "Settings:"] + [f"- **{name}**: {text}" for name, text in SETTINGS.items() if name != "bpda" or config.bpda]
+    lines += ["", "Only the white-box (and BPDA) numbers measure the defence; the oblivious ones measure the attacker's ignorance."]
+    return "\n".join(lines) + "\n"
+
+
+command = mode_group(
+    "denoise",
+    "The GAN denoiser of the adversarial-examples study: train it, evaluate it as a purifier in front of a classifier.",
+    {
+        "train": config_command("train", TrainConfig, run_train, "Train the denoiser (gan, l1 or gan+l1) on noisy images."),
+        "eval": config_command("eval", EvalConfig, run_eval, "A classifier with and without the denoiser: clean, noisy, corrupted, under oblivious and white-box attacks."),
+    },
+)
