@@ -171,8 +171,10 @@ def config_command(
     def callback(ctx: click.Context, **params):
         print_summary(run(build_config(cls, ctx, params)))
 
-    return click.Command(name, callback=callback, params=click_params(cls), help=help, short_help=short_help,
-                         context_settings={"help_option_names": ["-h", "--help"]})
+    command = click.Command(name, callback=callback, params=click_params(cls), help=help, short_help=short_help,
+                            context_settings={"help_option_names": ["-h", "--help"]})  # fmt: skip
+    command.config_class = cls  # for the test that every option is read
+    return command
 
 
 class ModeGroup(click.Group):
