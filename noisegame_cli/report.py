@@ -90,6 +90,8 @@ def summary_table(metrics: pd.DataFrame) -> pd.DataFrame:
 
 def _wide(rows: pd.DataFrame, index: list[str]) -> pd.DataFrame:
     """One row per observed combination of ``index`` (missing values included), one column per metric."""
+    clashing = rows["metric"].isin(index)  # a metric named like a context column (``images`` beside an ``images`` column)
+    rows = rows.assign(metric=rows["metric"].where(~clashing, rows["metric"] + " (metric)"))
     grouped = rows.groupby([*index, "metric"], dropna=False, sort=False)["value"].first()
     return grouped.unstack("metric").reset_index()
 

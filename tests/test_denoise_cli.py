@@ -49,7 +49,7 @@ def test_eval_reports_every_setting_and_the_white_box_is_at_least_as_strong(invo
     attacked = metrics[metrics["setting"].notna()].set_index(["attack", "setting"])["value"]
     assert set(attacked.index.get_level_values("setting")) == {"none", "oblivious", "white-box", "bpda"}
     assert attacked[("pgd", "white-box")] <= attacked[("pgd", "oblivious")]
-    images = metrics[metrics["images"].notna()].set_index(["role", "images"])["value"]
+    images = metrics[metrics["inputs"].notna()].set_index(["role", "inputs"])["value"]
     assert set(images.index) == {(r, i) for r in ("classifier", "purified") for i in ("clean", "noisy")}
     card = (run / "card.md").read_text()
     assert "the weak setting" in card and "white-box" in card and "| pgd | 8/255 |" in card

@@ -77,7 +77,8 @@ def test_corruption_names_groups_and_selection():
     assert len(expand_corruptions(["all"])) == 19 and len(expand_corruptions(["common"])) == 15
     with pytest.raises(UserError, match="unknown corruption 'fogg'"):
         check_corruptions(["fogg"])
-    assert select_corruptions(["all"], ("fog", "snow"), "here") == ("snow", "fog")
+    assert select_corruptions(["all"], ("fog", "snow"), "here") == ("fog", "snow")
+    assert select_corruptions(["noise", "fog"], ("fog", "shot_noise"), "here") == ("shot_noise", "fog")
     with pytest.raises(UserError, match="here has no glass_blur"):
         select_corruptions(["glass_blur"], ("fog",), "here")
 

@@ -82,3 +82,12 @@ def test_tables_without_rows_are_left_out(tmp_path):
     markdown = build_report(root)["markdown"].read_text()
     assert "## Clean accuracy" in markdown
     assert "## Accuracy vs epsilon" not in markdown and "## Corruption benchmark" not in markdown
+
+
+def test_a_metric_named_like_a_context_column_keeps_both(tmp_path):
+    root = tmp_path / "runs"
+    _run(root, "corrupt", "written", [{"metric": "images", "value": 50, "corruption": "fog"}])
+    _run(root, "denoise-eval", "purifier", [{"metric": "accuracy", "value": 0.61, "images": "noisy", "split": "test"}])
+    summary = build_report(root)["summary"]
+    assert summary["images"].dropna().tolist() == ["noisy"]
+    assert summary["images (metric)"].dropna().tolist() == [50]

@@ -155,17 +155,17 @@ def run_eval(config: EvalConfig) -> dict:
     with experiment(config, model=f"{denoiser.name}+{classifier.name}") as run:
         rows = []
         for role, model in models.items():
-            for images, transform in (("clean", None), ("noisy", noisy)):
+            for inputs, transform in (("clean", None), ("noisy", noisy)):
                 result = evaluate(model, test, config.batch_size, transform)
-                rows.append({"split": "test", "role": role, "model": model.name, "images": images, "metric": "accuracy", "value": result["accuracy"]})
+                rows.append({"split": "test", "role": role, "model": model.name, "inputs": inputs, "metric": "accuracy", "value": result["accuracy"]})
         per_set = corruption_rows(models, measure.generated_source(test, config.seed), config.corruptions, config.severities, config.batch_size)
         rows += [{**row, "split": "test"} for row in per_set if row["metric"] == "accuracy"] + aggregate_rows(per_set)
         rows += attack_rows(config, classifier, denoiser, purified, test)
         frame = run.write_metrics(rows, results=config.results)
         _grid(run.path("denoise_grid.png"), denoiser, test, noisy, f"noisy | denoised | clean ({', '.join(config.noise_specs)})")
         run.path("card.md").write_text(card(frame, config))
-    accuracy = frame[(frame["metric"] == "accuracy") & frame["images"].notna()]
-    return {"run_dir": str(run.directory), **{f"{r.role}_{r.images}_accuracy": r.value for r in accuracy.itertuples()}}
+    accuracy = frame[(frame["metric"] == "accuracy") & frame["inputs"].notna()]
+    return {"run_dir": str(run.directory), **{f"{r.role}_{r.inputs}_accuracy": r.value for r in accuracy.itertuples()}}
 
 
 def attack_rows(config: EvalConfig, classifier, denoiser, purified, test) -> list[dict]:
@@ -188,10 +188,10 @@ def attack_rows(config: EvalConfig, classifier, denoiser, purified, test) -> lis
 def card(frame, config: EvalConfig) -> str:
     """A Markdown card of the evaluation that says which setting each number comes from."""
     lines = [f"# Purifier card: {config.denoiser} in front of {config.classifier}", "",
-             f"Noise: {', '.join(config.noise_specs)}; seed {config.seed}.", "", "| images | classifier | denoiser + classifier |", "|---|---|---|"]  # fmt: skip
-    accuracy = frame[(frame["metric"] == "accuracy") & frame["images"].notna()].set_index(["images", "role"])["value"]
-    for images in ("clean", "noisy"):
-        lines.append(f"| {images} | {accuracy[(images, 'classifier')]:.4f} | {accuracy[(images, 'purified')]:.4f} |")
+             f"Noise: {', '.join(config.noise_specs)}; seed {config.seed}.", "", "| inputs | classifier | denoiser + classifier |", "|---|---|---|"]  # fmt: skip
+    accuracy = frame[(frame["metric"] == "accuracy") & frame["inputs"].notna()].set_index(["inputs", "role"])["value"]
+    for inputs in ("clean", "noisy"):
+        lines.append(f"| {inputs} | {accuracy[(inputs, 'classifier')]:.4f} | {accuracy[(inputs, 'purified')]:.4f} |")
     corrupted = frame[frame["metric"] == "mean_accuracy"].set_index("role")["value"]
     lines.append(f"| corrupted (mean over {', '.join(config.corruptions)}) | {corrupted['classifier']:.4f} | {corrupted['purified']:.4f} |")
     lines += ["", "| attack | epsilon | " + " | ".join(s for s in SETTINGS if s != "bpda" or config.bpda) + " |",

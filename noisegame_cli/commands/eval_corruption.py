@@ -17,6 +17,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
+import keras
 import numpy as np
 import pandas as pd
 
@@ -40,8 +41,8 @@ class Config(DataOptions, RunOptions):
 
     model_path: str | None = setting(None, "Saved model to evaluate (model.keras, .h5, SavedModel or its run directory; required).",
                                      check=checks.existing_path, show_default=False)
-    corruptions: tuple[str, ...] = setting(("all",), "Corruption names, or all (the 19), common (the 15), noise (3).",
-                                           check=measure.corruption_names_check)
+    corruptions: tuple[str, ...] = setting(("all",), "Corruption names, or all (every one there is), common (the 15), noise (3).",
+                                           check=checks.not_empty)
     severities: tuple[int, ...] = setting(SEVERITIES, "Severities in 1..5.", check=measure.severities_check)
     baseline: str | None = setting(None, "A previous eval-corruption run directory of the baseline model, for mCE.", check=checks.existing_dir,
                                    show_default=False)
@@ -54,6 +55,8 @@ class Config(DataOptions, RunOptions):
 
     def validate(self) -> None:
         require(self.model_path is not None, "eval-corruption needs --model-path (a saved model to evaluate)")
+        if check_dataset(self.dataset).kind == "images":  # a corrupted dataset's names are checked against its files
+            measure.check_corruptions(self.corruptions)
         if self.write_dir is not None:
             require(check_dataset(self.dataset).kind == "images", "--write-dir saves sets generated on the fly; a corrupted dataset is files already")
             require(sorted(self.severities) == list(SEVERITIES), "--write-dir writes the official layout, which needs all 5 severities")
@@ -74,20 +77,36 @@ def _clean_split(dataset, config: Config):
         return None
 
 
-def prepare_sets(config: Config):
-    """(model, corrupted-set source, clean test split or None, the corruptions to evaluate, the dataset's label)."""
+@dataclasses.dataclass(frozen=True)
+class CorruptedSets:
+    """What an evaluation runs over: the model, where the corrupted sets come from, the clean split
+    (None where unknown), the corruptions and severities, and the dataset's label for the records."""
+
+    model: keras.Model
+    source: measure.CorruptedSource
+    clean: Any
+    corruptions: tuple[str, ...]
+    severities: tuple[int, ...]
+    label: str
+
+
+def prepare_sets(config: Config) -> CorruptedSets:
     if check_dataset(config.dataset).kind == "corrupted":
         dataset = load_corrupted_dataset(config.dataset, config.data_dir, image_size=config.image_size, channels=config.channels,
                                          labels=config.labels)  # fmt: skip
         model = load_checked(config.model_path, dataset)
-        corruptions = measure.select_corruptions(config.corruptions, dataset.corruptions, f"{config.dataset} in {config.data_dir}")
+        where = f"{config.dataset} in {config.data_dir}"
+        corruptions = measure.select_corruptions(config.corruptions, dataset.corruptions, where)
+        severities = tuple(s for s in config.severities if s in dataset.severities)
+        require(bool(severities), f"{where} has severities {', '.join(map(str, dataset.severities))} only")
         clean = _clean_split(dataset, config) if dataset.clean is not None or dataset.clean_source else None
         # Named as the user knows it: the folder (digits-C, CIFAR-10-C), not the loader's name.
-        return model, measure.dataset_source(dataset, config.limit), clean, corruptions, Path(config.data_dir).name
+        return CorruptedSets(model, measure.dataset_source(dataset, config.limit), clean, corruptions, severities, Path(config.data_dir).name)
     data = load_data(config)
     model = load_checked(config.model_path, data)
     test = data.split("test")
-    return model, measure.generated_source(test, config.seed, config.frost_dir), test, measure.expand_corruptions(config.corruptions), data.name
+    return CorruptedSets(model, measure.generated_source(test, config.seed, config.frost_dir), test,
+                         measure.expand_corruptions(config.corruptions), config.severities, data.name)  # fmt: skip
 
 
 def saver(write_dir: str, clean):
@@ -106,7 +125,8 @@ def saver(write_dir: str, clean):
 def run(config: Config) -> dict:
     """Evaluate a saved model on every selected corruption x severity; returns the aggregates."""
     prepare(config)
-    model, source, clean, corruptions, dataset_name = prepare_sets(config)
+    sets = prepare_sets(config)
+    model, source, clean, corruptions, dataset_name = sets.model, sets.source, sets.clean, sets.corruptions, sets.label
     baseline = measure.read_baseline(config.baseline) if config.baseline else None
     with experiment(config, dataset=dataset_name, model=model.name) as run:
         rows, clean_error = [], None
@@ -115,7 +135,7 @@ def run(config: Config) -> dict:
             clean_error = 1.0 - result["accuracy"]
             rows += [{"split": "test", "metric": m, "value": v} for m, v in {**result, "error": clean_error}.items()]
         on_set = saver(config.write_dir, clean) if config.write_dir else None
-        per_set = measure.corruption_rows({None: model}, source, corruptions, config.severities, config.batch_size, on_set)
+        per_set = measure.corruption_rows({None: model}, source, corruptions, sets.severities, config.batch_size, on_set)
         rows += per_set + measure.aggregate_rows(per_set)
         if baseline is not None:
             ratios = measure.mce_rows(pd.DataFrame(per_set), clean_error, measure.errors_by_set(baseline), measure.clean_error(baseline))
@@ -128,7 +148,7 @@ def run(config: Config) -> dict:
         accuracy = pd.DataFrame(per_set).query("metric == 'accuracy'")
         table = accuracy.pivot_table(index="corruption", columns="severity", values="value").reindex(list(dict.fromkeys(accuracy["corruption"])))
         plots.heatmap(table, run.path("corruption_heatmap.png"), title=f"{title}: accuracy", xlabel="severity")
-        draw_samples(source, clean, corruptions, config.severities, run.path("corruption_samples.png"), title)
+        draw_samples(source, clean, corruptions, sets.severities, run.path("corruption_samples.png"), title)
     return {"run_dir": str(run.directory), **summary_values(frame)}
 
 
