@@ -31,6 +31,7 @@ from noisegame_cli.attacks.common import (
     logits_of,
     normalize,
     num_classes,
+    padded_index,
     per_example,
     predictions,
     project,
@@ -123,6 +124,55 @@ def _loss_and_gradient(model, images, labels, targets, eot_iter, *, loss: str):
     return logits, values, total / tf.cast(eot_iter, tf.float32)
 
 
+def _next_point(x, x_previous, gradient, step, images, eps, first, *, norm: str):
+    """The step from ``x``: along the signed (Linf) or normalised (L2) gradient, projected, then mixed with
+    the previous step (momentum, none on the first step) and projected again."""
+    weight = tf.where(first, 1.0, MOMENTUM)
+    direction = tf.sign(gradient) if norm == "Linf" else normalize(gradient, norm)
+    plain = project(x + per_example(step, x) * direction, images, eps, norm)
+    return project(x + weight * (plain - x) + (1.0 - weight) * (x - x_previous), images, eps, norm)
+
+
+def _record(s, x_new, new_loss, gradient, hit, shortest_window, shrink, rho):
+    """The state after evaluating ``x_new``: best point and loss, fooling point, and at a checkpoint the
+    step-size decision (halve and go back to the best point, or not)."""
+    better = new_loss > s["loss_best"]
+    loss_best = tf.where(better, new_loss, s["loss_best"])
+    x_best = tf.where(per_example(better, x_new), x_new, s["x_best"])
+    gradient_best = tf.where(per_example(better, x_new), gradient, s["gradient_best"])
+    increases = s["increases"] + tf.cast(new_loss > s["loss_previous"], tf.float32)
+
+    since_check = s["since_check"] + 1
+    at_check = since_check == s["window"]
+    oscillating = increases <= tf.cast(s["window"], tf.float32) * rho
+    stalled = ~s["halved_at_check"] & (s["best_at_check"] >= loss_best)
+    halve = at_check & (oscillating | stalled)
+    back = per_example(halve, x_new)
+    return dict(
+        i=s["i"] + 1,
+        x=tf.where(back, x_best, x_new),
+        x_previous=s["x"],
+        gradient=tf.where(back, gradient_best, gradient),
+        x_best=x_best, gradient_best=gradient_best, loss_best=loss_best,
+        x_fooling=tf.where(per_example(hit, x_new), x_new, s["x_fooling"]),
+        fooled=s["fooled"] | hit,
+        step=tf.where(halve, s["step"] / 2.0, s["step"]),
+        loss_previous=new_loss,
+        increases=tf.where(at_check, 0.0, increases),
+        since_check=tf.where(at_check, 0, since_check),
+        window=tf.where(at_check, tf.maximum(s["window"] - shrink, shortest_window), s["window"]),
+        best_at_check=tf.where(at_check, loss_best, s["best_at_check"]),
+        halved_at_check=tf.where(at_check, oscillating | stalled, s["halved_at_check"]),
+    )  # fmt: skip
+
+
+# The attack's own arithmetic (a few dozen elementwise passes over the batch per iteration, more than a
+# small model's forward and backward pass costs on a CPU) fused by XLA; the model itself is never compiled
+# with XLA, so any model runs.
+_fused_next_point = tf.function(_next_point, jit_compile=True, reduce_retracing=True)
+_fused_record = tf.function(_record, jit_compile=True, reduce_retracing=True)
+
+
 def apgd_run_graph(
     model, images, labels, targets, eps, steps, windows, seed, eot_iter, rho,
     *, norm: str, loss: str, reach_target: bool,
@@ -141,9 +191,6 @@ def apgd_run_graph(
     def evaluate(points):
         return _loss_and_gradient(model, points, labels, targets, eot_iter, loss=loss)
 
-    def direction(gradient):
-        return tf.sign(gradient) if norm == "Linf" else normalize(gradient, norm)
-
     start = project(images + eps * random_direction(tf.shape(images), seed, norm), images, eps, norm)
     logits, start_loss, gradient = evaluate(start)
     count = tf.shape(images)[0]
@@ -156,41 +203,9 @@ def apgd_run_graph(
     )  # fmt: skip
 
     def iteration(s):
-        weight = tf.where(s["i"] > 0, MOMENTUM, 1.0)
-        plain = project(s["x"] + per_example(s["step"], s["x"]) * direction(s["gradient"]), images, eps, norm)
-        moved = s["x"] + weight * (plain - s["x"]) + (1.0 - weight) * (s["x"] - s["x_previous"])
-        x_new = project(moved, images, eps, norm)
+        x_new = _fused_next_point(s["x"], s["x_previous"], s["gradient"], s["step"], images, eps, s["i"] == 0, norm=norm)
         logits, new_loss, gradient = evaluate(x_new)
-
-        hit = reached(logits)
-        better = new_loss > s["loss_best"]
-        loss_best = tf.where(better, new_loss, s["loss_best"])
-        x_best = tf.where(per_example(better, x_new), x_new, s["x_best"])
-        gradient_best = tf.where(per_example(better, x_new), gradient, s["gradient_best"])
-        increases = s["increases"] + tf.cast(new_loss > s["loss_previous"], tf.float32)
-
-        since_check = s["since_check"] + 1
-        at_check = since_check == s["window"]
-        oscillating = increases <= tf.cast(s["window"], tf.float32) * rho
-        stalled = ~s["halved_at_check"] & (s["best_at_check"] >= loss_best)
-        halve = at_check & (oscillating | stalled)
-        back = per_example(halve, x_new)
-        return dict(
-            i=s["i"] + 1,
-            x=tf.where(back, x_best, x_new),
-            x_previous=s["x"],
-            gradient=tf.where(back, gradient_best, gradient),
-            x_best=x_best, gradient_best=gradient_best, loss_best=loss_best,
-            x_fooling=tf.where(per_example(hit, x_new), x_new, s["x_fooling"]),
-            fooled=s["fooled"] | hit,
-            step=tf.where(halve, s["step"] / 2.0, s["step"]),
-            loss_previous=new_loss,
-            increases=tf.where(at_check, 0.0, increases),
-            since_check=tf.where(at_check, 0, since_check),
-            window=tf.where(at_check, tf.maximum(s["window"] - shrink, shortest_window), s["window"]),
-            best_at_check=tf.where(at_check, loss_best, s["best_at_check"]),
-            halved_at_check=tf.where(at_check, oscillating | stalled, s["halved_at_check"]),
-        )  # fmt: skip
+        return _fused_record(s, x_new, new_loss, gradient, reached(logits), shortest_window, shrink, rho)
 
     final = tf.while_loop(lambda s: s["i"] < steps, lambda s: (iteration(s),), (state,))[0]
     return final["x_best"], final["fooled"], final["loss_best"], final["x_fooling"]
@@ -224,13 +239,15 @@ class _Run:
         self.rho = tf.constant(float(rho))
 
     def on(self, index: np.ndarray, targets, seed_parts, *, loss: str, reach_target: bool = False):
-        x, labels = tf.gather(self.x, index), tf.gather(self.labels, index)
-        targets = labels if targets is None else tf.gather(targets, index)
-        return _compiled_run(
+        padded = padded_index(index)
+        x, labels = tf.gather(self.x, padded), tf.gather(self.labels, padded)
+        targets = labels if targets is None else tf.gather(targets, padded)
+        results = _compiled_run(
             self.model, x, labels, targets, tf.constant(self.eps, tf.float32), self.steps, self.windows,
             stateless_seed(self.seed, *seed_parts), self.eot_iter, self.rho,
             norm=self.norm, loss=loss, reach_target=reach_target,
         )  # fmt: skip
+        return tuple(result[: len(index)] for result in results)
 
 
 def _keep_fooled(adversarial: np.ndarray, remaining: np.ndarray, index: np.ndarray, fooled, found) -> None:

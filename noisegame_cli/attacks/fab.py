@@ -29,6 +29,7 @@ from noisegame_cli.attacks.common import (
     logits_of,
     lp_norm,
     num_classes,
+    padded_index,
     per_example,
     predictions,
     random_direction,
@@ -50,23 +51,31 @@ EXCLUDED = 1e10  # the logit difference given to the true class so it is never t
 # --- projection onto a hyperplane inside the box [0, 1]^d --------------------------------------------
 
 
+NEWTON_STEPS = 64  # a cap: from the left, Newton's method typically lands on the solution in a few steps
+
+
 def _solve_saturating_sum(weights: tf.Tensor, limits: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     """Per row, the smallest lambda >= 0 with sum_i weights_i * min(lambda, limits_i) = target (weights,
-    limits >= 0); +inf where even lambda = inf falls short. The sum is piecewise linear and non-decreasing
-    in lambda with kinks at the limits: sort them, find the segment by prefix sums, solve it."""
-    order = tf.argsort(limits, axis=1)
-    limits = tf.gather(limits, order, batch_dims=1)
-    weights = tf.gather(weights, order, batch_dims=1)
-    saturated = tf.cumsum(weights * limits, axis=1)  # contribution of the coordinates up to i at their limit
-    used = tf.cumsum(weights, axis=1)
-    total = used[:, -1:]
-    at_kinks = saturated + limits * (total - used)  # the sum at lambda = limits_i
-    segment = tf.reduce_sum(tf.cast(at_kinks < target[:, None], tf.int32), axis=1)  # kinks passed
-    zero = tf.zeros_like(target[:, None])
-    saturated_before = tf.gather(tf.concat([zero, saturated], axis=1), segment, batch_dims=1)
-    used_before = tf.gather(tf.concat([zero, used], axis=1), segment, batch_dims=1)
-    solution = tf.math.divide_no_nan(target - saturated_before, total[:, 0] - used_before)
-    return tf.where(segment >= tf.shape(limits)[1], tf.constant(np.inf, tf.float32), solution)
+    limits >= 0); +inf where even lambda = inf falls short.
+
+    The sum is concave, piecewise linear and non-decreasing in lambda, so Newton's method from lambda = 0
+    stays left of the solution, crosses at least one kink per step and is exact once it reaches the
+    solution's linear piece (no sort of the d coordinates needed)."""
+    reachable = tf.reduce_sum(weights * limits, axis=1) >= target
+
+    def newton(step, amount, _moving):
+        value = tf.reduce_sum(weights * tf.minimum(amount[:, None], limits), axis=1)
+        slope = tf.reduce_sum(tf.where(limits > amount[:, None], weights, 0.0), axis=1)
+        advance = tf.maximum(tf.math.divide_no_nan(target - value, slope), 0.0)
+        moving = (advance > 0) & (target - value > 1e-7 * target)
+        return step + 1, tf.where(moving, amount + advance, amount), moving
+
+    def unsettled(step, _amount, moving):
+        return (step < NEWTON_STEPS) & tf.reduce_any(moving)
+
+    start = (tf.constant(0), tf.zeros_like(target), tf.ones_like(target, tf.bool))
+    _, amount, _ = tf.while_loop(unsettled, newton, start)
+    return tf.where(reachable, amount, tf.constant(np.inf, tf.float32))
 
 
 def project_onto_hyperplane_in_box(points: tf.Tensor, w: tf.Tensor, b: tf.Tensor, norm: str) -> tf.Tensor:
@@ -116,6 +125,38 @@ def _boundaries(model, points, labels, targets, *, targeted: bool):
     return tf.where(is_true, EXCLUDED, differences), gradients
 
 
+def _boundary_step(current, original, differences, gradients, alpha_max, eta, *, norm: str):
+    """FAB's move from ``current``: towards the nearest linearised boundary, projected from ``current`` and
+    from ``original`` and mixed by alpha, with overshoot ``eta``, clipped to the box (flat [N, d] points)."""
+    if norm == "Linf":
+        dual_norms = tf.reduce_sum(tf.abs(gradients), axis=2)
+    else:
+        dual_norms = tf.sqrt(tf.reduce_sum(gradients**2, axis=2))
+    nearest = tf.argmin(tf.abs(differences) / (1e-12 + dual_norms), axis=1)
+    w = tf.gather(gradients, nearest, axis=1, batch_dims=1)
+    b = tf.reduce_sum(w * current, axis=1) - tf.gather(differences, nearest, axis=1, batch_dims=1)
+    both = project_onto_hyperplane_in_box(tf.concat([current, original], 0), tf.concat([w, w], 0), tf.concat([b, b], 0), norm)
+    from_current, from_original = tf.split(both, 2, axis=0)
+    size_current, size_original = tf.split(tf.maximum(lp_norm(both, norm), 1e-8), 2, axis=0)
+    alpha = tf.clip_by_value(size_current / (size_current + size_original), 0.0, alpha_max)[:, None]
+    moved = (current + eta * from_current) * (1.0 - alpha) + (original + eta * from_original) * alpha
+    return tf.clip_by_value(moved, 0.0, 1.0)
+
+
+def _keep_closest(moved, original, adversarial, best, best_distance, beta, *, norm: str):
+    """Record adversarial points closer than the best so far; pull adversarial points back by ``beta``."""
+    distance = lp_norm(moved - original, norm)
+    closer = adversarial & (distance < best_distance)
+    best = tf.where(closer[:, None], moved, best)
+    best_distance = tf.where(closer, distance, best_distance)
+    return tf.where(adversarial[:, None], original + (moved - original) * beta, moved), best, best_distance
+
+
+# FAB's own arithmetic (the projections above all) fused by XLA; the model is never compiled with XLA.
+_fused_boundary_step = tf.function(_boundary_step, jit_compile=True, reduce_retracing=True)
+_fused_keep_closest = tf.function(_keep_closest, jit_compile=True, reduce_retracing=True)
+
+
 def fab_run_graph(
     model, images, labels, targets, start_radius, steps, seed, alpha_max, eta, beta,
     *, norm: str, targeted: bool, random_start: bool,
@@ -124,38 +165,15 @@ def fab_run_graph(
     the image itself where none was found)."""
     shape = tf.shape(images)
     original = flat(images)
-    dual = "L1" if norm == "Linf" else "L2"
-
-    def distance(points):
-        return lp_norm(points - original, norm)
-
     start = images
     if random_start:
         start = tf.clip_by_value(images + 0.5 * start_radius * random_direction(shape, seed, norm), 0.0, 1.0)
 
     def iteration(i, current, best, best_distance):
         differences, gradients = _boundaries(model, tf.reshape(current, shape), labels, targets, targeted=targeted)
-        dual_norms = (
-            tf.reduce_sum(tf.abs(gradients), axis=2) if dual == "L1" else tf.sqrt(tf.reduce_sum(gradients**2, axis=2))
-        )
-        nearest = tf.argmin(tf.abs(differences) / (1e-12 + dual_norms), axis=1)
-        w = tf.gather(gradients, nearest, axis=1, batch_dims=1)
-        b = tf.reduce_sum(w * current, axis=1) - tf.gather(differences, nearest, axis=1, batch_dims=1)
-        both = project_onto_hyperplane_in_box(
-            tf.concat([current, original], 0), tf.concat([w, w], 0), tf.concat([b, b], 0), norm
-        )
-        from_current, from_original = tf.split(both, 2, axis=0)
-        sizes = tf.maximum(lp_norm(both, norm), 1e-8)
-        size_current, size_original = tf.split(sizes, 2, axis=0)
-        alpha = tf.clip_by_value(size_current / (size_current + size_original), 0.0, alpha_max)[:, None]
-        moved = (current + eta * from_current) * (1.0 - alpha) + (original + eta * from_original) * alpha
-        moved = tf.clip_by_value(moved, 0.0, 1.0)
-
+        moved = _fused_boundary_step(current, original, differences, gradients, alpha_max, eta, norm=norm)
         adversarial = predictions(logits_of(model, tf.reshape(moved, shape))) != labels
-        closer = adversarial & (distance(moved) < best_distance)
-        best = tf.where(closer[:, None], moved, best)
-        best_distance = tf.where(closer, distance(moved), best_distance)
-        moved = tf.where(adversarial[:, None], original + (moved - original) * beta, moved)
+        moved, best, best_distance = _fused_keep_closest(moved, original, adversarial, best, best_distance, beta, norm=norm)
         return i + 1, moved, best, best_distance
 
     initial = (tf.constant(0), flat(start), original, tf.fill(shape[:1], tf.constant(np.inf, tf.float32)))
@@ -196,12 +214,13 @@ def _search(
             index = np.flatnonzero(correct & ~(best_distance <= done_within))
             if index.size == 0:
                 break
+            padded = padded_index(index)
             found, distance = _compiled_run(
-                model, tf.gather(x, index), tf.gather(labels, index), tf.gather(targets, index), radius, steps,
+                model, tf.gather(x, padded), tf.gather(labels, padded), tf.gather(targets, padded), radius, steps,
                 stateless_seed(seed, target_index, restart), alpha_max, eta, beta,
                 norm=norm, targeted=targeted, random_start=restart > 0,
             )  # fmt: skip
-            distance = distance.numpy()
+            found, distance = found[: index.size], distance.numpy()[: index.size]
             closer = distance < best_distance[index]
             best[index[closer]], best_distance[index[closer]] = found.numpy()[closer], distance[closer]
     return pixels, x, tf.constant(best), best_distance
