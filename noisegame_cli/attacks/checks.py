@@ -5,7 +5,8 @@ Each check returns a ``Flag`` (which check, one line saying what was seen and wh
 - ``check_probabilities``: the outputs look like probabilities (non-negative rows summing to 1), not logits;
 - ``check_randomized``: five forward passes on the same images differ: a randomised defence, for which
   ``version="rand"`` (gradients averaged over 20 draws) is the right evaluation;
-- ``check_zero_gradients``: points whose DLR-loss gradient is exactly zero (a sign of gradient masking);
+- ``check_zero_gradients``: correctly classified points whose DLR-loss gradient is exactly zero (a sign
+  of gradient masking);
 - ``check_classes``: too few classes for the DLR losses or for the number of target classes asked for;
 - ``check_square``: the gradient-free Square Attack broke points that every gradient attack before it
   missed (more than 0.2 % of all points): another sign of gradient masking.
@@ -22,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from noisegame_cli.attacks.apgd import dlr_loss
-from noisegame_cli.attacks.common import ZERO_GRADIENT, as_inputs, logits_of
+from noisegame_cli.attacks.common import ZERO_GRADIENT, as_inputs, logits_of, predictions
 from noisegame_cli.losses import cross_entropy
 
 
@@ -73,7 +74,9 @@ def check_randomized(model, images, labels, passes: int = 5, tolerance: float = 
 
 
 def check_zero_gradients(model, images, labels) -> Flag | None:
-    """Points of ``images`` whose loss gradient is exactly zero (DLR loss, or cross-entropy below 3 classes)."""
+    """Correctly classified points of ``images`` (the ones the attacks work on) whose loss gradient is
+    exactly zero: DLR loss, or cross-entropy below 3 classes. (On a misclassified point whose true class
+    ranks third the DLR loss is constant, so its zero gradient says nothing.)"""
     images, labels = as_inputs(images, labels)
     x = images / 255.0
     with tf.GradientTape() as tape:
@@ -82,13 +85,15 @@ def check_zero_gradients(model, images, labels) -> Flag | None:
         values = dlr_loss(logits, labels) if logits.shape[-1] >= 3 else cross_entropy(labels, logits)
         total = tf.reduce_sum(values)
     gradient = tape.gradient(total, x, unconnected_gradients=ZERO_GRADIENT)
-    zero = int(np.sum(np.abs(gradient.numpy().reshape(len(labels), -1)).sum(axis=1) == 0))
-    if zero == 0:
+    correct = (predictions(logits) == labels).numpy()
+    zero = np.abs(gradient.numpy().reshape(len(correct), -1)).sum(axis=1) == 0
+    count = int(np.sum(zero & correct))
+    if count == 0:
         return None
     return Flag(
         "zero-gradients",
-        f"{zero} of {len(labels)} points have a zero gradient: gradient-based attacks may be unreliable "
-        "on this model (gradient masking)",
+        f"{count} of {int(correct.sum())} correctly classified points have a zero gradient: gradient-based "
+        "attacks may be unreliable on this model (gradient masking)",
     )
 
 
