@@ -13,6 +13,9 @@ One run (``apgd_run_graph``, a single compiled ``tf.while_loop``) follows the pa
   not halved at the previous checkpoint and its best loss has not improved since;
 - per example, the point of highest loss and the last point that fooled the model are kept.
 
+The first window's count of loss increases starts from the loss at the random start, as the paper's
+condition reads (the original code compares the first iterate's loss with 0 there instead).
+
 Restarts (``apgd``) and target classes (``apgd_targeted``) attack only the points not fooled yet.
 Losses: cross-entropy, DLR (difference of logits ratio) and targeted DLR. The targeted attack, as in
 AutoAttack, goes in turn for the 2nd, 3rd, ... most likely class of the clean image (9 by default).
