@@ -7,7 +7,7 @@ cross-entropy loss, the whole test split as one batch. Robust accuracy is measur
 adversarial images; the time is the best of ``--repeats`` calls per side (the first call of each traces or
 warms up). Needs ``pip install adversarial-robustness-toolbox`` (the ``bench`` extra).
 
-    python benchmarks/bench_autoattack.py [--points 360] [--repeats 3] [--no-full]
+    python benchmarks/bench_autoattack.py [--points 360] [--repeats 3] [--eps 8] [--no-full]
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import numpy as np  # noqa: E402
 from noisegame_cli.attacks import apgd, autoattack  # noqa: E402
 from noisegame_cli.data import load_dataset  # noqa: E402
 
-EPS = 8 / 255
 STEPS = 100
 
 
@@ -58,7 +57,7 @@ def best_of(repeats: int, attack) -> tuple[float, np.ndarray]:
     return min(times), adversarial
 
 
-def art_apgd(model, data, points: int):
+def art_apgd(model, data, points: int, eps: float):
     from art.attacks.evasion import AutoProjectedGradientDescent
     from art.estimators.classification import TensorFlowV2Classifier
 
@@ -66,7 +65,7 @@ def art_apgd(model, data, points: int):
         model=model, nb_classes=data.num_classes, input_shape=data.image_shape, clip_values=(0.0, 255.0),
         loss_object=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )  # fmt: skip
-    eps = EPS * 255.0  # ART's eps is in the units of the model's input
+    eps = eps * 255.0  # ART's eps is in the units of the model's input
     return AutoProjectedGradientDescent(
         classifier, norm=np.inf, eps=eps, eps_step=2 * eps, max_iter=STEPS, nb_random_init=1, batch_size=points,
         loss_type="cross_entropy", verbose=False,
@@ -84,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=360, help="test images to attack (the digits test split has 360)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--eps", type=float, default=8.0, help="the Linf budget in pixels of 0..255 (8 = 8/255)")
     parser.add_argument("--no-full", action="store_true", help="skip the full standard AutoAttack run")
     args = parser.parse_args()
     import art
@@ -94,12 +94,13 @@ def main() -> None:
     images = data.test.images[: args.points].astype(np.float32)
     labels = data.test.labels[: args.points]
     count = len(labels)
+    eps = args.eps / 255
     clean = accuracy(model, images, labels)
     print(f"small CNN on digits {data.image_shape}: clean accuracy {clean:.2%} on {count} test images")
-    print(f"APGD-CE, Linf eps 8/255, {STEPS} iterations, 1 restart, one batch of {count}; best of {args.repeats}")
+    print(f"APGD-CE, Linf eps {args.eps:g}/255, {STEPS} iterations, 1 restart, one batch of {count}; best of {args.repeats}")
 
-    ours_time, ours = best_of(args.repeats, lambda: apgd(model, images, labels, EPS, steps=STEPS, restarts=1, seed=0))
-    attack = art_apgd(model, data, count)
+    ours_time, ours = best_of(args.repeats, lambda: apgd(model, images, labels, eps, steps=STEPS, restarts=1, seed=0))
+    attack = art_apgd(model, data, count, eps)
     art_time, theirs = best_of(args.repeats, lambda: attack.generate(images, labels))
     ours_accuracy, art_accuracy = accuracy(model, ours, labels), accuracy(model, theirs, labels)
     print(f"{'':28s} {'robust acc':>10s} {'seconds':>8s} {'images/s':>9s} {'max Linf':>9s}")
@@ -118,7 +119,7 @@ def main() -> None:
 
     if not args.no_full:
         started = time.perf_counter()
-        _, result = autoattack(model, images, labels, EPS, version="standard", verbose=False)
+        _, result = autoattack(model, images, labels, eps, version="standard", verbose=False)
         seconds = time.perf_counter() - started
         per_attack = ", ".join(
             f"{name} {result.robust_accuracy[name]:.2%} ({result.seconds[name]:.1f} s)" for name in result.attacks
