@@ -18,12 +18,12 @@ def digits_8x8() -> tuple[np.ndarray, np.ndarray]:
     return images, digits.target.astype(np.int64)
 
 
-def train_split() -> tuple[np.ndarray, np.ndarray]:
+def training_digits() -> tuple[np.ndarray, np.ndarray]:
     images, labels = digits_8x8()
     return images[:1400], labels[:1400]
 
 
-def test_split() -> tuple[np.ndarray, np.ndarray]:
+def held_out_digits() -> tuple[np.ndarray, np.ndarray]:
     images, labels = digits_8x8()
     return images[1400:], labels[1400:]
 
@@ -39,7 +39,7 @@ def small_cnn(epochs: int = 4, seed: int = 0) -> keras.Model:
         keras.layers.Dense(10),
     ])  # fmt: skip
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    images, labels = train_split()
+    images, labels = training_digits()
     model.fit(images, labels, batch_size=64, epochs=epochs, verbose=0)
     return model
 

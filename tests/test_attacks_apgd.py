@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from attack_models import correctly_classified, small_cnn, test_split
+from attack_models import correctly_classified, small_cnn, held_out_digits
 from noisegame_cli.attacks import apgd, apgd_targeted, pgd
 from noisegame_cli.attacks.apgd import checkpoints, dlr_loss, targeted_dlr_loss
 from noisegame_cli.attacks.gradient import per_example_loss
@@ -22,7 +22,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def batch(model):
-    images, labels = test_split()
+    images, labels = held_out_digits()
     keep = correctly_classified(model, images, labels)
     return images[keep][:48], labels[keep][:48]
 
@@ -88,7 +88,7 @@ def test_autoattack_style_targets_break_what_the_untargeted_run_leaves(model, ba
 
 
 def test_points_already_misclassified_are_returned_unchanged(model):
-    images, labels = test_split()
+    images, labels = held_out_digits()
     wrong = ~correctly_classified(model, images, labels)
     assert wrong.any()
     adversarial = apgd(model, images[wrong], labels[wrong], 8 / 255, steps=5).numpy()

@@ -4,7 +4,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from attack_models import AlwaysDropout, correctly_classified, small_cnn, test_split, with_layers
+from attack_models import AlwaysDropout, correctly_classified, small_cnn, held_out_digits, with_layers
 from noisegame_cli.attacks import (
     AUTOATTACK_ATTACKS,
     SETTINGS,
@@ -32,7 +32,7 @@ def model():
 @pytest.fixture(scope="module")
 def points(model):
     """Some points the model gets wrong among many it gets right, with pixels at both ends of the range."""
-    images, labels = test_split()
+    images, labels = held_out_digits()
     images, labels = images[:60].copy(), labels[:60]
     images[:, 0, 0, :], images[:, 0, 1, :] = 0, 255
     assert 0 < correctly_classified(model, images, labels).mean() < 1

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from attack_models import AlwaysDropout, small_cnn, test_split, with_layers
+from attack_models import AlwaysDropout, small_cnn, held_out_digits, with_layers
 from noisegame_cli.attacks import SETTINGS, autoattack
 from noisegame_cli.attacks import checks
 
@@ -19,7 +19,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def batch():
-    images, labels = test_split()
+    images, labels = held_out_digits()
     return images[:24], labels[:24]
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from attack_models import correctly_classified, linear_model, small_cnn, test_split
+from attack_models import correctly_classified, linear_model, small_cnn, held_out_digits
 from noisegame_cli.attacks import AttackSpec, check_budget, fgsm, pgd, run_attack
 from noisegame_cli.attacks import gradient
 from noisegame_cli.errors import UserError
@@ -17,7 +17,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def batch():
-    images, labels = test_split()
+    images, labels = held_out_digits()
     images = images[:40].astype(np.float32)
     images[:, 0, 0, :], images[:, 0, 1, :] = 0.0, 255.0
     return images, labels[:40]

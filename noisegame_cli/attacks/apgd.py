@@ -206,7 +206,8 @@ def apgd_run_graph(
     )  # fmt: skip
 
     def iteration(s):
-        x_new = _fused_next_point(s["x"], s["x_previous"], s["gradient"], s["step"], images, eps, s["i"] == 0, norm=norm)
+        first = s["i"] == 0
+        x_new = _fused_next_point(s["x"], s["x_previous"], s["gradient"], s["step"], images, eps, first, norm=norm)
         logits, new_loss, gradient = evaluate(x_new)
         return _fused_record(s, x_new, new_loss, gradient, reached(logits), shortest_window, shrink, rho)
 

@@ -177,9 +177,39 @@ def run_checks(model, images, labels, names, version: str, settings: Settings) -
 
 
 def _largest_change(adversarial, original, norm) -> float:
-    if len(original) == 0:
-        return 0.0
     return float(tf.reduce_max(lp_norm(tf.constant((adversarial - original) / 255.0), norm)))
+
+
+@dataclass
+class _Tally:
+    """What the protocol knows of every point so far: its adversarial image, whether it still resists,
+    and which attack broke it."""
+
+    adversarial: np.ndarray
+    robust: np.ndarray
+    broken_by: np.ndarray
+
+    def record(self, points: np.ndarray, found: np.ndarray, fooled: np.ndarray, name: str) -> None:
+        self.adversarial[points[fooled]] = found[fooled]
+        self.robust[points[fooled]] = False
+        self.broken_by[points[fooled]] = name
+
+
+def _run_attack(model, name, attack_index, tally: _Tally, pixels, labels, eps, norm, seed, settings, batch_size, say):
+    """One attack of the protocol, batch by batch, on the points that still resist."""
+    remaining = np.flatnonzero(tally.robust)
+    batches = range(0, remaining.size, batch_size)
+    for batch_index, start in enumerate(batches):
+        points = remaining[start : start + batch_size]
+        seeds = (*np.ravel(seed), attack_index, batch_index)
+        found = AUTOATTACK_ATTACKS[name](model, pixels[points], labels[points], eps, norm, seeds, settings)
+        found = np.asarray(found, dtype=np.float32)
+        fooled = _predict(model, found, batch_size) != labels[points]
+        tally.record(points, found, fooled, name)
+        say(
+            f"{name} - batch {batch_index + 1}/{len(batches)} - {fooled.sum()} of {len(points)} points broken"
+            f" - {tally.robust.sum()} left, robust accuracy so far {tally.robust.mean():.2%}"
+        )
 
 
 def autoattack(
@@ -223,30 +253,15 @@ def autoattack(
 
     robust = _predict(model, pixels, batch_size) == labels
     broken_by = np.where(robust, "", "clean").astype(f"<U{max(map(len, AUTOATTACK_ATTACKS))}")
-    adversarial = pixels.copy()
+    tally = _Tally(pixels.copy(), robust, broken_by)
     accuracy = {"clean": float(robust.mean())}
     seconds: dict[str, float] = {}
     say(f"initial accuracy: {accuracy['clean']:.2%}")
     started = time.perf_counter()
     for attack_index, name in enumerate(names):
         attack_started = time.perf_counter()
-        remaining = np.flatnonzero(robust)
-        batches = range(0, remaining.size, batch_size)
-        for batch_index, start in enumerate(batches):
-            batch = remaining[start : start + batch_size]
-            found = AUTOATTACK_ATTACKS[name](
-                model, pixels[batch], labels[batch], eps, norm, (*np.ravel(seed), attack_index, batch_index), settings
-            )
-            found = np.asarray(found, dtype=np.float32)
-            fooled = _predict(model, found, batch_size) != labels[batch]
-            adversarial[batch[fooled]] = found[fooled]
-            robust[batch[fooled]] = False
-            broken_by[batch[fooled]] = name
-            say(
-                f"{name} - batch {batch_index + 1}/{len(batches)} - {fooled.sum()} of {len(batch)} points broken"
-                f" - {robust.sum()} left, robust accuracy so far {robust.mean():.2%}"
-            )
-        accuracy[name] = float(robust.mean())
+        _run_attack(model, name, attack_index, tally, pixels, labels, eps, norm, seed, settings, batch_size, say)
+        accuracy[name] = float(tally.robust.mean())
         seconds[name] = time.perf_counter() - attack_started
         total = time.perf_counter() - started
         say(f"robust accuracy after {name.upper()}: {accuracy[name]:.2%} (total time {total:.1f} s)")
@@ -255,15 +270,16 @@ def autoattack(
     if square_flag is not None:
         flags.append(square_flag)
         say(square_flag)
+    adversarial = tally.adversarial
     largest = _largest_change(adversarial, pixels, norm)
     say(
         f"max {norm} perturbation: {largest:.5f}, nan in images: {int(np.isnan(adversarial).sum())}, "
         f"max: {adversarial.max():.1f}, min: {adversarial.min():.1f}"
     )
-    say(f"robust accuracy: {robust.mean():.2%}")
+    say(f"robust accuracy: {accuracy[names[-1]]:.2%}")
     result = AutoAttackResult(
         version=version, norm=norm, eps=eps, attacks=names, clean_accuracy=accuracy["clean"],
-        robust_accuracy=accuracy, broken_by=broken_by, flags=tuple(flags), seconds=seconds, max_perturbation=largest,
+        robust_accuracy=accuracy, broken_by=tally.broken_by, flags=tuple(flags), seconds=seconds,
+        max_perturbation=largest,
     )  # fmt: skip
     return adversarial, result
-

@@ -46,12 +46,10 @@ BETA = 0.9
 DEFAULT_START_RADIUS = {"Linf": 0.3, "L2": 1.0}
 TINY_WEIGHT = 1e-8  # L2: hyperplane coordinates below this count as zero, as in the original
 EXCLUDED = 1e10  # the logit difference given to the true class so it is never the nearest boundary
+NEWTON_STEPS = 64  # a cap: from the left, Newton's method typically lands on the solution in a few steps
 
 
 # --- projection onto a hyperplane inside the box [0, 1]^d --------------------------------------------
-
-
-NEWTON_STEPS = 64  # a cap: from the left, Newton's method typically lands on the solution in a few steps
 
 
 def _solve_saturating_sum(weights: tf.Tensor, limits: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
@@ -113,13 +111,12 @@ def _boundaries(model, points, labels, targets, *, targeted: bool):
             total = tf.reduce_sum(difference)
         else:
             columns = [tf.reduce_sum(logits[:, k]) for k in range(num_classes(logits))]
-            total_true = tf.reduce_sum(true)
     if targeted:
         return difference[:, None], flat(tape.gradient(total, points, unconnected_gradients=ZERO_GRADIENT))[:, None, :]
-    true_gradient = flat(tape.gradient(total_true, points, unconnected_gradients=ZERO_GRADIENT))
     per_class = [flat(tape.gradient(column, points, unconnected_gradients=ZERO_GRADIENT)) for column in columns]
-    gradients = tf.stack(per_class, axis=1) - true_gradient[:, None, :]
     del tape
+    per_class = tf.stack(per_class, axis=1)  # [N, K, d]: each image's logits depend on that image alone
+    gradients = per_class - tf.gather(per_class, labels, axis=1, batch_dims=1)[:, None, :]
     differences = logits - true[:, None]
     is_true = tf.one_hot(labels, num_classes(logits), on_value=True, off_value=False)
     return tf.where(is_true, EXCLUDED, differences), gradients
@@ -135,7 +132,9 @@ def _boundary_step(current, original, differences, gradients, alpha_max, eta, *,
     nearest = tf.argmin(tf.abs(differences) / (1e-12 + dual_norms), axis=1)
     w = tf.gather(gradients, nearest, axis=1, batch_dims=1)
     b = tf.reduce_sum(w * current, axis=1) - tf.gather(differences, nearest, axis=1, batch_dims=1)
-    both = project_onto_hyperplane_in_box(tf.concat([current, original], 0), tf.concat([w, w], 0), tf.concat([b, b], 0), norm)
+    both = project_onto_hyperplane_in_box(
+        tf.concat([current, original], 0), tf.concat([w, w], 0), tf.concat([b, b], 0), norm
+    )
     from_current, from_original = tf.split(both, 2, axis=0)
     size_current, size_original = tf.split(tf.maximum(lp_norm(both, norm), 1e-8), 2, axis=0)
     alpha = tf.clip_by_value(size_current / (size_current + size_original), 0.0, alpha_max)[:, None]
@@ -173,7 +172,9 @@ def fab_run_graph(
         differences, gradients = _boundaries(model, tf.reshape(current, shape), labels, targets, targeted=targeted)
         moved = _fused_boundary_step(current, original, differences, gradients, alpha_max, eta, norm=norm)
         adversarial = predictions(logits_of(model, tf.reshape(moved, shape))) != labels
-        moved, best, best_distance = _fused_keep_closest(moved, original, adversarial, best, best_distance, beta, norm=norm)
+        moved, best, best_distance = _fused_keep_closest(
+            moved, original, adversarial, best, best_distance, beta, norm=norm
+        )
         return i + 1, moved, best, best_distance
 
     initial = (tf.constant(0), flat(start), original, tf.fill(shape[:1], tf.constant(np.inf, tf.float32)))

@@ -200,18 +200,16 @@ def _l2_proposal(images, best, eps, seed, side: int):
 
 
 def square_graph(model, images, labels, eps, starts, queries, seed, *, norm: str, p_init: float, phases: int):
-    """The search on 0..1-scale ``images``: (best points, their margins, queries used per point).
+    """The search on 0..1-scale ``images``: (best points, their margins).
 
     ``starts`` holds the first query of each phase of the p schedule; each of the first ``phases`` phases
     (those the query budget reaches) is one ``tf.while_loop`` with its own (static) square side. Only
     points not fooled yet are queried."""
     _, height, width, _ = images.shape
     eps = tf.cast(eps, tf.float32)
-    count = tf.shape(images)[0]
     start_seed, loop_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     best = (_linf_start if norm == "Linf" else _l2_start)(images, eps, start_seed)
     best_margin = margin(logits_of(model, best), labels)
-    used = tf.ones([count], tf.int32)
     propose = _linf_proposal if norm == "Linf" else _l2_proposal
 
     for phase in range(phases):
@@ -219,7 +217,7 @@ def square_graph(model, images, labels, eps, starts, queries, seed, *, norm: str
         end = starts[phase + 1] if phase < len(BOUNDARIES) else queries
         end = tf.minimum(end, queries)
 
-        def query(i, best, best_margin, used, side=side):
+        def query(i, best, best_margin, side=side):
             active = tf.where(best_margin > 0)[:, 0]
             step_seed = tf.random.experimental.stateless_fold_in(loop_seed, tf.cast(i, tf.int64))
             # draws for every image, then those of the active ones: an image's draws do not depend on the others
@@ -233,14 +231,13 @@ def square_graph(model, images, labels, eps, starts, queries, seed, *, norm: str
             best_margin = tf.tensor_scatter_nd_update(
                 best_margin, scatter, tf.minimum(proposed_margin, tf.gather(best_margin, active))
             )
-            used = tf.tensor_scatter_nd_add(used, scatter, tf.ones_like(active, tf.int32))
-            return i + 1, best, best_margin, used
+            return i + 1, best, best_margin
 
-        def going(i, _best, best_margin, _used, end=end):
+        def going(i, _best, best_margin, end=end):
             return (i < end) & tf.reduce_any(best_margin > 0)
 
-        _, best, best_margin, used = tf.while_loop(going, query, (starts[phase], best, best_margin, used))
-    return best, best_margin, used
+        _, best, best_margin = tf.while_loop(going, query, (starts[phase], best, best_margin))
+    return best, best_margin
 
 
 _compiled_square = tf.function(square_graph, reduce_retracing=True)
@@ -281,7 +278,7 @@ def square(
         index = np.flatnonzero(remaining)
         if index.size == 0:
             break
-        found, _, _ = _compiled_square(
+        found, _ = _compiled_square(
             model, tf.gather(x, index), tf.gather(labels, index), tf.constant(eps, tf.float32), starts,
             tf.constant(int(queries)), stateless_seed(seed, restart), norm=norm, p_init=float(p_init), phases=phases,
         )  # fmt: skip
