@@ -1,11 +1,13 @@
-"""Gradient-sign attacks under an L-infinity budget: FGSM (Goodfellow et al. 2015) and PGD (Madry et al. 2018).
+"""Gradient attacks under an L-infinity or L2 budget: FGSM (Goodfellow et al. 2015) and PGD (Madry et al. 2018).
 
 Images are float32 in 0..255, the range every model here takes; budgets (``eps``, ``step_size``) are in
-the 0..1 scale of that range (``8/255`` style), so the pixel budget is ``eps * 255``. Adversarial images
-are clipped to 0..255. The attacks are built from small pieces in the usual PGD decomposition
-(``random_perturb``, ``step``, ``project``) and run as one compiled ``tf.function`` per model and
-attack variant: the model is a traced argument, so repeated calls with other batches, budgets or step
-counts reuse the same graph.
+the 0..1 scale of that range (``8/255`` style, or an L2 radius such as 0.5 measured on the 0..1 image),
+so the pixel budget is ``eps * 255`` under either norm. Adversarial images are clipped to 0..255.
+``norm="Linf"`` takes signed-gradient steps and clips to the box around the original; ``norm="L2"`` takes
+steps along the L2-normalised gradient and rescales the perturbation back onto the L2 ball. The attacks
+are built from small pieces in the usual PGD decomposition (``random_perturb``, ``step``, ``project``)
+and run as one compiled ``tf.function`` per model and attack variant: the model is a traced argument, so
+repeated calls with other batches, budgets or step counts reuse the same graph.
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from noisegame_cli.attacks.common import PIXEL_MAX, TINY, check_norm, lp_norm, per_example
 from noisegame_cli.errors import UserError
 from noisegame_cli.losses import cross_entropy
-
-PIXEL_MAX = 255.0
 
 
 # --- the pieces -------------------------------------------------------------------------------------
@@ -37,40 +38,65 @@ def loss_gradient(model: keras.Model, images: tf.Tensor, labels: tf.Tensor, *, t
     return tape.gradient(loss, images)
 
 
-def step(images: tf.Tensor, gradient: tf.Tensor, step_pixels: tf.Tensor, *, targeted: bool) -> tf.Tensor:
-    """One signed-gradient step: up the loss of the true class, or down the loss of the target class."""
+def step(
+    images: tf.Tensor, gradient: tf.Tensor, step_pixels: tf.Tensor, *, targeted: bool, norm: str = "Linf"
+) -> tf.Tensor:
+    """One gradient step of length ``step_pixels`` in ``norm``: the signed gradient (Linf) or the gradient
+    divided by its L2 norm (L2), up the loss of the true class or down the loss of the target class."""
     direction = -1.0 if targeted else 1.0
-    return images + direction * step_pixels * tf.sign(gradient)
+    if norm == "Linf":
+        return images + direction * step_pixels * tf.sign(gradient)
+    unit = gradient / per_example(lp_norm(gradient, "L2") + TINY, gradient)
+    return images + direction * step_pixels * unit
 
 
-def project(images: tf.Tensor, original: tf.Tensor, eps_pixels: tf.Tensor) -> tf.Tensor:
-    """Back into the L-infinity ball of radius ``eps_pixels`` around ``original`` and the valid range."""
-    images = tf.clip_by_value(images, original - eps_pixels, original + eps_pixels)
+def project(images: tf.Tensor, original: tf.Tensor, eps_pixels: tf.Tensor, *, norm: str = "Linf") -> tf.Tensor:
+    """Back into the ``norm`` ball of radius ``eps_pixels`` around ``original`` and the valid range."""
+    if norm == "Linf":
+        images = tf.clip_by_value(images, original - eps_pixels, original + eps_pixels)
+    else:
+        delta = images - original
+        shrink = tf.minimum(1.0, tf.math.divide_no_nan(eps_pixels, lp_norm(delta, "L2")))
+        images = original + delta * per_example(shrink, delta)
     return tf.clip_by_value(images, 0.0, PIXEL_MAX)
 
 
-def random_perturb(images: tf.Tensor, eps_pixels: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """A uniform random start inside the ball (stateless, so the same ``seed`` gives the same start)."""
-    noise = tf.random.stateless_uniform(tf.shape(images), seed=seed, minval=-eps_pixels, maxval=eps_pixels)
+def random_perturb(images: tf.Tensor, eps_pixels: tf.Tensor, seed: tf.Tensor, *, norm: str = "Linf") -> tf.Tensor:
+    """A uniform random start inside the ball (stateless, so the same ``seed`` gives the same start).
+
+    L2: a Gaussian direction scaled to radius ``eps * u ** (1 / d)`` with ``u`` uniform, which is uniform
+    in the d-dimensional ball."""
+    if norm == "Linf":
+        noise = tf.random.stateless_uniform(tf.shape(images), seed=seed, minval=-eps_pixels, maxval=eps_pixels)
+    else:
+        direction_seed, radius_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        direction = tf.random.stateless_normal(tf.shape(images), seed=direction_seed)
+        direction = direction / per_example(lp_norm(direction, "L2") + TINY, direction)
+        dimensions = tf.cast(tf.reduce_prod(tf.shape(images)[1:]), tf.float32)
+        radius = eps_pixels * tf.random.stateless_uniform(tf.shape(images)[:1], seed=radius_seed) ** (1.0 / dimensions)
+        noise = direction * per_example(radius, direction)
     return tf.clip_by_value(images + noise, 0.0, PIXEL_MAX)
 
 
-def fgsm_graph(model, images, labels, eps_pixels, *, targeted: bool = False, training: bool = False) -> tf.Tensor:
+def fgsm_graph(
+    model, images, labels, eps_pixels, *, targeted: bool = False, training: bool = False, norm: str = "Linf"
+) -> tf.Tensor:
     """FGSM on float32 0..255 tensors with a pixel budget; plain TensorFlow, for use inside other graphs."""
     gradient = loss_gradient(model, images, labels, training=training)
-    return project(step(images, gradient, eps_pixels, targeted=targeted), images, eps_pixels)
+    return project(step(images, gradient, eps_pixels, targeted=targeted, norm=norm), images, eps_pixels, norm=norm)
 
 
 def pgd_graph(
     model, images, labels, eps_pixels, steps, step_pixels, seed,
-    *, random_start: bool = True, targeted: bool = False, training: bool = False,
+    *, random_start: bool = True, targeted: bool = False, training: bool = False, norm: str = "Linf",
 ) -> tf.Tensor:  # fmt: skip
     """PGD on float32 0..255 tensors with pixel budgets; ``steps`` may be a tensor (one ``tf.while_loop``)."""
-    start = random_perturb(images, eps_pixels, seed) if random_start else images
+    start = random_perturb(images, eps_pixels, seed, norm=norm) if random_start else images
 
     def one_step(index, adversarial):
         gradient = loss_gradient(model, adversarial, labels, training=training)
-        return index + 1, project(step(adversarial, gradient, step_pixels, targeted=targeted), images, eps_pixels)
+        moved = step(adversarial, gradient, step_pixels, targeted=targeted, norm=norm)
+        return index + 1, project(moved, images, eps_pixels, norm=norm)
 
     _, adversarial = tf.while_loop(lambda index, _: index < steps, one_step, (tf.constant(0), start))
     return adversarial
@@ -84,11 +110,15 @@ _compiled_pgd = tf.function(pgd_graph, reduce_retracing=True)
 # --- the attacks ------------------------------------------------------------------------------------
 
 
-def check_budget(eps: float, what: str = "epsilon") -> float:
-    """``eps`` as a float in [0, 1] (the 0..1 scale of the image range), or a ``UserError``."""
+def check_budget(eps: float, what: str = "epsilon", *, norm: str = "Linf") -> float:
+    """``eps`` as a float in the 0..1 scale of the image range, or a ``UserError``: in [0, 1] for Linf
+    (e.g. 8/255), finite and >= 0 for L2 (e.g. 0.5, the L2 length of the change on the 0..1 image)."""
+    check_norm(norm)
     eps = float(eps)
-    if not 0.0 <= eps <= 1.0:
+    if norm == "Linf" and not 0.0 <= eps <= 1.0:
         raise UserError(f"{what} must lie in [0, 1] (the 0..1 scale of the image range, e.g. 8/255), got {eps:g}")
+    if norm == "L2" and not (np.isfinite(eps) and eps >= 0.0):
+        raise UserError(f"L2 {what} must be finite and >= 0 (measured on the 0..1 image, e.g. 0.5), got {eps:g}")
     return eps
 
 
@@ -96,15 +126,27 @@ def _as_inputs(images, labels) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.cast(images, tf.float32), tf.cast(labels, tf.int64)
 
 
-def fgsm(model: keras.Model, images, labels, eps: float, *, targeted: bool = False, training: bool = False) -> tf.Tensor:
-    """Fast gradient sign method: ``clip(x + eps * sign(grad_x J(x, y)))``.
+def fgsm(
+    model: keras.Model,
+    images,
+    labels,
+    eps: float,
+    *,
+    targeted: bool = False,
+    training: bool = False,
+    norm: str = "Linf",
+) -> tf.Tensor:
+    """Fast gradient sign method: ``clip(x + eps * sign(grad_x J(x, y)))``; with ``norm="L2"`` the fast
+    gradient method ``clip(x + eps * g / ||g||_2)``.
 
     ``images`` are 0..255 (any dtype), ``labels`` integer classes (the target classes when ``targeted``,
     in which case the step goes down the target's loss), ``eps`` in the 0..1 scale. Returns float32 images.
     """
-    eps = check_budget(eps)
+    eps = check_budget(eps, norm=norm)
     images, labels = _as_inputs(images, labels)
-    return _compiled_fgsm(model, images, labels, tf.constant(eps * PIXEL_MAX), targeted=targeted, training=training)
+    return _compiled_fgsm(
+        model, images, labels, tf.constant(eps * PIXEL_MAX), targeted=targeted, training=training, norm=norm
+    )
 
 
 def default_step_size(eps: float, steps: int) -> float:
@@ -124,17 +166,22 @@ def pgd(
     targeted: bool = False,
     seed: int | tuple[int, int] = 0,
     training: bool = False,
+    norm: str = "Linf",
 ) -> tf.Tensor:
-    """Projected gradient descent in the L-infinity ball: ``steps`` signed steps of ``step_size`` (0..1 scale,
-    ``2.5 * eps / steps`` by default), each projected back into the ball and the valid range, from a uniform
-    random start when ``random_start``. Same conventions as ``fgsm``."""
-    eps = check_budget(eps)
+    """Projected gradient descent in the ``norm`` ball: ``steps`` steps of ``step_size`` (0..1 scale,
+    ``2.5 * eps / steps`` by default; signed steps for Linf, L2-normalised gradient steps for L2), each
+    projected back into the ball and the valid range, from a uniform random start in the ball when
+    ``random_start``. Same conventions as ``fgsm``."""
+    eps = check_budget(eps, norm=norm)
     if int(steps) < 1:
         raise UserError(f"PGD needs at least 1 step, got {steps}")
-    step_size = default_step_size(eps, int(steps)) if step_size is None else check_budget(step_size, "step size")
+    if step_size is None:
+        step_size = default_step_size(eps, int(steps))
+    else:
+        step_size = check_budget(step_size, "step size", norm=norm)
     images, labels = _as_inputs(images, labels)
     seed = tf.constant((seed, 0) if np.ndim(seed) == 0 else seed, dtype=tf.int64)
     return _compiled_pgd(
         model, images, labels, tf.constant(eps * PIXEL_MAX), tf.constant(int(steps)), tf.constant(step_size * PIXEL_MAX),
-        seed, random_start=bool(random_start), targeted=targeted, training=training,
+        seed, random_start=bool(random_start), targeted=targeted, training=training, norm=norm,
     )  # fmt: skip

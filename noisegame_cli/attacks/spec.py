@@ -17,7 +17,8 @@ ATTACKS = ("fgsm", "pgd")
 @dataclass(frozen=True)
 class AttackSpec:
     """Which attack, with which budget and labels. ``target_class`` makes it targeted; ``use_predictions``
-    attacks the model's own predictions instead of the true labels (no label leaking, Kurakin et al. 2017)."""
+    attacks the model's own predictions instead of the true labels (no label leaking, Kurakin et al. 2017);
+    ``norm`` is the budget's norm, "Linf" or "L2" (both measured on the 0..1 image)."""
 
     name: str = "fgsm"
     eps: float = 8 / 255
@@ -26,13 +27,14 @@ class AttackSpec:
     random_start: bool = True
     target_class: int | None = None
     use_predictions: bool = False
+    norm: str = "Linf"
 
     def __post_init__(self) -> None:
         if self.name not in ATTACKS:
             raise UserError(f"unknown attack {self.name!r}; choose from {', '.join(ATTACKS)}")
-        check_budget(self.eps)
+        check_budget(self.eps, norm=self.norm)
         if self.step_size is not None:
-            check_budget(self.step_size, "step size")
+            check_budget(self.step_size, "step size", norm=self.norm)
         if self.steps < 1:
             raise UserError(f"PGD needs at least 1 step, got {self.steps}")
         if self.target_class is not None and self.target_class < 0:
@@ -57,8 +59,8 @@ def run_attack(model: keras.Model, images, labels, spec: AttackSpec, *, seed=0) 
     """Adversarial versions of ``images`` under ``spec`` (``labels`` are the true labels)."""
     used = attack_labels(model, images, labels, spec)
     if spec.name == "fgsm":
-        return fgsm(model, images, used, spec.eps, targeted=spec.targeted)
+        return fgsm(model, images, used, spec.eps, targeted=spec.targeted, norm=spec.norm)
     return pgd(
         model, images, used, spec.eps, spec.steps, spec.step_size, spec.random_start,
-        targeted=spec.targeted, seed=seed,
+        targeted=spec.targeted, seed=seed, norm=spec.norm,
     )  # fmt: skip

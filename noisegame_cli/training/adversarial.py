@@ -51,14 +51,14 @@ class AdversarialTrainer(keras.Model):
         """The attack of ``spec`` on a batch, with the current weights; no gradient flows through it."""
         eps_pixels = tf.constant(self.spec.eps * PIXEL_MAX)
         if self.spec.name == "fgsm":
-            adversarial = fgsm_graph(self.classifier, images, labels, eps_pixels)
+            adversarial = fgsm_graph(self.classifier, images, labels, eps_pixels, norm=self.spec.norm)
         else:
             step_size = self.spec.step_size or default_step_size(self.spec.eps, self.spec.steps)
             # A fresh random start each optimizer step (and for each evaluation batch of the same step).
             seed = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(self.optimizer.iterations, tf.int64)])
             adversarial = pgd_graph(
                 self.classifier, images, labels, eps_pixels, self.spec.steps, tf.constant(step_size * PIXEL_MAX), seed,
-                random_start=self.spec.random_start,
+                random_start=self.spec.random_start, norm=self.spec.norm,
             )  # fmt: skip
         return tf.stop_gradient(adversarial)
 

@@ -1,0 +1,288 @@
+"""Square Attack (Andriushchenko et al., ECCV 2020): a score-based random search, Linf and L2, no gradients.
+
+As in AutoAttack's version: the margin loss z_y - max_{i != y} z_i (a point is fooled when it is <= 0),
+5 000 queries, ``p_init = 0.8``, and the schedule that halves the fraction ``p`` of pixels in a square after
+10, 50, 200, 500, 1 000, 2 000, 4 000, 6 000 and 8 000 queries (on the query count itself: AutoAttack does
+not rescale it to the budget). The side of a square is ``round(sqrt(p * h * w))``, at least 1 (Linf) or 3
+and odd (L2). Linf starts from vertical stripes of +-eps (one sign per column and channel) and each query
+sets one random square to +-2 eps per channel, clipped back into the ball; L2 starts from a grid of
+5 x 5 blocks of the paper's centred pattern and each query moves the mass of one square to another
+square with a fresh pattern, keeping the perturbation's L2 norm at eps. A proposal is kept when it
+lowers the margin; a point stops being queried once fooled. Unlike the original, which draws one square
+position and one set of signs per query for the whole batch, every image gets its own draws (each
+image's search is distributed as in the paper, and independent of the others).
+Conventions: images 0..255 (any dtype), budgets in the 0..1 scale, results float32 0..255 in the ball.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from noisegame_cli.attacks.common import (
+    TINY,
+    as_inputs,
+    check_norm,
+    logits_of,
+    lp_norm,
+    normalize,
+    per_example,
+    predictions,
+    stateless_seed,
+    to_pixels,
+)
+from noisegame_cli.attacks.gradient import check_budget
+from noisegame_cli.errors import UserError
+
+P_INIT = 0.8
+QUERIES = 5000
+# The p schedule: p = p_init / 2 ** k for query counts in (BOUNDARIES[k - 1], BOUNDARIES[k]]
+BOUNDARIES = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
+
+
+def margin(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """z_y - max_{i != y} z_i: positive while the point is classified correctly."""
+    true = tf.gather(logits, labels, axis=1, batch_dims=1)
+    is_true = tf.one_hot(labels, tf.shape(logits)[1], on_value=True, off_value=False)
+    return true - tf.reduce_max(tf.where(is_true, -np.inf, logits), axis=1)
+
+
+# --- the schedule and the L2 pattern (plain Python, evaluated when a graph is traced) -----------------
+
+
+def phase_starts(queries: int, rescale: bool = False) -> list[int]:
+    """The first query of each of the 10 phases of the p schedule (phase k uses p_init / 2 ** k).
+
+    ``rescale`` maps the query count to a budget of 10 000 first (the original's option)."""
+    if not rescale:
+        return [0] + [boundary + 1 for boundary in BOUNDARIES]
+    # query i is in phase k when int(i / queries * 10000) > BOUNDARIES[k - 1]
+    return [0] + [math.ceil((boundary + 1) * queries / 10000) for boundary in BOUNDARIES]
+
+
+def square_side(p: float, height: int, width: int, norm: str) -> int:
+    side = round(math.sqrt(p * height * width))
+    if norm == "Linf":
+        side = max(side, 1)
+    else:
+        side = max(side, 3)
+        side += 1 - side % 2
+    return min(side, height, width)
+
+
+def _centred_rectangle(rows: int, cols: int) -> np.ndarray:
+    """Nested rectangles around the centre, ring k weighted 1 / (k + 1) ** 2, unit L2 norm."""
+    pattern = np.zeros((rows, cols))
+    centre_row, centre_col = rows // 2, cols // 2
+    for ring in range(max(rows // 2 + 1, cols // 2 + 1)):
+        top, left = max(centre_row - ring, 0), max(centre_col - ring, 0)
+        pattern[top : centre_row + ring + 1, left : centre_col + ring + 1] += 1.0 / (ring + 1) ** 2
+    return pattern / max(np.sqrt((pattern**2).sum()), TINY)
+
+
+def l2_pattern(side: int) -> np.ndarray:
+    """The paper's L2 square: the upper half one centred pattern, the lower half its negative, unit norm."""
+    upper = side // 2
+    pattern = np.concatenate([_centred_rectangle(upper, side), -_centred_rectangle(side - upper, side)], axis=0)
+    return (pattern / np.sqrt((pattern**2).sum())).astype(np.float32)
+
+
+# --- per-image random squares -----------------------------------------------------------------------
+
+
+def _square_masks(corner_rows, corner_cols, side: int, height: int, width: int) -> tf.Tensor:
+    """[n, H, W, 1] masks of the side x side squares with these top-left corners."""
+    rows = tf.range(height, dtype=tf.int32)[None, :, None]
+    cols = tf.range(width, dtype=tf.int32)[None, None, :]
+    inside_rows = (rows >= corner_rows[:, None, None]) & (rows < corner_rows[:, None, None] + side)
+    inside_cols = (cols >= corner_cols[:, None, None]) & (cols < corner_cols[:, None, None] + side)
+    return tf.cast(inside_rows & inside_cols, tf.float32)[..., None]
+
+
+def _placed_patterns(pattern: np.ndarray, corner_rows, corner_cols, transpose, height: int, width: int) -> tf.Tensor:
+    """[n, H, W, 1]: ``pattern`` (or its transpose, per image) placed at each image's square, zero elsewhere."""
+    side = pattern.shape[0]
+    local_rows = tf.range(height, dtype=tf.int32)[None, :, None] - corner_rows[:, None, None]
+    local_cols = tf.range(width, dtype=tf.int32)[None, None, :] - corner_cols[:, None, None]
+    inside = (local_rows >= 0) & (local_rows < side) & (local_cols >= 0) & (local_cols < side)
+    local = tf.clip_by_value(local_rows, 0, side - 1) * side + tf.clip_by_value(local_cols, 0, side - 1)
+    both = tf.constant(np.stack([pattern.ravel(), pattern.T.ravel()]))
+    chosen = tf.where(transpose[:, None], both[1][None, :], both[0][None, :])  # [n, side * side]
+    placed = tf.gather(chosen, tf.reshape(local, [tf.shape(local)[0], -1]), batch_dims=1)
+    placed = tf.reshape(placed, tf.shape(local)) * tf.cast(inside, tf.float32)
+    return placed[..., None]
+
+
+def _random_corners(seed, count, side: int, height: int, width: int):
+    """Top-left corners as the original draws them: floor(U * (size - side)), so in [0, size - side)."""
+    draws = tf.random.stateless_uniform([2, count], seed=seed)
+    rows = tf.cast(tf.floor(draws[0] * (height - side)), tf.int32)
+    cols = tf.cast(tf.floor(draws[1] * (width - side)), tf.int32)
+    return rows, cols
+
+
+def _random_signs(seed, shape) -> tf.Tensor:
+    return tf.sign(tf.random.stateless_uniform(shape, seed=seed, minval=-1.0, maxval=1.0))
+
+
+# --- the search -------------------------------------------------------------------------------------
+
+
+def _linf_start(images, eps, seed):
+    shape = tf.shape(images)
+    stripes = _random_signs(seed, [shape[0], 1, shape[2], shape[3]])
+    return tf.clip_by_value(images + eps * stripes, 0.0, 1.0)
+
+
+def _l2_start(images, eps, seed):
+    _, height, width, channels = images.shape
+    side = max(height // 5, 1)
+    offset = (height - side * 5) // 2
+    pattern = l2_pattern(side)
+    count = tf.shape(images)[0]
+    # which block (if any) each pixel belongs to, and where in the block: fixed by the shapes
+    block_of = np.full((height, width), -1)
+    local_of = np.zeros((height, width), dtype=np.int64)
+    blocks = [(offset + i * side, offset + j * side) for i in range(height // side) for j in range(width // side)]
+    for number, (top, left) in enumerate(blocks):
+        for row in range(top, min(top + side, height)):
+            for col in range(left, min(left + side, width)):
+                block_of[row, col], local_of[row, col] = number, (row - top) * side + (col - left)
+    transpose_seed, sign_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    transpose = tf.random.stateless_uniform([count, len(blocks)], seed=transpose_seed) > 0.5
+    signs = _random_signs(sign_seed, [count, len(blocks), channels])
+    pixel_block = tf.constant(np.maximum(block_of, 0).ravel())
+    in_block = tf.constant((block_of >= 0).ravel().astype(np.float32))
+    plain = tf.constant(pattern.ravel()[local_of.ravel()])
+    transposed = tf.constant(pattern.T.ravel()[local_of.ravel()])
+    value = tf.where(tf.gather(transpose, pixel_block, axis=1), transposed, plain) * in_block  # [n, H * W]
+    delta = value[:, :, None] * tf.gather(signs, pixel_block, axis=1)
+    delta = tf.reshape(delta, tf.shape(images))
+    return tf.clip_by_value(images + normalize(delta, "L2") * eps, 0.0, 1.0)
+
+
+def _linf_proposal(images, best, eps, seed, side: int):
+    count, height, width, channels = tf.shape(images)[0], images.shape[1], images.shape[2], images.shape[3]
+    corner_seed, sign_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    rows, cols = _random_corners(corner_seed, count, side, height, width)
+    mask = _square_masks(rows, cols, side, height, width)
+    signs = _random_signs(sign_seed, [count, 1, 1, channels])
+    proposal = tf.where(mask > 0, best + 2.0 * eps * signs, best)
+    return tf.clip_by_value(tf.clip_by_value(proposal, images - eps, images + eps), 0.0, 1.0)
+
+
+def _l2_proposal(images, best, eps, seed, side: int):
+    count, height, width, channels = tf.shape(images)[0], images.shape[1], images.shape[2], images.shape[3]
+    seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+    rows, cols = _random_corners(seeds[0], count, side, height, width)
+    rows_2, cols_2 = _random_corners(seeds[1], count, side, height, width)
+    window = _square_masks(rows, cols, side, height, width)
+    window_2 = _square_masks(rows_2, cols_2, side, height, width)
+    delta = best - images
+
+    def channel_norms(values):  # [n, 1, 1, C]
+        return tf.sqrt(tf.reduce_sum(values**2, axis=[1, 2], keepdims=True))
+
+    norm_in_window = channel_norms(delta * window)
+    norm_image = per_example(lp_norm(delta, "L2"), delta)
+    norm_windows = per_example(lp_norm(delta * tf.maximum(window, window_2), "L2"), delta)
+    transpose = tf.random.stateless_uniform([count], seed=seeds[2]) > 0.5
+    fresh = _placed_patterns(l2_pattern(side), rows, cols, transpose, height, width)
+    fresh = fresh * _random_signs(seeds[3], [count, 1, 1, channels])
+    new = fresh + delta * window / (TINY + norm_in_window)
+    budget = tf.sqrt(tf.maximum(eps**2 - norm_image**2, 0.0) / channels + norm_windows**2)
+    new = new / (TINY + channel_norms(new)) * budget
+    delta = delta * (1.0 - window_2)
+    delta = delta * (1.0 - window) + new
+    return tf.clip_by_value(images + normalize(delta, "L2") * eps, 0.0, 1.0)
+
+
+def square_graph(model, images, labels, eps, starts, queries, seed, *, norm: str, p_init: float, phases: int):
+    """The search on 0..1-scale ``images``: (best points, their margins).
+
+    ``starts`` holds the first query of each phase of the p schedule; each of the first ``phases`` phases
+    (those the query budget reaches) is one ``tf.while_loop`` with its own (static) square side. Only
+    points not fooled yet are queried."""
+    _, height, width, _ = images.shape
+    eps = tf.cast(eps, tf.float32)
+    start_seed, loop_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    best = (_linf_start if norm == "Linf" else _l2_start)(images, eps, start_seed)
+    best_margin = margin(logits_of(model, best), labels)
+    propose = _linf_proposal if norm == "Linf" else _l2_proposal
+
+    for phase in range(phases):
+        side = square_side(p_init / 2**phase, height, width, norm)
+        end = starts[phase + 1] if phase < len(BOUNDARIES) else queries
+        end = tf.minimum(end, queries)
+
+        def query(i, best, best_margin, side=side):
+            active = tf.where(best_margin > 0)[:, 0]
+            step_seed = tf.random.experimental.stateless_fold_in(loop_seed, tf.cast(i, tf.int64))
+            # draws for every image, then those of the active ones: an image's draws do not depend on the others
+            proposal = propose(images, best, eps, step_seed, side)
+            proposal = tf.gather(proposal, active)
+            proposed_margin = margin(logits_of(model, proposal), tf.gather(labels, active))
+            better = proposed_margin < tf.gather(best_margin, active)
+            kept = tf.where(per_example(better, proposal), proposal, tf.gather(best, active))
+            scatter = active[:, None]
+            best = tf.tensor_scatter_nd_update(best, scatter, kept)
+            best_margin = tf.tensor_scatter_nd_update(
+                best_margin, scatter, tf.minimum(proposed_margin, tf.gather(best_margin, active))
+            )
+            return i + 1, best, best_margin
+
+        def going(i, _best, best_margin, end=end):
+            return (i < end) & tf.reduce_any(best_margin > 0)
+
+        _, best, best_margin = tf.while_loop(going, query, (starts[phase], best, best_margin))
+    return best, best_margin
+
+
+_compiled_square = tf.function(square_graph, reduce_retracing=True)
+
+
+def square(
+    model,
+    images,
+    labels,
+    eps: float,
+    *,
+    norm: str = "Linf",
+    queries: int = QUERIES,
+    p_init: float = P_INIT,
+    restarts: int = 1,
+    rescale_schedule: bool = False,
+    seed=0,
+) -> tf.Tensor:
+    """Untargeted Square Attack: each of ``restarts`` searches of up to ``queries`` queries per point runs
+    on the points still classified correctly; a fooled point gets its fooling image, the others stay
+    unchanged. Only forward passes of ``model`` are used."""
+    check_norm(norm)
+    eps = check_budget(eps, norm=norm)
+    if int(queries) < 1 or int(restarts) < 1 or not 0.0 < float(p_init) <= 1.0:
+        raise UserError(
+            f"Square needs queries, restarts >= 1 and p_init in (0, 1], got {queries}, {restarts}, {p_init}"
+        )
+    pixels, labels = as_inputs(images, labels)
+    if pixels.shape.rank != 4:
+        raise UserError(f"Square needs images of shape [N, H, W, C], got {pixels.shape}")
+    x = pixels / 255.0
+    adversarial = x.numpy()
+    remaining = (predictions(logits_of(model, x)) == labels).numpy()
+    starts = phase_starts(int(queries), rescale_schedule)
+    phases = sum(start < int(queries) for start in starts)
+    starts = tf.constant(starts, tf.int32)
+    for restart in range(int(restarts)):
+        index = np.flatnonzero(remaining)
+        if index.size == 0:
+            break
+        found, _ = _compiled_square(
+            model, tf.gather(x, index), tf.gather(labels, index), tf.constant(eps, tf.float32), starts,
+            tf.constant(int(queries)), stateless_seed(seed, restart), norm=norm, p_init=float(p_init), phases=phases,
+        )  # fmt: skip
+        fooled = (predictions(logits_of(model, found)) != tf.gather(labels, index)).numpy()
+        adversarial[index[fooled]] = found.numpy()[fooled]
+        remaining[index[fooled]] = False
+    return to_pixels(pixels, x, tf.constant(adversarial), eps, norm)

@@ -1,0 +1,78 @@
+"""Tiny models and data for the attack tests: scikit-learn's 8x8 digits and classifiers that learn them in a second."""
+
+from __future__ import annotations
+
+import functools
+
+import keras
+import numpy as np
+import tensorflow as tf
+from sklearn.datasets import load_digits
+
+
+@functools.lru_cache(maxsize=1)
+def digits_8x8() -> tuple[np.ndarray, np.ndarray]:
+    """The 1 797 real 8x8 digits as uint8 [N, 8, 8, 1] in 0..255, and their labels."""
+    digits = load_digits()
+    images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    return images, digits.target.astype(np.int64)
+
+
+def training_digits() -> tuple[np.ndarray, np.ndarray]:
+    images, labels = digits_8x8()
+    return images[:1400], labels[:1400]
+
+
+def held_out_digits() -> tuple[np.ndarray, np.ndarray]:
+    images, labels = digits_8x8()
+    return images[1400:], labels[1400:]
+
+
+def small_cnn(epochs: int = 4, seed: int = 0) -> keras.Model:
+    """A conv net on 0..255 pixels with logits out, about 95 % accurate on the held-out digits."""
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Rescaling(1 / 255),
+        keras.layers.Conv2D(16, 3, activation="relu", padding="same"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10),
+    ])  # fmt: skip
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    images, labels = training_digits()
+    model.fit(images, labels, batch_size=64, epochs=epochs, verbose=0)
+    return model
+
+
+def linear_model(weights: np.ndarray, bias: np.ndarray) -> keras.Model:
+    """logits = weights.T @ (pixels / 255) + bias on flat inputs: decision boundaries are hyperplanes."""
+    inputs = keras.Input((weights.shape[0],))
+    dense = keras.layers.Dense(weights.shape[1])
+    model = keras.Model(inputs, dense(keras.layers.Rescaling(1 / 255)(inputs)))
+    dense.set_weights([weights.astype(np.float32), bias.astype(np.float32)])
+    return model
+
+
+class AlwaysDropout(keras.layers.Layer):
+    """Dropout that stays on at inference: a randomised model."""
+
+    def __init__(self, rate: float, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.seed_generator = keras.random.SeedGenerator(0)
+
+    def call(self, inputs, training=None):
+        return keras.random.dropout(inputs, self.rate, seed=self.seed_generator)
+
+
+def with_layers(model: keras.Model, *layers) -> keras.Model:
+    """``model`` followed by ``layers`` (e.g. a softmax), sharing its weights."""
+    inputs = keras.Input(model.input_shape[1:])
+    outputs = model(inputs)
+    for layer in layers:
+        outputs = layer(outputs)
+    return keras.Model(inputs, outputs)
+
+
+def correctly_classified(model, images, labels) -> np.ndarray:
+    return np.argmax(model(tf.cast(images, tf.float32), training=False), axis=-1) == labels
