@@ -89,26 +89,22 @@ def gaussian_blur(images, sigma, seed, scale):
 
 
 def defocus_kernel(radius: float, alias_sigma: float) -> np.ndarray:
-    """A disk of `radius` on the integer grid, normalised, smoothed by a 3x3 (5x5 beyond radius 8)
-    Gaussian of `alias_sigma` to anti-alias it; zero borders trimmed."""
+    """The generators' disk: a disk of `radius` on the integer grid -8..8 (-r..r beyond radius 8, r
+    rounded up), normalised, then smoothed by a 3x3 (5x5 beyond radius 8) Gaussian of `alias_sigma` with
+    OpenCV's reflected borders and not normalised again (a disk touching the grid's edge loses or gains
+    a little weight, as in the generators); zero borders trimmed."""
     half = max(8, int(math.ceil(radius)))
     grid = np.arange(-half, half + 1)
     rows, cols = np.meshgrid(grid, grid, indexing="ij")
     disk = (rows**2 + cols**2 <= radius**2).astype(np.float64)
     disk /= disk.sum()
     ksize = 3 if radius <= 8 else 5
-    offsets = np.arange(ksize) - ksize // 2
-    gaussian = np.exp(-(offsets**2) / (2.0 * alias_sigma**2))
-    gaussian /= gaussian.sum()
-    smoothing = np.outer(gaussian, gaussian)
-    padded = np.pad(disk, ksize // 2)
-    kernel = np.zeros_like(disk)
-    for (i, j), weight in np.ndenumerate(smoothing):
-        kernel += weight * padded[i : i + disk.shape[0], j : j + disk.shape[1]]
-    used = np.nonzero(kernel.sum(axis=0) > 1e-12)[0]
+    taps = np.exp(-((np.arange(ksize) - ksize // 2) ** 2) / (2.0 * alias_sigma**2))
+    kernel = T.filter_matrix(disk.shape[0], taps / taps.sum(), "reflect101")
+    kernel = kernel @ disk @ kernel.T
+    used = np.nonzero(np.abs(kernel).sum(axis=0) > 0)[0]
     reach = int(max(abs(used[0] - half), abs(used[-1] - half)))
-    kernel = kernel[half - reach : half + reach + 1, half - reach : half + reach + 1]
-    return (kernel / kernel.sum()).astype(np.float32)
+    return kernel[half - reach : half + reach + 1, half - reach : half + reach + 1].astype(np.float32)
 
 
 def defocus_blur(images, parameter, seed, scale):
@@ -227,7 +223,7 @@ def contrast(images, factor, seed, scale):
 
 
 def elastic_transform(images, parameter, seed, scale):
-    alpha, sigma, affine = (value * 32 * scale for value in parameter)
+    alpha, sigma, affine = (value * scale for value in parameter)
     batch = batch_size(images)
     height, width = images.shape[1], images.shape[2]
     rows, cols = T.pixel_grid(batch, height, width)
