@@ -1,14 +1,18 @@
-"""Apply a named corruption at a severity to uint8 image batches, in TensorFlow, reproducibly.
+"""Apply a named corruption at a severity to uint8 images, in TensorFlow, reproducibly.
 
-``corrupt_tf`` is the graph function (usable inside ``tf.data.Dataset.map`` and on a GPU);
-``corrupt`` is the NumPy convenience around it. Randomness comes only from stateless random ops
-seeded by `seed`, so the same seed gives the same pixels on every run and different seeds differ.
+``corrupt_tf`` is the graph function (usable inside ``tf.data.Dataset.map``, in a model, on a GPU);
+``corrupt`` is the NumPy convenience around it and ``corrupt_dataset`` its streaming form for a
+``tf.data.Dataset``. Randomness comes only from stateless random ops seeded by `seed`, so the same seed
+gives the same pixels on every run and different seeds differ. `parameters` picks the benchmark whose
+parameters are used (``parameters.PARAMETER_SETS``): None for the one whose native size is nearest the
+images'.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -16,7 +20,8 @@ import tensorflow as tf
 from noisegame_cli.corruptions import fog as fog_module
 from noisegame_cli.corruptions import frost as frost_module
 from noisegame_cli.corruptions import ops
-from noisegame_cli.corruptions.parameters import ALL_CORRUPTIONS, PARAMETERS, SEVERITIES, size_scale
+from noisegame_cli.corruptions import spatter as spatter_module
+from noisegame_cli.corruptions.parameters import ALL_CORRUPTIONS, PARAMETER_SETS, SEVERITIES, ParameterSet, nearest_set
 from noisegame_cli.errors import UserError
 
 FUNCTIONS = {
@@ -37,15 +42,16 @@ FUNCTIONS = {
     "jpeg_compression": ops.jpeg_compression,
     "speckle_noise": ops.speckle_noise,
     "gaussian_blur": ops.gaussian_blur,
-    "spatter": ops.spatter,
+    "spatter": spatter_module.spatter,
     "saturate": ops.saturate,
 }
 # Deterministic corruptions compiled with XLA, which fuses their many element-wise steps: 2-10x faster
 # on a 2-core CPU. Not the random ones: XLA draws other numbers from the same stateless seed (so
 # `corrupt` and `corrupt_tf` in tf.data would disagree) and its random-number generation is slower.
 XLA_COMPILED = frozenset({"brightness", "saturate", "contrast", "zoom_blur", "pixelate", "gaussian_blur", "defocus_blur"})
-# Randomness is drawn per block of this many images (block b uses seed (seed, b)), so `corrupt`
-# gives the same pixels whatever the caller's batch size.
+# Randomness is drawn per block of images (block b uses seed (seed, b)), so `corrupt` gives the same
+# pixels whatever the caller's batch size: blocks of BLOCK images of 32x32, or of the same number of
+# pixels for larger images (`block_size`).
 BLOCK = 1000
 MIN_SIZE = 8
 
@@ -56,6 +62,39 @@ def check_corruption(name: str, severity: int) -> None:
         raise UserError(f"unknown corruption {name!r}; choose from {', '.join(ALL_CORRUPTIONS)}")
     if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) or severity not in SEVERITIES:
         raise UserError(f"severity must be an integer in 1..5, got {severity!r}")
+
+
+def parameter_set(parameters: str | ParameterSet) -> ParameterSet:
+    """The ParameterSet of that name (or the set itself); UserError listing the sets for an unknown name."""
+    if isinstance(parameters, ParameterSet):
+        return parameters
+    if isinstance(parameters, str) and parameters in PARAMETER_SETS:
+        return PARAMETER_SETS[parameters]
+    raise UserError(f"unknown parameter set {parameters!r}; choose from {', '.join(PARAMETER_SETS)}")
+
+
+def resolve_parameters(parameters: str | ParameterSet | None, height: int, width: int) -> ParameterSet:
+    """The set to use on images of this size: the named one, or (None) the one whose native size is
+    nearest. Prints a note on stderr, once per set and size, when the size is more than 2x off."""
+    chosen = nearest_set(height, width) if parameters is None else parameter_set(parameters)
+    side = min(height, width)
+    if side > 2 * chosen.native_size or 2 * side < chosen.native_size:
+        _note_size(chosen.name, chosen.native_size, height, width)
+    return chosen
+
+
+@functools.lru_cache(maxsize=None)  # the cache is what makes the note appear once per set and size
+def _note_size(name: str, native_size: int, height: int, width: int) -> None:
+    print(
+        f"note: {name} parameters assume {native_size}x{native_size} images; these are {height}x{width} "
+        "(lengths are rescaled; pixelate and snow still depend on scale)",
+        file=sys.stderr,
+    )
+
+
+def block_size(height: int, width: int) -> int:
+    """Images per random-number block: BLOCK for 32x32, the same number of pixels for other sizes."""
+    return max(1, BLOCK * 32 * 32 // (height * width))
 
 
 def _check_shape(shape) -> None:
@@ -71,18 +110,39 @@ def _as_seed(seed) -> tf.Tensor:
     return tf.cast(tf.reshape(seed, [2]), tf.int64)
 
 
-@functools.lru_cache(maxsize=4)
-def _frost_photographs(frost_dir: str, height: int, width: int):
-    return frost_module.load_frost_photographs(frost_dir, height, width, size_scale(height, width))
+@functools.lru_cache(maxsize=8)
+def _frost_photographs(frost_dir: str, height: int, width: int, factor: float):
+    return frost_module.load_frost_photographs(frost_dir, height, width, factor)
 
 
-def corrupt_tf(images: tf.Tensor, name: str, severity: int, seed=0, frost_dir: str | os.PathLike | None = None) -> tf.Tensor:
+def _photo_factor(chosen: ParameterSet, height: int, width: int) -> float:
+    return chosen.frost.photo_scale * chosen.scale(height, width)
+
+
+def corruption_function(name: str, chosen: ParameterSet, height: int, width: int, frost_dir: str | os.PathLike | None = None):
+    """The corruption as ``f(images float 0..1, parameter row, seed, scale)`` for this set and size."""
+    function = FUNCTIONS[name]
+    if name == "frost":
+        photos = None if frost_dir is None else _frost_photographs(str(frost_dir), height, width, _photo_factor(chosen, height, width))
+        function = functools.partial(function, texture=chosen.frost, photos=photos)
+    return function
+
+
+def corrupt_tf(
+    images: tf.Tensor,
+    name: str,
+    severity: int,
+    seed=0,
+    parameters: str | ParameterSet | None = None,
+    frost_dir: str | os.PathLike | None = None,
+) -> tf.Tensor:
     """Corrupt a uint8 batch ``[N, H, W, 3]`` (a tensor; N may be unknown) and return uint8 of the same shape.
 
     `seed` is an int or an int ``[2]`` tensor (inside ``Dataset.map`` pass e.g. ``(seed, batch_index)``).
-    Float work is done on x / 255; the result is ``clip(., 0, 1) * 255`` truncated to uint8, as in
-    the CIFAR-10-C generator. `frost_dir` (frost only): read frost photographs from this folder
-    instead of synthesising the texture.
+    `parameters`: a set's name (``PARAMETER_SETS``), or None for the set whose native size is nearest the
+    images'. Float work is done on x / 255; the result is ``clip(., 0, 1) * 255`` truncated to uint8,
+    as in the generators. `frost_dir` (frost only): read frost photographs from this folder instead of
+    synthesising the texture.
     """
     check_corruption(name, severity)
     images = tf.convert_to_tensor(images)
@@ -90,36 +150,52 @@ def corrupt_tf(images: tf.Tensor, name: str, severity: int, seed=0, frost_dir: s
     if images.dtype != tf.uint8:
         raise UserError(f"images must be uint8 0..255, got {images.dtype.name}")
     height, width = images.shape[1], images.shape[2]
-    parameter = PARAMETERS[name][severity - 1]
-    scale = size_scale(height, width)
-    function = FUNCTIONS[name]
-    if name == "frost" and frost_dir is not None:
-        function = functools.partial(function, photos=_frost_photographs(str(frost_dir), height, width))
-    result = function(tf.cast(images, tf.float32) / 255.0, parameter, _as_seed(seed), scale)
+    chosen = resolve_parameters(parameters, height, width)
+    function = corruption_function(name, chosen, height, width, frost_dir)
+    result = function(tf.cast(images, tf.float32) / 255.0, chosen.row(name, severity), _as_seed(seed), chosen.scale(height, width))
     pixels = tf.floor(tf.clip_by_value(result, 0.0, 1.0) * 255.0 + 1e-3)
     return tf.cast(tf.minimum(pixels, 255.0), tf.uint8)
 
 
-def _corrupt_block(images, seed, *, name, severity, frost_dir):
-    return corrupt_tf(images, name, severity, seed, frost_dir)
+def _corrupt_block(images, seed, *, name, severity, parameters, frost_dir):
+    return corrupt_tf(images, name, severity, seed, parameters, frost_dir)
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(name: str, severity: int, height: int, width: int, frost_dir: str | None):
+def _compiled(name: str, severity: int, height: int, width: int, parameters: ParameterSet, frost_dir: str | None):
     signature = [tf.TensorSpec([None, height, width, 3], tf.uint8), tf.TensorSpec([2], tf.int64)]
     # A partial rather than a lambda: TensorFlow counts retracing per code object, and would warn about
     # "excessive retracing" when many corruptions share one lambda's code.
     return tf.function(
-        functools.partial(_corrupt_block, name=name, severity=severity, frost_dir=frost_dir),
+        functools.partial(_corrupt_block, name=name, severity=severity, parameters=parameters, frost_dir=frost_dir),
         input_signature=signature,
         autograph=False,
         jit_compile=name in XLA_COMPILED,
     )
 
 
-def corrupt(images: np.ndarray, name: str, severity: int, seed: int = 0, frost_dir: str | os.PathLike | None = None) -> np.ndarray:
-    """Corrupt uint8 images ``[N, H, W, 3]`` (or one ``[H, W, 3]`` image) with the CIFAR-10-C
-    corruption `name` at `severity` 1..5; returns uint8 of the same shape."""
+def _prepare(name, severity, height: int, width: int, parameters, frost_dir):
+    """Validate, pick the set and load frost photographs (bad folders fail here, not in tracing);
+    returns the compiled block function."""
+    check_corruption(name, severity)
+    _check_shape([None, height, width, 3])
+    chosen = resolve_parameters(parameters, height, width)
+    if name == "frost" and frost_dir is not None:
+        _frost_photographs(str(frost_dir), height, width, _photo_factor(chosen, height, width))
+    return _compiled(name, int(severity), height, width, chosen, None if frost_dir is None else str(frost_dir))
+
+
+def corrupt(
+    images: np.ndarray,
+    name: str,
+    severity: int,
+    seed: int = 0,
+    parameters: str | ParameterSet | None = None,
+    frost_dir: str | os.PathLike | None = None,
+) -> np.ndarray:
+    """Corrupt uint8 images ``[N, H, W, 3]`` (or one ``[H, W, 3]`` image) with the corruption `name` at
+    `severity` 1..5 with the `parameters` set's values (None: the set nearest the images' size); returns
+    uint8 of the same shape."""
     check_corruption(name, severity)
     array = np.asarray(images)
     single = array.ndim == 3
@@ -127,12 +203,43 @@ def corrupt(images: np.ndarray, name: str, severity: int, seed: int = 0, frost_d
     _check_shape(batch.shape)
     if batch.dtype != np.uint8:
         raise UserError(f"images must be uint8 0..255, got {batch.dtype}")
-    if name == "frost" and frost_dir is not None:
-        _frost_photographs(str(frost_dir), batch.shape[1], batch.shape[2])  # bad folders fail here, not in tracing
-    function = _compiled(name, int(severity), batch.shape[1], batch.shape[2], None if frost_dir is None else str(frost_dir))
+    height, width = batch.shape[1], batch.shape[2]
+    function = _prepare(name, severity, height, width, parameters, frost_dir)
+    size = block_size(height, width)
     blocks = [
-        function(tf.constant(batch[start : start + BLOCK]), tf.constant([int(seed), start // BLOCK], tf.int64)).numpy()
-        for start in range(0, len(batch), BLOCK)
+        function(tf.constant(batch[start : start + size]), tf.constant([int(seed), start // size], tf.int64)).numpy()
+        for start in range(0, len(batch), size)
     ]
     result = np.concatenate(blocks) if blocks else np.zeros_like(batch)
     return result[0] if single else result
+
+
+def corrupt_dataset(
+    dataset: tf.data.Dataset,
+    name: str,
+    severity: int,
+    seed: int = 0,
+    parameters: str | ParameterSet | None = None,
+    frost_dir: str | os.PathLike | None = None,
+) -> tf.data.Dataset:
+    """Corrupt an unbatched dataset of (uint8 image [H, W, 3], label) pairs (or of images alone) as it
+    streams: the same pixels as `corrupt` of all its images stacked, block by block, whatever its size."""
+    image_spec = dataset.element_spec[0] if isinstance(dataset.element_spec, tuple) else dataset.element_spec
+    if not isinstance(image_spec, tf.TensorSpec) or image_spec.shape.rank != 3:
+        raise UserError(f"corrupt_dataset needs unbatched images [H, W, 3] (or (image, label) pairs), got {dataset.element_spec}")
+    if image_spec.dtype != tf.uint8:
+        raise UserError(f"images must be uint8 0..255, got {image_spec.dtype.name}")
+    height, width, channels = image_spec.shape
+    if channels != 3 or height is None or width is None:
+        raise UserError(f"images must be [H, W, 3] with H and W known, got {list(image_spec.shape)}")
+    function = _prepare(name, severity, height, width, parameters, frost_dir)
+    size = block_size(height, width)
+    seed = int(seed)
+
+    def corrupt_block(index, block):
+        seeds = tf.stack([tf.constant(seed, tf.int64), index])
+        if isinstance(block, tuple):
+            return (function(block[0], seeds), *block[1:])
+        return function(block, seeds)
+
+    return dataset.batch(size).enumerate().map(corrupt_block).unbatch()

@@ -89,26 +89,22 @@ def gaussian_blur(images, sigma, seed, scale):
 
 
 def defocus_kernel(radius: float, alias_sigma: float) -> np.ndarray:
-    """A disk of `radius` on the integer grid, normalised, smoothed by a 3x3 (5x5 beyond radius 8)
-    Gaussian of `alias_sigma` to anti-alias it; zero borders trimmed."""
+    """The generators' disk: a disk of `radius` on the integer grid -8..8 (-r..r beyond radius 8, r
+    rounded up), normalised, then smoothed by a 3x3 (5x5 beyond radius 8) Gaussian of `alias_sigma` with
+    OpenCV's reflected borders and not normalised again (a disk touching the grid's edge loses or gains
+    a little weight, as in the generators); zero borders trimmed."""
     half = max(8, int(math.ceil(radius)))
     grid = np.arange(-half, half + 1)
     rows, cols = np.meshgrid(grid, grid, indexing="ij")
     disk = (rows**2 + cols**2 <= radius**2).astype(np.float64)
     disk /= disk.sum()
     ksize = 3 if radius <= 8 else 5
-    offsets = np.arange(ksize) - ksize // 2
-    gaussian = np.exp(-(offsets**2) / (2.0 * alias_sigma**2))
-    gaussian /= gaussian.sum()
-    smoothing = np.outer(gaussian, gaussian)
-    padded = np.pad(disk, ksize // 2)
-    kernel = np.zeros_like(disk)
-    for (i, j), weight in np.ndenumerate(smoothing):
-        kernel += weight * padded[i : i + disk.shape[0], j : j + disk.shape[1]]
-    used = np.nonzero(kernel.sum(axis=0) > 1e-12)[0]
+    taps = np.exp(-((np.arange(ksize) - ksize // 2) ** 2) / (2.0 * alias_sigma**2))
+    kernel = T.filter_matrix(disk.shape[0], taps / taps.sum(), "reflect101")
+    kernel = kernel @ disk @ kernel.T
+    used = np.nonzero(np.abs(kernel).sum(axis=0) > 0)[0]
     reach = int(max(abs(used[0] - half), abs(used[-1] - half)))
-    kernel = kernel[half - reach : half + reach + 1, half - reach : half + reach + 1]
-    return (kernel / kernel.sum()).astype(np.float32)
+    return kernel[half - reach : half + reach + 1, half - reach : half + reach + 1].astype(np.float32)
 
 
 def defocus_blur(images, parameter, seed, scale):
@@ -116,61 +112,64 @@ def defocus_blur(images, parameter, seed, scale):
     return T.filter_2d(images, defocus_kernel(radius * scale, alias_sigma * scale), mode="reflect101")
 
 
-def glass_permutation(batch, height: int, width: int, delta: int, iterations: int, seed) -> tf.Tensor:
-    """For every image, the flat source index [N, H * W] of each output pixel after the glass shuffle.
-
-    As in the generator: for rows h from height-delta down to delta+1 and, within a row, columns w
-    from width-delta down to delta+1, swap pixel (h, w) with pixel (h + dy, w + dx), dy and dx uniform
-    integers in [-delta, delta). The swaps run in sequence, so a pixel can travel several steps.
-    """
-    moved = glass_swap_order(height, width, delta, iterations)
-    offsets = tf.random.stateless_uniform([len(moved), batch, 2], seed, minval=-delta, maxval=delta, dtype=tf.int32)
-    return _glass_swaps(height, width, delta, iterations)(offsets)
-
-
-@functools.lru_cache(maxsize=None)
-def glass_swap_order(height: int, width: int, delta: int, iterations: int) -> np.ndarray:
-    """The flat index of the pixel each swap step moves, in the order the steps run."""
-    rows = np.arange(height - delta, delta, -1)
-    columns = np.arange(width - delta, delta, -1)
-    return np.tile((rows[:, None] * width + columns[None, :]).ravel(), iterations)
-
-
-@functools.lru_cache(maxsize=None)
-def _glass_swaps(height: int, width: int, delta: int, iterations: int):
-    """The swap loop of `glass_permutation` as an XLA-compiled function of the random offsets
-    ``[steps, N, 2]``: about a thousand small sequential steps, which XLA runs as one tight loop
-    updating the indices in place. Integer work only, so compiled and plain execution give the same
-    permutation."""
-    here = glass_swap_order(height, width, delta, iterations)
-
-    def run(offsets):
-        batch = tf.shape(offsets)[1]
-        there = offsets[..., 0] * width + offsets[..., 1] + here[:, None]
-        image_index = tf.range(batch)
-
-        def swap(step, source):
-            here_index = tf.stack([image_index, tf.fill([batch], tf.constant(here, tf.int32)[step])], axis=1)
-            there_index = tf.stack([image_index, there[step]], axis=1)
-            values = tf.concat([tf.gather_nd(source, there_index), tf.gather_nd(source, here_index)], 0)
-            return step + 1, tf.tensor_scatter_nd_update(source, tf.concat([here_index, there_index], 0), values)
-
-        source = tf.tile(tf.range(height * width)[None, :], [batch, 1])
-        _, source = tf.while_loop(lambda step, _: step < len(here), swap, [tf.constant(0), source])
-        return source
-
-    return tf.function(run, jit_compile=True, autograph=False)
-
-
 def glass_blur(images, parameter, seed, scale):
     sigma, delta, iterations = parameter
     height, width, channels = images.shape[1:]
     sigma, delta = sigma * scale, max(1, round(delta * scale))
     blurred = truncate(T.gaussian_filter(images, sigma, mode="edge"))
-    source = glass_permutation(batch_size(images), height, width, delta, iterations, seed)
+    offsets = glass_offsets(batch_size(images), height, width, delta, iterations, seed)
+    source = glass_sources(offsets, height, width, delta)
     flat = tf.reshape(blurred, [-1, height * width, channels])
     shuffled = tf.reshape(tf.gather(flat, source, batch_dims=1), tf.shape(images))
     return T.gaussian_filter(shuffled, sigma, mode="edge")
+
+
+def glass_offsets(batch, height: int, width: int, delta: int, iterations: int, seed) -> tf.Tensor:
+    """The random (row, column) offset, uniform in [-delta, delta), of every pixel the glass walk visits:
+    int32 [iterations, N, height - 2 delta, width - 2 delta, 2] for rows and columns delta+1 ..
+    height-delta (width-delta), top to bottom."""
+    shape = [iterations, batch, height - 2 * delta, width - 2 * delta, 2]
+    return tf.random.stateless_uniform(tf.stack(shape), seed, minval=-delta, maxval=delta, dtype=tf.int32)
+
+
+def glass_sources(offsets: tf.Tensor, height: int, width: int, delta: int) -> tf.Tensor:
+    """For every image, the flat index [N, H * W] of the pixel whose value each output pixel ends with.
+
+    The generator walks rows from height-delta down to delta+1 and, within a row, columns from
+    width-delta down to delta+1, and at each pixel runs ``x[h, w], x[h', w'] = x[h', w'], x[h, w]`` on
+    NumPy views: pixel (h, w) receives the value of (h', w') = (h + dy, w + dx) and (h', w') then gets
+    its own value back, so nothing is swapped: each visited pixel copies its neighbour as it is at that
+    moment. A neighbour visited earlier in the pass (a row below, or to the right in the same row) holds
+    the value it copied itself, so values can hop along chains, which are followed by pointer jumping.
+    With delta 1 the offsets are -1 or 0 and no neighbour has been visited yet: a one-step copy from
+    above or the left. Each iteration copies from the previous one's result.
+    """
+    pad = [[0, 0], [delta + 1, delta - 1], [delta + 1, delta - 1]]
+    rows, cols = np.meshgrid(np.arange(height), np.arange(width), indexing="ij")
+    here = tf.constant((rows * width + cols).ravel(), tf.int32)
+    total = None
+    for step in tf.unstack(offsets, num=offsets.shape[0], axis=0):
+        row_step, col_step = tf.pad(step[..., 0], pad), tf.pad(step[..., 1], pad)  # [N, H, W], 0 where not visited
+        to_row, to_col = rows + row_step, cols + col_step
+        visited_neighbour = (to_row > delta) & (to_row <= height - delta) & (to_col > delta) & (to_col <= width - delta)
+        visited_before = visited_neighbour & ((row_step > 0) | ((row_step == 0) & (col_step > 0)))
+        batch = tf.shape(step)[0]
+        pointer = here + tf.reshape(row_step * width + col_step, [batch, -1])
+        source = _follow_chains(pointer, tf.reshape(visited_before, [batch, -1]))
+        total = source if total is None else tf.gather(total, source, batch_dims=1)
+    return total
+
+
+def _follow_chains(pointer: tf.Tensor, pending: tf.Tensor) -> tf.Tensor:
+    """Pointer jumping: where `pending`, replace pointer[p] by pointer[pointer[p]] (and pending by the
+    target's) until no pixel is pending; the chains end in a few doublings (they grow with probability
+    below 1/2 per step)."""
+
+    def jump(pointer, pending):
+        return tf.where(pending, tf.gather(pointer, pointer, batch_dims=1), pointer), pending & tf.gather(pending, pointer, batch_dims=1)
+
+    pointer, _ = tf.while_loop(lambda _, pending: tf.reduce_any(pending), jump, [pointer, pending])
+    return pointer
 
 
 def motion_blur(images, parameter, seed, scale):
@@ -202,51 +201,6 @@ def snow(images, parameter, seed, scale):
     return images + layer + tf.reverse(layer, axis=[1, 2])
 
 
-def spatter(images, parameter, seed, scale):
-    loc, spread, sigma, threshold, intensity, mode = parameter
-    height, width = images.shape[1], images.shape[2]
-    liquid = loc + spread * tf.random.stateless_normal([batch_size(images), height, width, 1], seed)
-    liquid = T.gaussian_filter(liquid, sigma * scale, mode="edge")
-    liquid = tf.where(liquid < threshold, 0.0, liquid)
-    if mode == 0:
-        shade = water_shading(liquid)
-        drops = liquid * shade
-        drops = tf.math.divide_no_nan(drops, tf.reduce_max(drops, axis=[1, 2], keepdims=True)) * intensity
-        return images + drops * tf.constant([175.0, 238.0, 238.0]) / 255.0
-    mud = T.gaussian_filter(tf.cast(liquid > threshold, tf.float32), intensity * scale, mode="edge")
-    mud = tf.where(mud < 0.8, 0.0, mud)
-    return images * (1 - mud) + mud * tf.constant([63.0, 42.0, 20.0]) / 255.0
-
-
-def water_shading(liquid: tf.Tensor, max_distance: int = 20) -> tf.Tensor:
-    """The lighting of the water drops, 0..255: the distance to the nearest drop edge (capped at 20 px),
-    box-blurred, histogram-equalised, embossed (lit from the lower right) and box-blurred again.
-
-    The generator finds the edges with Canny and measures Euclidean distance; here the edges are the
-    drop pixels next to a dry pixel and the distance is the chessboard distance (see the module notes).
-    """
-    wet = tf.cast(liquid > 0, tf.float32)
-    dry_nearby = 1.0 + T.max_filter_3x3(-wet)
-    edges = wet * dry_nearby
-    distance = tf.floor(T.box_filter(T.chessboard_distance(edges, max_distance)))
-    equalised = equalise_histogram(distance)
-    emboss = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], dtype=np.float32)
-    embossed = tf.clip_by_value(tf.round(T.filter_2d(equalised, emboss, mode="reflect101")), 0, 255)
-    return T.box_filter(embossed)
-
-
-def equalise_histogram(values: tf.Tensor) -> tf.Tensor:
-    """Per-image histogram equalisation of integer values 0..255 in a [N, H, W, 1] float tensor."""
-    shape = tf.shape(values)
-    flat = tf.cast(tf.reshape(values, [shape[0], -1]), tf.int32)
-    counts = tf.math.bincount(flat, minlength=256, maxlength=256, axis=-1)
-    cdf = tf.cast(tf.cumsum(counts, axis=-1), tf.float32)
-    first = tf.reduce_min(tf.where(cdf > 0, cdf, tf.float32.max), axis=-1, keepdims=True)
-    total = cdf[:, -1:]
-    lut = tf.round(tf.math.divide_no_nan((cdf - first) * 255.0, total - first))
-    return tf.reshape(tf.gather(tf.clip_by_value(lut, 0, 255), flat, batch_dims=1), shape)
-
-
 # ---------------------------------------------------------------- digital
 
 
@@ -269,7 +223,7 @@ def contrast(images, factor, seed, scale):
 
 
 def elastic_transform(images, parameter, seed, scale):
-    alpha, sigma, affine = (value * 32 * scale for value in parameter)
+    alpha, sigma, affine = (value * scale for value in parameter)
     batch = batch_size(images)
     height, width = images.shape[1], images.shape[2]
     rows, cols = T.pixel_grid(batch, height, width)
