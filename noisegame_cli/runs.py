@@ -34,6 +34,7 @@ METRIC_COLUMNS = ("run_id", "command", "dataset", "model", "metric", "value")
 EXTRA_COLUMNS = (
     "split",
     "attack",
+    "norm",
     "corruption",
     "severity",
     "epsilon",

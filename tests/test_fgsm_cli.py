@@ -100,3 +100,19 @@ def test_bad_input_ends_in_one_line(invoke, runs_dir, tmp_path, digits_model, ar
     result = invoke("fgsm", args[0], "--smoke", "--runs-dir", runs_dir, *args[1:])
     assert_one_line_error(result, message)
     assert not runs_dir.exists()  # caught before a run directory is made
+
+
+def test_l2_budgets_evaluate_and_train(invoke, runs_dir, digits_model):
+    result = invoke("fgsm", "eval", "--smoke", "--runs-dir", runs_dir, "--model-path", digits_model, "--attack", "pgd",
+                    "--norm", "L2", "--epsilons", "0,0.5,3")  # fmt: skip
+    assert result.exit_code == 0, result.output  # 3 is out of range for Linf, a plain budget for L2
+    metrics = pd.read_csv(only_run_dir(runs_dir, "fgsm-eval") / "metrics.csv")
+    assert set(metrics["norm"]) == {"L2"}
+    accuracy = metrics[metrics["metric"] == "accuracy"].set_index(["attack", "epsilon"])["value"]
+    assert accuracy[("pgd", 0.0)] == accuracy[("fgsm", 0.0)] > 0.5
+    assert accuracy[("pgd", 3.0)] < accuracy[("pgd", 0.5)] <= accuracy[("pgd", 0.0)]
+    assert "fgsm_accuracy@L2 0.5" in result.output
+    result = invoke("fgsm", "train", "--smoke", "--runs-dir", runs_dir, "--norm", "L2", "--train-epsilon", "1.5",
+                    "--epsilons", "0,1.5", "--limit", "64")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((only_run_dir(runs_dir, "fgsm-train") / "config.json").read_text())["norm"] == "L2"

@@ -64,7 +64,7 @@ def test_training_options_only_where_a_model_trains():
 
 def test_defaults_in_help_come_from_the_dataclass(invoke):
     text = " ".join(invoke("fgsm", "train", "--help").output.split())
-    assert "Training budget in the 0..1 scale. [default: 8/255]" in text
+    assert "Training budget in the 0..1 scale (of --norm). [default: 8/255]" in text
     assert "[default: crop]" in text and "[default: 0,1/255,2/255,4/255,8/255]" in text  # fgsm's own augment, the budgets
     assert format_default(0.2) == "0.2" and format_default((1, 2)) == "1,2" and format_default(True) == "on"
 

@@ -17,7 +17,8 @@ import keras
 import numpy as np
 
 from noisegame_cli import checks, plots
-from noisegame_cli.attacks import ATTACKS, AttackSpec, run_attack
+from noisegame_cli.attacks import ATTACKS, NORMS, AttackSpec, run_attack
+from noisegame_cli.attacks.gradient import check_budget
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import (
     AugmentOptions,
@@ -51,12 +52,19 @@ class AttackOptions(Config):
     smoke_preset: ClassVar[Mapping[str, Any]] = {"steps": 3}
 
     epsilons: tuple[float, ...] = setting((0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), "Budgets to evaluate, in the 0..1 image scale.",
-                                          check=checks.all_of(checks.not_empty, checks.BUDGET))
+                                          check=checks.not_empty)
+    norm: str = setting("Linf", "Budget norm: Linf, or L2 (the length of the change of the 0..1 image).", choices=NORMS)
     attack: str = setting("fgsm", "fgsm, or pgd (evaluates FGSM and PGD; trains with PGD).", choices=ATTACKS)
     steps: int = setting(10, "PGD steps.", check=checks.at_least(1))
     step_size: float | None = setting(None, "PGD step in the 0..1 scale [default: 2.5 * epsilon / steps].", show_default=False,
-                                      check=checks.between(0, 1, low_open=True))
+                                      check=checks.positive)
     random_start: bool = setting(True, "PGD from a uniform random point in the ball.")
+
+    def validate(self) -> None:
+        for eps in self.epsilons:
+            check_budget(eps, "--epsilons", norm=self.norm)
+        if self.step_size is not None:
+            check_budget(self.step_size, "--step-size", norm=self.norm)
 
     @property
     def attacks_evaluated(self) -> tuple[str, ...]:
@@ -64,7 +72,7 @@ class AttackOptions(Config):
         return ("fgsm", "pgd") if self.attack == "pgd" else ("fgsm",)
 
     def spec(self, attack: str, eps: float, *, target_class: int | None = None, use_predictions: bool = False) -> AttackSpec:
-        return AttackSpec(attack, eps, self.steps, self.step_size, self.random_start, target_class, use_predictions)
+        return AttackSpec(attack, eps, self.steps, self.step_size, self.random_start, target_class, use_predictions, self.norm)
 
     def evaluation_spec(self, attack: str, eps: float) -> AttackSpec:
         return self.spec(attack, eps)
@@ -81,6 +89,7 @@ class EvalConfig(AttackOptions, DataOptions, RunOptions):
     use_predictions: bool = setting(False, "Attack the model's predictions instead of the true labels (no label leaking).")
 
     def validate(self) -> None:
+        super().validate()
         require(self.model_path is not None, "fgsm eval needs --model-path (a saved model to attack)")
 
     def evaluation_spec(self, attack: str, eps: float) -> AttackSpec:
@@ -97,13 +106,22 @@ class TrainConfig(AttackOptions, ModelOptions, AugmentOptions, EarlyStoppingOpti
 
     model_path: str | None = setting(None, "Start from this saved model instead of a new --model.", check=checks.existing_path,
                                      show_default=False)
-    train_epsilon: float = setting(8 / 255, "Training budget in the 0..1 scale.", check=checks.BUDGET)
+    train_epsilon: float = setting(8 / 255, "Training budget in the 0..1 scale (of --norm).")
     alpha: float = setting(0.5, "Weight of the clean loss in the training objective.", check=checks.between(0, 1))
     augment: str = redefault(AugmentOptions, "augment", "crop")
+
+    def validate(self) -> None:
+        super().validate()
+        check_budget(self.train_epsilon, "--train-epsilon", norm=self.norm)
 
     @property
     def default_run_name(self) -> str:
         return f"{self.model}-adv-{self.attack}"
+
+
+def budget_label(eps: float, norm: str) -> str:
+    """``8/255`` for Linf budgets (pixel levels), ``L2 0.5`` for L2 ones."""
+    return f"{eps * 255:.3g}/255" if norm == "Linf" else f"L2 {eps:.3g}"
 
 
 def robustness_rows(config: AttackOptions, model: keras.Model, test, batch_size: int, seed: int) -> list[dict]:
@@ -111,12 +129,13 @@ def robustness_rows(config: AttackOptions, model: keras.Model, test, batch_size:
     rows = []
     for attack in config.attacks_evaluated:
         for eps in config.epsilons:
-            print(f"{attack} at epsilon {eps * 255:.3g}/255", flush=True)
+            print(f"{attack} at epsilon {budget_label(eps, config.norm)}", flush=True)
             result = evaluate_attack(model, test, config.evaluation_spec(attack, eps), batch_size=batch_size, seed=seed)
             measured = {"accuracy": result.accuracy, "loss": result.loss}
             if result.target_rate is not None:
                 measured["target_rate"] = result.target_rate
-            rows += [{"split": "test", "attack": attack, "epsilon": eps, "metric": m, "value": v} for m, v in measured.items()]
+            rows += [{"split": "test", "attack": attack, "norm": config.norm, "epsilon": eps, "metric": m, "value": v}
+                     for m, v in measured.items()]
     return rows
 
 
@@ -137,22 +156,23 @@ def draw_examples(config: AttackOptions, model: keras.Model, data: Dataset, run:
         titles=[[f"{names[y]} -> {p}" for y, p in zip(labels, predicted(images))], [],
                 [f"pred {p}" for p in predicted(adversarial)]],
         centred_rows=("perturbation",),
-        title=f"{config.attack} at epsilon {eps * 255:.3g}/255 (perturbation amplified)",
+        title=f"{config.attack} at epsilon {budget_label(eps, config.norm)} (perturbation amplified)",
     )  # fmt: skip
 
 
 def attack_and_record(config, model: keras.Model, data: Dataset, run: Run) -> dict:
     """Evaluate ``model`` at every budget, write the metrics and both figures; returns the summary."""
     frame = run.write_metrics(robustness_rows(config, model, data.split("test"), config.batch_size, config.seed), results=config.results)
-    accuracy = frame[frame["metric"] == "accuracy"].assign(epsilon_255=lambda f: f["epsilon"] * 255)
+    pixels = config.norm == "Linf"
+    accuracy = frame[frame["metric"] == "accuracy"].assign(budget=lambda f: f["epsilon"] * (255 if pixels else 1))
     plots.line_plot(
-        accuracy, x="epsilon_255", y="value", series=["attack"], path=run.path("accuracy_vs_epsilon.png"),
-        xlabel="epsilon (x 1/255)", ylabel="test accuracy", title=f"{run.run_id}: accuracy under attack",
+        accuracy, x="budget", y="value", series=["attack"], path=run.path("accuracy_vs_epsilon.png"),
+        xlabel="epsilon (x 1/255)" if pixels else "L2 epsilon", ylabel="test accuracy", title=f"{run.run_id}: accuracy under attack",
     )  # fmt: skip
     draw_examples(config, model, data, run, config.seed)
     summary = {"run_dir": str(run.directory)}
     for _, row in accuracy.iterrows():
-        summary[f"{row['attack']}_accuracy@{row['epsilon'] * 255:.3g}/255"] = float(row["value"])
+        summary[f"{row['attack']}_accuracy@{budget_label(row['epsilon'], config.norm)}"] = float(row["value"])
     return summary
 
 
@@ -185,7 +205,7 @@ def run_train(config: TrainConfig) -> dict:
             trainer, train_pipeline(train, config.batch_size, augment=config.augment, seed=config.seed),
             eval_pipeline(val, config.batch_size), run=run, epochs=config.epochs,
             callbacks=plateau_callbacks(patience=config.patience, restore_best_weights=True),
-            title=f"{config.attack} adversarial training (eps {config.train_epsilon * 255:.3g}/255, alpha {config.alpha:g}) on {data.name}",
+            title=f"{config.attack} adversarial training (eps {budget_label(config.train_epsilon, config.norm)}, alpha {config.alpha:g}) on {data.name}",
         )  # fmt: skip
         classifier.save(run.path("model.keras"))
         return attack_and_record(config, classifier, data, run)
