@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import tensorflow as tf
 from conftest import cifar_batch_bytes, write_cifar_archive, write_cifar_folder
 from noisegame_cli.data import Split, load_dataset
 from noisegame_cli.data.cifar10c import load_corrupted, write_corruption_file, write_labels_file
+from noisegame_cli.data.sources import RowFile
 from noisegame_cli.data.pipelines import augmentation, eval_pipeline, paired_pipeline, train_pipeline, with_mixup
 from noisegame_cli.errors import UserError
 
@@ -102,11 +104,28 @@ def _fabricate_cifar10c(folder, per_severity=6, size=8):
     write_labels_file(folder, np.arange(per_severity) % 10)
 
 
-def test_cifar10c_reads_one_severity_memory_mapped(tmp_path):
+def test_cifar10c_reads_one_severity_on_demand(tmp_path):
     _fabricate_cifar10c(tmp_path)
     split = load_corrupted(tmp_path, "fog", 4, num_classes=10)
-    assert isinstance(split.images, np.memmap) and split.images.shape == (6, 8, 8, 3)
-    assert (split.images == 40).all() and list(split.labels) == [0, 1, 2, 3, 4, 5]
+    assert isinstance(split.images, RowFile) and split.images.shape == (6, 8, 8, 3)  # nothing read yet
+    assert (np.asarray(split.images) == 40).all() and list(split.labels) == [0, 1, 2, 3, 4, 5]
+    assert (np.asarray(split.images[2:4]) == 40).all() and split.images[2:4].shape == (2, 8, 8, 3)
+    batches = [images.numpy() for images, _ in split.batches(4)]
+    assert [len(b) for b in batches] == [4, 2] and all((b == 40).all() for b in batches)
+
+
+def test_a_row_file_reads_the_rows_it_names_and_nothing_stays_mapped(tmp_path):
+    array = np.arange(5 * 2 * 3, dtype=np.uint8).reshape(5, 2, 3)
+    np.save(tmp_path / "rows.npy", array)
+    rows = RowFile.open(tmp_path / "rows.npy")
+    np.testing.assert_array_equal(np.asarray(rows[1:4]), array[1:4])
+    np.testing.assert_array_equal(rows[3], array[3])
+    np.testing.assert_array_equal(np.asarray(rows[2:][1:]), array[3:])
+    assert str(tmp_path / "rows.npy") not in Path("/proc/self/maps").read_text()
+    with open(tmp_path / "rows.npy", "r+b") as file:  # the file loses its last row after it was opened
+        file.truncate(file.seek(0, 2) - 6)
+    with pytest.raises(UserError, match="is truncated"):
+        np.asarray(rows[4:])
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pytest
 import fabricate
 from noisegame_cli.data import load_corrupted_dataset, load_dataset
 from noisegame_cli.data.cifar10c import write_corruption_file, write_labels_file
-from noisegame_cli.data.sources import grey_array
+from noisegame_cli.data.sources import RowFile, grey_array
 from noisegame_cli.errors import UserError
 
 
@@ -175,8 +175,8 @@ def test_mnist_c_is_one_severity_of_its_own_corruptions(tmp_path):
     assert data.corruptions == ("shot_noise", "zigzag")  # MNIST-C's order, not the folder listing's
     assert data.severities == (1,) and data.parameters == "mnist-c" and data.image_shape == (28, 28, 1)
     split = data.load("zigzag", 1, limit=5)
-    assert isinstance(split.images, np.memmap) and np.array_equal(split.images, written["zigzag"][0][:5])
-    assert np.array_equal(data.clean.images, written["identity"][0])
+    assert isinstance(split.images, RowFile) and np.array_equal(np.asarray(split.images), written["zigzag"][0][:5])
+    assert np.array_equal(np.asarray(data.clean.images), written["identity"][0])
     with raises("mnist-c has no severity 3; it has 1"):
         data.load("zigzag", 3)
     colour = load_corrupted_dataset("mnist-c", tmp_path / "mnist_c", channels=3)

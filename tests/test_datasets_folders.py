@@ -344,7 +344,7 @@ def test_npy_writer_streams_severity_blocks_and_is_atomic(tmp_path):
     write_corruption_file(tmp_path, "fog", blocks)
     assert corruption_file_complete(tmp_path, "fog", count=3) and not corruption_file_complete(tmp_path, "fog", count=4)
     np.save(tmp_path / "labels.npy", np.zeros(15, np.int64))
-    assert (load_corrupted(tmp_path, "fog", 4).images == 4).all()
+    assert (np.asarray(load_corrupted(tmp_path, "fog", 4).images) == 4).all()
 
     def interrupted():
         yield np.zeros((3, 4, 4, 3), np.uint8)

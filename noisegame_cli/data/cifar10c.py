@@ -78,7 +78,7 @@ def corruption_file(data_dir: str | os.PathLike, corruption: str) -> Path:
 
 def load_labels(data_dir: str | os.PathLike, num_classes: int | None = None) -> np.ndarray:
     path = Path(data_dir) / LABELS_FILE
-    labels = _open_npy(path)
+    labels = np.asarray(_open_npy(path))
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise UserError(f"{path}: labels must be a 1-D integer array, got {labels.dtype} {list(labels.shape)}")
     if len(labels) % len(SEVERITIES):
@@ -91,7 +91,7 @@ def load_labels(data_dir: str | os.PathLike, num_classes: int | None = None) -> 
 def load_corrupted(
     data_dir: str | os.PathLike, corruption: str, severity: int, *, num_classes: int | None = None
 ) -> Split:
-    """The images of one corruption at one severity, as a memory-mapped view, with their labels."""
+    """The images of one corruption at one severity, as a view read on demand, with their labels."""
     if severity not in SEVERITIES:
         raise UserError(f"severity must be one of 1..5, got {severity}")
     labels = load_labels(data_dir, num_classes)

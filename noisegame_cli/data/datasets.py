@@ -281,10 +281,13 @@ def download_through_keras(module: str, what: str) -> None:
         raise UserError(f"could not download {what}: {error}") from None
 
 
-def open_npy(path: Path, what: str) -> np.ndarray:
-    """A ``.npy`` file memory-mapped, or a ``UserError`` naming it (``what`` names the dataset)."""
+def open_npy(path: Path, what: str):
+    """A ``.npy`` file as a ``RowFile`` (rows read on demand), or a ``UserError`` naming it (``what``
+    names the dataset)."""
+    from noisegame_cli.data.sources import RowFile
+
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
+        return RowFile.open(path)
     except FileNotFoundError:
         raise UserError(f"{what} file missing: {path}") from None
     except (ValueError, OSError, EOFError) as error:

@@ -192,7 +192,7 @@ def load_mnist_c(data_dir: str | os.PathLike | None) -> CorruptedDataset:
 
 
 def mnist_c_split(folder: Path) -> Split:
-    """One MNIST-C corruption's test images and labels, memory-mapped."""
+    """One MNIST-C corruption's test images (read on demand) and labels."""
     images_path, labels_path = folder / "test_images.npy", folder / "test_labels.npy"
     images, labels = open_npy(images_path, "MNIST-C"), open_npy(labels_path, "MNIST-C")
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (28, 28, 1):

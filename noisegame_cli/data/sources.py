@@ -11,7 +11,7 @@ the same methods, so pipelines, evaluations and the corruption engine never ask 
 - ``with_channels(channels)``, ``with_image_size(size)``, ``with_labels(labels)``: the same
   examples converted (grey to colour and back, resized) or relabelled.
 
-``Split`` holds NumPy arrays (memory-mapped ones are read one batch at a time); ``FileSplit``
+``Split`` holds NumPy arrays or ``RowFile`` views of ``.npy`` files (read one batch at a time); ``FileSplit``
 holds file paths and decodes them in ``tf.data`` with parallel, order-preserving maps;
 ``StreamSplit`` wraps a ``tf.data`` pipeline that reads its examples in a fixed order (a
 TensorFlow Datasets split), and reads its labels only when they are asked for.
@@ -52,6 +52,69 @@ def _tf():
     import tensorflow as tf
 
     return tf
+
+
+@dataclass(frozen=True)
+class RowFile:
+    """Rows ``[start, start + len)`` of an array stored in a file, read on demand with plain file reads.
+
+    Stands in for a memory-mapped array: pages of a mapping stay resident as long as anything holds
+    the mapping (tf.data keeps its map functions, and so the arrays they read, for the life of the
+    pipeline), so a corruption benchmark read through memmaps grows to the size of all its files.
+    Reading rows into fresh buffers keeps resident memory at the rows in use."""
+
+    path: Path
+    offset: int  # bytes from the start of the file to this view's first row
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @classmethod
+    def open(cls, path: Path) -> "RowFile":
+        """A view of every row of a C-ordered ``.npy`` file (its header parsed by NumPy)."""
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        if not mapped.flags.c_contiguous:
+            return np.asarray(mapped)  # Fortran order: rare and small in practice; read it whole
+        view = cls(Path(path), int(mapped.offset), tuple(mapped.shape), mapped.dtype)
+        del mapped
+        return view
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def row_bytes(self) -> int:
+        return int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+
+    def __getitem__(self, index):
+        if isinstance(index, (int, np.integer)):
+            return self[int(index) : int(index) + 1].read()[0]
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            return self.read()[index]
+        start, stop, _ = index.indices(len(self))
+        stop = max(start, stop)
+        return RowFile(self.path, self.offset + start * self.row_bytes, (stop - start, *self.shape[1:]), self.dtype)
+
+    def read(self) -> np.ndarray:
+        count = int(np.prod(self.shape, dtype=np.int64))
+        with open(self.path, "rb") as file:
+            file.seek(self.offset)
+            values = np.fromfile(file, dtype=self.dtype, count=count)
+        if values.size != count:
+            raise UserError(f"{self.path} is truncated: {values.size} of {count} values after byte {self.offset}")
+        return values.reshape(self.shape)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        values = self.read()
+        return values if dtype is None else values.astype(dtype)
+
+
+def _read_in_batches(images) -> bool:
+    """Whether a split's images live in a file, to be read one batch at a time."""
+    return isinstance(images, (np.memmap, RowFile))
 
 
 @dataclass(frozen=True)
@@ -102,22 +165,22 @@ class Split:
 
     def examples(self, *, shuffle: bool = False, seed: int = 0):
         tf = _tf()
-        if isinstance(self.images, np.memmap):
-            # One batch of the file at a time: slicing a memmap reads only that part.
+        if _read_in_batches(self.images):
+            # One batch of the file at a time.
             return self.batches(1024).unbatch().shuffle(len(self), seed=seed) if shuffle else self.batches(1024).unbatch()
         dataset = tf.data.Dataset.from_tensor_slices((self.images, self.labels.astype(np.int64)))
         return dataset.shuffle(len(self), seed=seed, reshuffle_each_iteration=True) if shuffle else dataset
 
     def batches(self, batch_size: int):
         tf = _tf()
-        if not isinstance(self.images, np.memmap):
+        if not _read_in_batches(self.images):
             return self.examples().batch(batch_size)
         count, shape = len(self), self.image_shape
         starts = tf.data.Dataset.range(0, count, batch_size)
 
         def read(start):
             stop = min(int(start) + batch_size, count)
-            return np.ascontiguousarray(self.images[int(start) : stop]), self.labels[int(start) : stop].astype(np.int64)
+            return np.ascontiguousarray(np.asarray(self.images[int(start) : stop])), self.labels[int(start) : stop].astype(np.int64)
 
         def load(start):
             images, labels = tf.numpy_function(read, [start], (tf.uint8, tf.int64), stateful=False)
