@@ -177,10 +177,10 @@ def attack_rows(config: EvalConfig, classifier, denoiser, purified, test) -> lis
     for eps in config.epsilons:
         for attack in ("fgsm", "pgd"):
             spec = AttackSpec(attack, eps, steps=config.steps)
-            for setting, (attacked, evaluated) in settings.items():
-                print(f"{attack} at {eps * 255:.3g}/255, {setting}", flush=True)
+            for name, (attacked, evaluated) in settings.items():
+                print(f"{attack} at {eps * 255:.3g}/255, {name}", flush=True)
                 result = evaluate_attack(attacked, test, spec, batch_size=config.batch_size, seed=config.seed, evaluated=evaluated)
-                rows.append({"split": "test", "attack": attack, "epsilon": eps, "setting": setting, "model": evaluated.name,
+                rows.append({"split": "test", "attack": attack, "epsilon": eps, "setting": name, "model": evaluated.name,
                              "metric": "accuracy", "value": result.accuracy})  # fmt: skip
     return rows
 

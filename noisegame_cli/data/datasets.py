@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Union
+from typing import Any, Callable, Union
 
 import numpy as np
 
@@ -303,6 +303,24 @@ def check_labels(labels: np.ndarray, num_classes: int, where: str, *, first: int
     if len(labels) and (labels.min() < first or labels.max() >= first + num_classes):
         raise UserError(f"{where}: labels must lie in {first}..{first + num_classes - 1}, found {labels.min()}..{labels.max()}")
     return labels.astype(np.int64) - first
+
+
+def find_or_download(find: Callable[[Any], Path | None], data_dir, download: bool, *, name: str, folder: str, marker: str,
+                     url: str, archive: str) -> Path:  # fmt: skip
+    """Where ``find`` locates the dataset ``name`` (its ``folder``, recognised by ``marker``): under
+    ``data_dir``, else in the Keras cache, else downloaded there with ``--download``."""
+    found = find(data_dir)
+    if found is not None:
+        return found
+    if data_dir is not None:
+        raise UserError(f"no {name} in {data_dir}: expected {folder}/ with {marker} there")
+    if not download:
+        raise UserError(f"{name} is not in the Keras cache ({keras_cache_dir() / folder}); pass --data-dir or --download")
+    unpacked = download_to_cache(url, archive, extract=True)
+    found = find(unpacked)
+    if found is None:
+        raise UserError(f"{name} was downloaded but {unpacked} holds no {folder}/")
+    return found
 
 
 def keras_cache_dir() -> Path:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from noisegame_cli.data.datasets import Dataset, LoadOptions, download_to_cache, keras_cache_dir, register_dataset
+from noisegame_cli.data.datasets import Dataset, LoadOptions, find_or_download, keras_cache_dir, register_dataset
 from noisegame_cli.data.folders import (
     HOLDOUT_FRACTION,
     check_same_classes,
@@ -137,16 +137,8 @@ def read_synsets(path: Path) -> dict[int, str]:
 
 
 def load_tiny_imagenet(data_dir: str | os.PathLike | None = None, *, download: bool = False) -> Dataset:
-    root = find_tiny_imagenet(data_dir)
-    if root is None:
-        if data_dir is not None:
-            raise UserError(f"no Tiny ImageNet in {data_dir}: expected {TINY_FOLDER}/ with wnids.txt there")
-        if not download:
-            raise UserError(f"Tiny ImageNet is not in the Keras cache ({keras_cache_dir() / TINY_FOLDER}); pass --data-dir or --download")
-        unpacked = download_to_cache(TINY_URL, "tiny-imagenet-200.zip", extract=True)
-        root = find_tiny_imagenet(unpacked)
-        if root is None:
-            raise UserError(f"Tiny ImageNet was downloaded but {unpacked} holds no {TINY_FOLDER}/")
+    root = find_or_download(find_tiny_imagenet, data_dir, download, name="Tiny ImageNet", folder=TINY_FOLDER, marker="wnids.txt",
+                            url=TINY_URL, archive="tiny-imagenet-200.zip")  # fmt: skip
     class_names = read_wnids(root / "wnids.txt")
     train_root = root / "train"
     if not train_root.is_dir():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from noisegame_cli.data.datasets import Dataset, LoadOptions, check_labels, download_to_cache, keras_cache_dir, register_dataset, with_validation
+from noisegame_cli.data.datasets import Dataset, LoadOptions, check_labels, find_or_download, keras_cache_dir, register_dataset, with_validation
 from noisegame_cli.data.sources import Split
 from noisegame_cli.errors import UserError
 
@@ -34,16 +34,8 @@ def stl10_dataset(argument: str, options: LoadOptions) -> Dataset:
 
 
 def load_stl10(data_dir: str | os.PathLike | None = None, *, download: bool = False) -> Dataset:
-    folder = find_stl10(data_dir)
-    if folder is None:
-        if data_dir is not None:
-            raise UserError(f"no STL-10 in {data_dir}: expected {STL10_FOLDER}/ with train_X.bin there")
-        if not download:
-            raise UserError(f"STL-10 is not in the Keras cache ({keras_cache_dir() / STL10_FOLDER}); pass --data-dir or --download")
-        unpacked = download_to_cache(STL10_URL, "stl10_binary.tar.gz", extract=True)
-        folder = find_stl10(unpacked)
-        if folder is None:
-            raise UserError(f"STL-10 was downloaded but {unpacked} holds no {STL10_FOLDER}/")
+    folder = find_or_download(find_stl10, data_dir, download, name="STL-10", folder=STL10_FOLDER, marker="train_X.bin",
+                              url=STL10_URL, archive="stl10_binary.tar.gz")  # fmt: skip
     class_names = read_class_names(folder / STL10_CLASSES_FILE)
     train = read_stl10_split(folder, "train", len(class_names))
     test = read_stl10_split(folder, "test", len(class_names))
