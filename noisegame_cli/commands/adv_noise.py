@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from noisegame_cli import checks, plots

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import keras
 from keras import ops
 
 from noisegame_cli.errors import UserError
