@@ -122,11 +122,17 @@ def writable_dir(value, flag) -> None:
         path = Path(item)
         if path.exists() and not path.is_dir():
             raise UserError(f"{flag} {path}: is a file, not a folder")
-        anchor = _nearest_existing(path)
-        if not anchor.is_dir():
-            raise UserError(f"{flag} {path}: {anchor} is a file, so the folder cannot be created")
-        if not os.access(anchor, os.W_OK | os.X_OK):
-            raise UserError(f"{flag} {path}: {anchor} is not writable")
+        _creatable(path, path, flag, "folder")
+
+
+def _creatable(path: Path, folder: Path, flag: str, what: str) -> None:
+    """``folder`` (``path`` itself or its parent) exists writable, or its nearest existing ancestor is a
+    writable folder; the message names the path the user gave."""
+    anchor = _nearest_existing(folder)
+    if not anchor.is_dir():
+        raise UserError(f"{flag} {path}: {anchor} is a file, so the {what} cannot be created")
+    if not os.access(anchor, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path}: {anchor} is not writable")
 
 
 def writable_file(value, flag) -> None:
@@ -139,4 +145,4 @@ def writable_file(value, flag) -> None:
             if not os.access(path, os.W_OK):
                 raise UserError(f"{flag} {path}: is not writable")
             continue
-        writable_dir(str(path.parent), flag)
+        _creatable(path, path.parent, flag, "file")

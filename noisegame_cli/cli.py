@@ -44,9 +44,10 @@ class NoisegameGroup(click.Group):
             _fail(error.format_message(), error.exit_code)
         except UserError as error:
             _fail(str(error), 2)
-        except Terminated:
-            _fail("terminated (SIGTERM); the run is marked interrupted and --resume continues it", 143)
-        except (click.Abort, KeyboardInterrupt):
+        except (click.Abort, KeyboardInterrupt) as error:
+            # Click turns a KeyboardInterrupt, and so a Terminated, into Abort with the original as its cause
+            if isinstance(error, Terminated) or isinstance(error.__cause__, Terminated):
+                _fail("terminated (SIGTERM); the run is marked interrupted and --resume continues it", 143)
             _fail("interrupted", 130)
         sys.exit(outcome if isinstance(outcome, int) else 0)
 

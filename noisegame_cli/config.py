@@ -352,6 +352,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 def load_saved_config(run_dir: str | Path, command: str) -> dict[str, Any]:
     """The resolved config of an unfinished run of ``command``, as the base for ``--resume``."""
     run_dir = Path(run_dir)
+    checks.existing_dir(str(run_dir), "--resume")
     try:
         saved = json.loads((run_dir / "config.json").read_text())
         status = json.loads((run_dir / "status.json").read_text())["status"]

@@ -40,10 +40,11 @@ def find_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
 def read_run_metrics(run_dir: str | os.PathLike) -> pd.DataFrame:
     """A completed run's metric rows, or a ``DamagedRun`` saying why they cannot be used."""
     path = Path(run_dir) / METRICS_FILE
-    try:
-        json.loads((Path(run_dir) / "config.json").read_text())
-    except (OSError, ValueError) as error:
-        raise DamagedRun(f"config.json unreadable ({type(error).__name__})") from None
+    for record in ("config.json", "env.json"):  # what the run was and how to reproduce it
+        try:
+            json.loads((Path(run_dir) / record).read_text())
+        except (OSError, ValueError) as error:
+            raise DamagedRun(f"{record} unreadable ({type(error).__name__})") from None
     if not path.is_file():
         raise DamagedRun("no metrics.csv")
     try:

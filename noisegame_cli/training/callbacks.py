@@ -7,11 +7,57 @@ they are recomputed with one pass over the training data, as an exact cumulative
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import keras
 import numpy as np
+
+
+class HeldSignals:
+    """Two callbacks, ``begin`` and ``end``, placed around the callbacks that write an epoch's records
+    (its history row, the training backup): SIGINT or SIGTERM arriving in between is held and handed
+    to the handler in place once the last of them has run, so an interruption never leaves a
+    half-written backup or a history row without its backup. Call ``release`` when ``fit`` ends,
+    however it ends."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.begin = _OnEpochEnd(self.hold)
+        self.end = _OnEpochEnd(self.release)
+        self._previous: dict[int, object] = {}
+        self._held: list[int] = []
+
+    def hold(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in self.SIGNALS:
+            previous = signal.getsignal(signum)
+            if previous is not None:  # None: a handler not set from Python, which cannot be put back
+                self._previous[signum] = signal.signal(signum, self._keep)
+
+    def _keep(self, signum, frame) -> None:
+        self._held.append(signum)
+
+    def release(self) -> None:
+        previous, self._previous = self._previous, {}
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        held, self._held = self._held, []
+        for signum in dict.fromkeys(held):
+            signal.raise_signal(signum)
+
+
+class _OnEpochEnd(keras.callbacks.Callback):
+    def __init__(self, action: Callable[[], None]):
+        super().__init__()
+        self.action = action
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.action()
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from noisegame_cli import plots
 from noisegame_cli.runs import Run
-from noisegame_cli.training.callbacks import EpochTimer
+from noisegame_cli.training.callbacks import EpochTimer, HeldSignals
 from noisegame_cli.losses import cross_entropy
 
 HISTORY_FILE = "history.csv"
@@ -65,8 +65,13 @@ def fit_and_record(
     logger = keras.callbacks.CSVLogger(str(run.path(HISTORY_FILE)), append=resuming)
     backup = [keras.callbacks.BackupAndRestore(str(run.path(BACKUP_DIR)))] if resumable else []
     # The timer fills its column before the logger writes the row; these run before a callback can stop training.
-    callbacks = [EpochTimer(), *epoch_metrics, logger, *backup, *callbacks]
-    model.fit(train, validation_data=validation, epochs=epochs, callbacks=callbacks, shuffle=False, verbose="auto")
+    # An interruption (Ctrl-C, SIGTERM) waits while the row and the backup are written, so they always agree.
+    held = HeldSignals()
+    callbacks = [EpochTimer(), *epoch_metrics, held.begin, logger, *backup, held.end, *callbacks]
+    try:
+        model.fit(train, validation_data=validation, epochs=epochs, callbacks=callbacks, shuffle=False, verbose="auto")
+    finally:
+        held.release()
     history = pd.read_csv(run.path(HISTORY_FILE))
     plots.training_curves(history, run.path("training_curves.png"), title=title)
     return history
