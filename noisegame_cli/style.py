@@ -204,7 +204,7 @@ def default_stage_layers(model: keras.Model) -> tuple[tuple[str, ...], str | Non
 def _feature_model(network: keras.Model, layer_names: Sequence[str], name: str) -> keras.Model:
     """``network`` cut to a dict of the named layers' outputs."""
     outputs = {layer: network.get_layer(layer).output for layer in dict.fromkeys(layer_names)}
-    return keras.Model(network.input, outputs, name=f"{name}_features")
+    return keras.Model(network.inputs[0], outputs, name=f"{name}_features")
 
 
 def _with_average_pooling(network: keras.Model) -> keras.Model:
@@ -213,7 +213,7 @@ def _with_average_pooling(network: keras.Model) -> keras.Model:
     Gatys et al. found average pooling gives smoother results. The layers are rebuilt from their
     configs (not reused) so each layer's ``output`` belongs to the new graph; weights are copied.
     """
-    x = inputs = keras.Input(shape=network.input.shape[1:], name="images")
+    x = inputs = keras.Input(shape=network.inputs[0].shape[1:], name="images")
     for layer in network.layers[1:]:
         if isinstance(layer, keras.layers.MaxPooling2D):
             x = keras.layers.AveragePooling2D(layer.pool_size, layer.strides, layer.padding, name=layer.name)(x)
@@ -262,10 +262,10 @@ def application_extractor(
 
 def _any_size(model: keras.Model) -> keras.Model:
     """A copy of ``model`` that takes images of any height and width, or ``model`` itself when it cannot."""
-    if model.input.shape[1] is None and model.input.shape[2] is None:
+    if model.inputs[0].shape[1] is None and model.inputs[0].shape[2] is None:
         return model
     try:
-        flexible = keras.models.clone_model(model, input_tensors=keras.Input(shape=(None, None, model.input.shape[-1])))
+        flexible = keras.models.clone_model(model, input_tensors=keras.Input(shape=(None, None, model.inputs[0].shape[-1])))
         flexible.set_weights(model.get_weights())
     except Exception:  # layers fixed to one size (Flatten, Reshape, ...) cannot be re-sized
         return model
@@ -288,8 +288,8 @@ def saved_model_extractor(
         name = name or model_label(model)
         model = load_classifier(model)
     name = name or model.name
-    if model.input.shape[-1] != 3:
-        raise UserError(f"{name} takes {model.input.shape[-1]}-channel images; style transfer needs an RGB model")
+    if model.inputs[0].shape[-1] != 3:
+        raise UserError(f"{name} takes {model.inputs[0].shape[-1]}-channel images; style transfer needs an RGB model")
     default_style, default_content = default_stage_layers(model)
     style, content = choose_layers(
         model, style_layers, content_layer, default_style=default_style, default_content=default_content, what=name
@@ -297,8 +297,8 @@ def saved_model_extractor(
     network = _any_size(model)
     inputs = keras.Input(shape=(None, None, 3), name="images")
     x = inputs
-    if network.input.shape[1] is not None:
-        x = keras.layers.Resizing(network.input.shape[1], network.input.shape[2], name="to_model_size")(x)
+    if network.inputs[0].shape[1] is not None:
+        x = keras.layers.Resizing(network.inputs[0].shape[1], network.inputs[0].shape[2], name="to_model_size")(x)
     features = _feature_model(network, (*style, content), name)
     return FeatureExtractor(name, keras.Model(inputs, features(x), name=f"{name}_style"), style, content)
 

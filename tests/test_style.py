@@ -258,3 +258,13 @@ def test_average_pooling_copy_keeps_the_weights():
     expected = second(keras.layers.AveragePooling2D(2)(first(x)))
     np.testing.assert_allclose(copy(x), expected, rtol=1e-5, atol=1e-6)
     assert copy.get_layer("second") is not second  # a copy, so its output belongs to the new graph
+
+
+def test_a_saved_sequential_classifier_is_an_extractor(tmp_path):
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Conv2D(4, 3, name="stage1"),
+                              keras.layers.Conv2D(4, 3, strides=2, name="stage2"), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(10)], name="sequential_cnn")  # fmt: skip
+    model.save(tmp_path / "model.keras")
+    extractor = style.saved_model_extractor(tmp_path / "model.keras")  # a reloaded Sequential has inputs but no .input
+    features = extractor.model(np.zeros((1, 40, 40, 3), np.float32))
+    assert extractor.style_layers == ("stage1", "stage2") and features["stage2"].shape == (1, 18, 18, 4)
