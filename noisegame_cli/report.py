@@ -1,27 +1,41 @@
-"""Collect run directories into tables and a results page (``REPORT.md`` and ``report.html``).
+"""Collect run directories into a results page (``report.html`` and ``REPORT.md`` with the same
+content), a Markdown fragment for docs/results.md (``results.md``) and the metric tables as CSV.
 
-Only completed runs feed the tables; failed and interrupted ones are listed as such. The tables
-are views of the long metrics format selected by their context columns (clean rows, corruption
-rows, epsilon rows, radius rows), so any command that records those columns shows up in them.
+Only completed runs feed the tables; failed, interrupted and damaged ones are listed with their
+reason. What the page shows is computed in ``report_tables`` (leaderboard, seeds, sections) and
+drawn in ``report_html``; this module reads the run directories and writes the files.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
 from noisegame_cli.errors import UserError
-from noisegame_cli.runs import METRICS_FILE, METRIC_COLUMNS, metrics_frame, read_status
+from noisegame_cli.report_html import link, page_html
+from noisegame_cli.report_tables import (
+    ADDED_COLUMNS,
+    CARD_FILE,
+    Figure,
+    Leaderboard,
+    PageTable,
+    Ref,
+    SectionContent,
+    Stat,
+    annotate,
+    build_sections,
+    describe_runs,
+    leaderboard,
+)
+from noisegame_cli.runs import METRICS_FILE, METRIC_COLUMNS, STATUS_FILE, metrics_frame, read_status
 
 RUN_COLUMNS = ("run_id", "command", "status", "path", "reason")
-CONTEXT_COLUMNS = ("corruption", "severity", "epsilon", "radius", "rho", "sigma")
 
 
 def find_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
@@ -31,7 +45,7 @@ def find_runs(runs_dir: str | os.PathLike) -> pd.DataFrame:
         raise UserError(f"no runs folder at {root}")
     rows = [
         {"run_id": config.parent.name, "command": config.parent.parent.name, "status": read_status(config.parent),
-         "path": str(config.parent), "reason": ""}
+         "path": str(config.parent), "reason": str(_read_json(config.parent / STATUS_FILE).get("error", ""))}
         for config in sorted(root.rglob("config.json"))
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
@@ -74,7 +88,9 @@ def collect_runs(runs_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFram
         if run["status"] != "completed":
             continue
         try:
-            frames.append(read_run_metrics(run["path"]))
+            card = read_card(run["path"]) if run["command"] == "benchmark" else None
+            if card is None or (Path(run["path"]) / METRICS_FILE).is_file():
+                frames.append(read_run_metrics(run["path"]))
         except DamagedRun as damage:
             runs.loc[index, ["status", "reason"]] = ["damaged", str(damage)]
     metrics = metrics_frame(pd.concat(frames, ignore_index=True).to_dict("records")) if frames else pd.DataFrame(columns=list(METRIC_COLUMNS))
@@ -100,169 +116,194 @@ def _wide(rows: pd.DataFrame, index: list[str]) -> pd.DataFrame:
 # --- the results page -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TableView:
-    title: str
-    build: Callable[[pd.DataFrame], pd.DataFrame]
+def read_card(run_dir: str | os.PathLike) -> dict | None:
+    """A benchmark run's ``card.json`` (None where there is none), or a ``DamagedRun``."""
+    path = Path(run_dir) / CARD_FILE
+    if not path.is_file():
+        return None
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise DamagedRun(f"card.json unreadable ({type(error).__name__})") from None
+    if not isinstance(card, dict):
+        raise DamagedRun("card.json is not an object")
+    return card
 
 
-def _column(metrics: pd.DataFrame, name: str) -> pd.Series:
-    return metrics[name] if name in metrics else pd.Series(index=metrics.index, dtype=object)
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
-def _without_context(metrics: pd.DataFrame) -> pd.Series:
-    return pd.concat([_column(metrics, c).isna() for c in CONTEXT_COLUMNS], axis=1).all(axis=1)
-
-
-def _label(metrics: pd.DataFrame) -> pd.Series:
-    """A column label per row: the model and its run, e.g. ``small_cnn (20261123-1200-teacher)``,
-    and the row's ``role`` where a run measures several models (a teacher beside its student)."""
-    label = metrics["model"].astype(str) + " (" + metrics["run_id"].astype(str) + ")"
-    if "role" in metrics:
-        label = label + metrics["role"].map(lambda role: "" if pd.isna(role) else f" {role}")
-    return label
-
-
-def clean_accuracy(metrics: pd.DataFrame) -> pd.DataFrame:
-    rows = metrics[(metrics["metric"] == "accuracy") & _without_context(metrics)]
-    if rows.empty:
-        return rows
-    index = ["command", "run_id", "model", "dataset"] + [
-        c for c in ("role", "split", "attack", "part", "extractor") if c in rows and rows[c].notna().any()
-    ]
-    return _wide(rows, index)
-
-
-def corruption_aggregates(metrics: pd.DataFrame) -> pd.DataFrame:
-    rows = metrics[(metrics["command"] == "eval-corruption") & _column(metrics, "corruption").isna()]
-    if rows.empty:
-        return rows
-    return rows.pivot_table(index=["run_id", "model", "dataset"], columns="metric", values="value", aggfunc="first").reset_index()
-
-
-def per_corruption(metrics: pd.DataFrame) -> pd.DataFrame:
-    rows = metrics[(metrics["metric"] == "accuracy") & _column(metrics, "corruption").notna()]
-    if rows.empty:
-        return rows
-    rows = rows.assign(model_run=_label(rows))
-    return rows.pivot_table(index="corruption", columns="model_run", values="value", aggfunc="mean").reset_index()
-
-
-def _curve(metrics: pd.DataFrame, axis: str, series: tuple[str, ...], *, unless: str | None = None) -> pd.DataFrame:
-    """Accuracy against ``axis``, one column per model, run and ``series`` values; rows that also
-    vary ``unless`` belong to another table."""
-    rows = metrics[(metrics["metric"] == "accuracy") & _column(metrics, axis).notna()]
-    if unless is not None:
-        rows = rows[_column(rows, unless).isna()]
-    if rows.empty:
-        return rows
-    label = _label(rows)
-    for extra in series:
-        if extra in rows and rows[extra].notna().any():
-            label = label + " " + rows[extra].fillna("").astype(str)
-    return rows.assign(series=label).pivot_table(index=axis, columns="series", values="value", aggfunc="mean").reset_index()
-
-
-TABLES = (
-    TableView("Clean accuracy", clean_accuracy),
-    TableView("Corruption benchmark: mean accuracy and mCE per model", corruption_aggregates),
-    TableView("Accuracy per corruption (mean over the severities evaluated)", per_corruption),
-    TableView("Accuracy vs epsilon", lambda m: _curve(m, "epsilon", ("attack",), unless="rho")),
-    TableView("Accuracy vs radius", lambda m: _curve(m, "radius", ("part",))),
-    TableView("Accuracy vs kernel smoothing rho", lambda m: _curve(m, "rho", ("attack",))),
-)
-
-
-def collect_figures(runs: pd.DataFrame, figures_dir: Path) -> list[tuple[str, str, Path]]:
-    """Copy each completed run's PNGs into ``figures_dir``; returns (command, run_id, copy) triples."""
-    figures_dir.mkdir(parents=True, exist_ok=True)
-    found = []
+def run_records(runs: pd.DataFrame) -> tuple[dict[str, dict], dict[str, Any]]:
+    """Each completed run's config and seed (the config's, else env.json's)."""
+    configs, seeds = {}, {}
     for run in runs[runs["status"] == "completed"].itertuples():
-        for png in sorted(Path(run.path).glob("*.png")):
-            copy = figures_dir / f"{run.command}--{run.run_id}--{png.name}"
-            shutil.copyfile(png, copy)
-            found.append((run.command, run.run_id, copy))
-    return found
+        configs[run.path] = _read_json(Path(run.path) / "config.json")
+        seeds[run.path] = configs[run.path].get("seed", _read_json(Path(run.path) / "env.json").get("seed"))
+    return configs, seeds
 
 
-def build_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Write report.csv, summary.csv, REPORT.md, report.html and figures/ into ``out_dir``.
+def find_figures(runs: pd.DataFrame) -> dict[str, list[Path]]:
+    """The PNGs of each completed run."""
+    return {run.path: sorted(Path(run.path).glob("*.png")) for run in runs[runs["status"] == "completed"].itertuples()}
 
-    Returns the paths written (``markdown``, ``html``, ``csv``, ``summary_csv``) and the frames
-    they came from (``runs``: every run with its status; ``summary``: the wide table)."""
+
+def collect_figures(figures: Sequence[Figure], figures_dir: Path) -> list[Figure]:
+    """Copy the figures the page shows into ``figures_dir`` (``<command>--<run_id>--<name>.png``,
+    replacing earlier copies); returns them pointing at their copies."""
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    for stale in figures_dir.glob("*--*--*.png"):
+        stale.unlink()
+    copied = []
+    for figure in figures:
+        run = Path(figure.run)
+        copy = figures_dir / f"{run.parent.name}--{run.name}--{figure.source.name}"
+        shutil.copyfile(figure.source, copy)
+        copied.append(Figure(copy, figure.caption, figure.run))
+    return copied
+
+
+@dataclass(frozen=True)
+class Page:
+    title: str
+    summary: list[str]
+    leaderboard: Leaderboard
+    sections: list[SectionContent]
+    unfinished: pd.DataFrame  # command, run, status, reason of the runs left out
+
+
+def results_page(runs_dir: str | os.PathLike) -> tuple[Page, pd.DataFrame, pd.DataFrame]:
+    """The page's content from the runs under ``runs_dir`` (figures still at their runs), with
+    every run's status and all metric rows."""
     runs, metrics = collect_runs(runs_dir)
+    configs, seeds = run_records(runs)
+    described = describe_runs(runs, configs, seeds, runs_dir)
+    cards = {}
+    for run in described[described["command"] == "benchmark"].itertuples():
+        card = read_card(run.path)  # checked by collect_runs
+        if card is not None:
+            cards[run.path] = card
+    rows = annotate(metrics, described) if not metrics.empty else pd.DataFrame(columns=[*metrics.columns, *ADDED_COLUMNS])
+    board = leaderboard(rows, described, cards)
+    sections = build_sections(rows, described, find_figures(runs), cards)
+    completed = int((runs["status"] == "completed").sum())
+    recipes = described["recipe"].nunique()
+    seed_list = sorted({s for s in described["seed"] if s is not None}, key=str)
+    summary = [f"{completed} completed runs of {recipes} recipes under {runs_dir}"
+               + (f", seeds {', '.join(map(str, seed_list))}" if seed_list else "")
+               + (f"; {len(runs) - completed} not included (listed at the end)" if completed < len(runs) else "") + "."]  # fmt: skip
+    unfinished = runs[runs["status"] != "completed"]
+    left_out = pd.DataFrame({"command": unfinished["command"], "run": [Ref(r, p) for r, p in zip(unfinished["run_id"], unfinished["path"])],
+                             "status": unfinished["status"], "reason": unfinished["reason"]})  # fmt: skip
+    return Page("noisegame results", summary, board, sections, left_out), runs, metrics
+
+
+def build_report(runs_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None,
+                 docs_out: str | os.PathLike | None = None) -> dict[str, Any]:  # fmt: skip
+    """Write report.csv, summary.csv, REPORT.md, report.html, results.md and figures/ into ``out_dir``
+    (and the results.md fragment also to ``docs_out``, for docs/results.md).
+
+    Returns the paths written (``markdown``, ``html``, ``csv``, ``summary_csv``, ``results``) and what
+    they came from (``runs``: every run with its status; ``summary``: the wide table; ``page``)."""
+    page, runs, metrics = results_page(runs_dir)
     out = Path(out_dir or runs_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics.to_csv(out / "report.csv", index=False)
     summary = summary_table(metrics)
     summary.to_csv(out / "summary.csv", index=False)
-    tables = [(view.title, view.build(metrics)) for view in TABLES] if not metrics.empty else []
-    tables = [(title, table) for title, table in tables if not table.empty]
-    figures = collect_figures(runs, out / "figures")
-    (out / "REPORT.md").write_text(_markdown(runs, tables, figures, out))
-    (out / "report.html").write_text(_html(runs, tables, figures, out))
-    return {"markdown": out / "REPORT.md", "html": out / "report.html", "csv": out / "report.csv",
-            "summary_csv": out / "summary.csv", "runs": runs, "summary": summary}
+    shown = [figure for content in page.sections for figure in content.figures]
+    copies = iter(collect_figures(shown, out / "figures"))
+    sections = [SectionContent(c.section, c.tables, [next(copies) for _ in c.figures]) for c in page.sections]
+    page = Page(page.title, page.summary, page.leaderboard, sections, page.unfinished)
+    (out / "REPORT.md").write_text(page_markdown(page, out))
+    (out / "report.html").write_text(page_html(page, out))
+    fragment = results_fragment(page, runs_dir)
+    (out / "results.md").write_text(fragment)
+    written = {"markdown": out / "REPORT.md", "html": out / "report.html", "csv": out / "report.csv",
+               "summary_csv": out / "summary.csv", "results": out / "results.md", "runs": runs, "summary": summary, "page": page}  # fmt: skip
+    if docs_out is not None:
+        Path(docs_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(docs_out).write_text(fragment)
+        written["docs"] = Path(docs_out)
+    return written
 
 
-def _format(value) -> str:
-    if isinstance(value, float):
-        return "" if pd.isna(value) else f"{value:.4g}"
-    return str(value)
+# --- Markdown ---------------------------------------------------------------------------------
 
 
-def markdown_table(table: pd.DataFrame) -> str:
-    header = "| " + " | ".join(str(c) for c in table.columns) + " |"
+def _md_text(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_cell(cell, out: Path | None) -> str:
+    if isinstance(cell, Stat):
+        text = _md_text(cell.text())
+        if out is not None and cell.runs:
+            return f'[{text}]({link(cell.runs[0], out)} "{_md_text(cell.describe()).replace(chr(34), chr(39))}")'
+        return text
+    if isinstance(cell, Ref):
+        return f"[{_md_text(cell.text)}]({link(cell.path, out)})" if out is not None and cell.path else _md_text(cell.text)
+    if cell is None or (isinstance(cell, float) and pd.isna(cell)):
+        return ""
+    if isinstance(cell, float):
+        return f"{cell:.4g}"
+    return _md_text(str(cell))
+
+
+def markdown_table(table: pd.DataFrame, out: Path | None = None, details: Mapping[str, str] | None = None) -> str:
+    """A pipe table; ``Stat`` and ``Ref`` cells link to their runs (relative to ``out``) unless ``out`` is None."""
+    details = details or {}
+    names = [_md_text(c) + (f" ({_md_text(details[c])})" if c in details else "") for c in table.columns]
+    header = "| " + " | ".join(names) + " |"
     rule = "|" + "---|" * len(table.columns)
-    rows = ["| " + " | ".join(_format(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    rows = ["| " + " | ".join(_md_cell(v, out) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join([header, rule, *rows])
 
 
-def _unfinished(runs: pd.DataFrame) -> pd.DataFrame:
-    return runs[runs["status"] != "completed"]
+def _md_page_table(table: PageTable, out: Path | None, level: str = "###") -> list[str]:
+    parts = ["", f"{level} {table.title}"] if table.title else []
+    if table.note:
+        parts += ["", table.note]
+    return parts + ["", markdown_table(table.frame, out, table.details)]
 
 
-def _markdown(runs, tables, figures, out: Path) -> str:
-    parts = ["# noisegame results", "", f"{(runs['status'] == 'completed').sum()} completed runs."]
-    unfinished = _unfinished(runs)
-    if len(unfinished):
-        parts += ["", "## Runs not included (failed or interrupted)", "", markdown_table(unfinished[["command", "run_id", "status", "reason"]])]
-    for title, table in tables:
-        parts += ["", f"## {title}", "", markdown_table(table)]
-    if figures:
-        parts += ["", "## Figures"]
-        for command, run_id, path in figures:
-            parts += ["", f"**{command}** `{run_id}`: {path.stem.split('--')[-1]}", "", f"![{path.stem}]({path.relative_to(out).as_posix()})"]
+def _leaderboard_markdown(page: Page, out: Path | None) -> list[str]:
+    board = page.leaderboard
+    parts = []
+    if board.table.frame.empty:
+        parts += ["", "No model was trained or benchmarked in these runs."]
+    else:
+        note = board.table.note if out is not None else board.table.note.split(" Each number links")[0]  # no links in the docs
+        parts += _md_page_table(PageTable("", board.table.frame, note, board.table.details), out)
+    if board.references is not None:
+        parts += _md_page_table(board.references, None)
+    elif board.reference_note:
+        parts += ["", board.reference_note]
+    return parts
+
+
+def page_markdown(page: Page, out: Path) -> str:
+    """REPORT.md: the page's content, links relative to ``out`` (the colour scale is the HTML page's only)."""
+    parts = [f"# {page.title}", "", *page.summary, "", "## Leaderboard", *_leaderboard_markdown(page, out)]
+    for content in page.sections:
+        parts += ["", f"## {content.section.title}"]
+        if content.section.about:
+            parts += ["", content.section.about]
+        for table in content.tables:
+            parts += _md_page_table(table, out)
+        for figure in content.figures:
+            parts += ["", f"![{figure.caption}]({link(figure.source, out)})", f"*{figure.caption}*"]
+    if len(page.unfinished):
+        parts += ["", "## Not included (failed, interrupted or damaged runs)", "", markdown_table(page.unfinished, out)]
     return "\n".join(parts) + "\n"
 
 
-def _html(runs, tables, figures, out: Path) -> str:
-    style = "body{font-family:sans-serif;max-width:1200px;margin:auto;padding:1em}table{border-collapse:collapse;margin:1em 0}" \
-            "td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:100%;border:1px solid #eee}"
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>noisegame results</title><style>{style}</style></head><body>",
-             "<h1>noisegame results</h1>", f"<p>{(runs['status'] == 'completed').sum()} completed runs.</p>"]
-    unfinished = _unfinished(runs)
-    if len(unfinished):
-        parts += ["<h2>Runs not included (failed or interrupted)</h2>", unfinished[["command", "run_id", "status", "reason"]].to_html(index=False)]
-    for title, table in tables:
-        parts += [f"<h2>{html.escape(title)}</h2>", table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")]
-    if figures:
-        parts.append("<h2>Figures</h2>")
-        for command, run_id, path in figures:
-            caption = html.escape(f"{command} {run_id}: {path.stem.split('--')[-1]}")
-            parts.append(f"<figure><img src='{html.escape(path.relative_to(out).as_posix())}' alt='{caption}'><figcaption>{caption}</figcaption></figure>")
-    parts += [f"<script>{_FIGURE_CHECK}</script>", "</body></html>"]
+def results_fragment(page: Page, runs_dir: str | os.PathLike) -> str:
+    """The leaderboard as a Markdown fragment for docs/results.md (no links: the runs are not in the docs)."""
+    parts = [f"<!-- generated by `noisegame report {Path(runs_dir).as_posix()}`; edit the runs, not this file -->",
+             "", *page.summary, *_leaderboard_markdown(page, None)]  # fmt: skip
     return "\n".join(parts) + "\n"
-
-
-# Once the page has loaded, count the figures that decoded and flag the ones that did not; a reader
-# sees a missing picture named, and a headless browser check reads the counts from the body.
-_FIGURE_CHECK = """window.addEventListener('load', function () {
-  var images = document.images, loaded = 0;
-  for (var i = 0; i < images.length; i++) {
-    if (images[i].complete && images[i].naturalWidth > 0) { loaded++; }
-    else { images[i].insertAdjacentHTML('afterend', '<p><b>missing figure: ' + images[i].getAttribute('src') + '</b></p>'); }
-  }
-  document.body.setAttribute('data-figures-total', images.length);
-  document.body.setAttribute('data-figures-loaded', loaded);
-});"""
