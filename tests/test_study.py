@@ -44,9 +44,12 @@ def test_smoke_study_over_two_seeds_ends_in_a_page_with_every_table_and_figure(t
     assert len(done) == len(steps) + sum(step.every_seed for step in steps)
     assert done["teacher"] != done["teacher@1"] and "adversarial@1" not in done
     markdown = (runs / "REPORT.md").read_text()
-    for title in ("Clean accuracy", "Corruption benchmark", "Accuracy per corruption", "Accuracy vs epsilon",
-                  "Accuracy vs radius", "Accuracy vs kernel smoothing rho", "Figures"):
+    for title in ("Leaderboard", "Noise training: teacher, student, GNT, ANT", "Adversarial examples: FGSM and PGD",
+                  "Frequency: low- and high-pass images, kernel smoothing", "Style transfer", "Common corruptions", "Denoiser"):
         assert f"## {title}" in markdown, title
+    assert "Accuracy per corruption" in markdown
+    leaderboard = markdown.split("## Leaderboard")[1].split("\n## ")[0]
+    assert "teacher" in leaderboard and "(n=2)" in leaderboard  # the two seeds of the comparison are grouped
     figures = {p.name.split("--")[0] for p in (runs / "figures").glob("*.png")}
     assert {"train-teacher", "fgsm-eval", "style-transfer", "eval-corruption", "adv-noise-ant", "train-student"} <= figures
     assert (runs / study.CORRUPTED_SET / "labels.npy").is_file()  # the corrupted set was written once and shared
