@@ -247,3 +247,15 @@ def test_the_page_loads_every_figure_and_fits_1400_px_in_a_real_browser(study, t
     assert not check_page(wider, find_chromium(), width=1400).fits
     shutil.rmtree(tmp_path / "page" / "figures")
     assert figures_loaded(written["html"], find_chromium()) == (0, 6)
+
+
+def test_the_docs_copy_of_a_page_keeps_numbers_and_drops_links_and_figures():
+    from update_results import leaderboard, unlinked
+
+    page = ('# t\n\n## Leaderboard\n\nIn percent. Each number links to the run it came from (hover).\n\n'
+            '| model | clean |\n|---|---|\n| teacher | [99.4 ± 0.2 (n=3)](runs/a/ "seed 0: 99.4 (20261203-1200-teacher)") |\n\n'
+            '## Noise\n\n![curves](figures/a.png)\n')
+    text = unlinked(page)
+    assert "| teacher | 99.4 ± 0.2 (n=3) |" in text and "](" not in text and "figures/a.png" not in text
+    assert "Each number links" not in text
+    assert leaderboard(page).strip().endswith("| teacher | 99.4 ± 0.2 (n=3) |") and "## Noise" not in leaderboard(page)
