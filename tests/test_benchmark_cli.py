@@ -215,3 +215,26 @@ def test_a_missing_model_file_is_one_line(invoke, tmp_path):
     assert_one_line_error(invoke("benchmark", "--model-path", tmp_path / "nothing.keras", "--runs-dir", runs), "no such file")
     assert_one_line_error(invoke("benchmark", "--runs-dir", runs), "needs --model-path")
     assert not runs.exists()
+
+
+def test_cifar10_c_is_found_in_the_data_folder_and_generated_without_it(invoke, tmp_path, digits_model):
+    from conftest import write_cifar_folder
+
+    write_cifar_folder(tmp_path / "data")  # 20 test images; the digits model takes 32x32x3 in 10 classes
+    common = ["benchmark", "--model-path", digits_model, "--smoke", "--no-adversarial", "--dataset", "cifar10", "--data-dir", tmp_path / "data"]
+    assert invoke(*common, "--runs-dir", tmp_path / "without").exit_code == 0
+    card, _ = read_run(only_run_dir(tmp_path / "without", "benchmark"))
+    assert card["corruptions_source"] == "generated" and card["n_examples"] == 20
+
+    test = load_dataset("cifar10", tmp_path / "data").split("test")
+    images, labels = test.arrays()
+    release = tmp_path / "data" / "CIFAR-10-C"
+    for corruption in ("gaussian_noise", "defocus_blur", "jpeg_compression"):
+        cifar10c.write_corruption_file(release, corruption, [255 - images] * 5)  # inverted: not what the engine makes
+    cifar10c.write_labels_file(release, labels)
+    result = invoke(*common, "--runs-dir", tmp_path / "with")
+    assert result.exit_code == 0, result.output
+    card, metrics = read_run(only_run_dir(tmp_path / "with", "benchmark"))
+    assert card["corruptions_source"] == "official files" and card["dataset"] == "cifar10"
+    inverted = metrics[(metrics["metric"] == "accuracy") & metrics["corruption"].notna()]["value"]
+    assert len(inverted) == 3 * 5 and inverted.nunique() == 1  # every set is the same inverted images

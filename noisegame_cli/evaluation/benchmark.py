@@ -290,10 +290,10 @@ def find_corrupted(dataset: str, image_shape, num_classes: int, *, corrupted_dir
     """The dataset's corrupted images on disk: ``corrupted_dir`` when given (it must hold them),
     else the first candidate folder that exists; None where there is none (generate them)."""
     folders = [Path(corrupted_dir)] if corrupted_dir else [f for f in candidate_folders(corrupted_counterpart(dataset), data_dir) if f.is_dir()]
-    for folder in folders[:1]:
-        loaded = load_corrupted_folder(folder, dataset, image_shape, num_classes, image_size=image_size, channels=channels)
-        return loaded, folder
-    return None
+    if not folders:
+        return None
+    folder = folders[0]
+    return load_corrupted_folder(folder, dataset, image_shape, num_classes, image_size=image_size, channels=channels), folder
 
 
 def source_kind(corrupted: CorruptedDataset, folder: Path) -> str:
