@@ -6,7 +6,9 @@ that needs an earlier model is linked to that step's run directory. The noise-ro
 (teacher, student, GNT, ANT and their corruption evaluation) is repeated for every seed of ``seeds``;
 the other steps run once, with the first seed. The corrupted test set is written once (``digits-C``
 in the CIFAR-10-C layout) and every model is evaluated on the same images, the teacher serving as the
-mCE baseline; on CIFAR-10 the official CIFAR-10-C files play that part.
+mCE baseline; on CIFAR-10 the official CIFAR-10-C files play that part. The study ends with two
+robustness cards (``benchmark``): the teacher's and the FGSM-trained model's, the latter's mCE against
+the former.
 """
 
 from __future__ import annotations
@@ -45,12 +47,13 @@ RECIPE_FILES = {
         "adversarial": "digits-fgsm-adv-train.yaml", "fgsm": "digits-fgsm-eval.yaml", "freq-eval": "digits-freq-eval.yaml",
         "freq-train": "digits-freq-train.yaml", "freq-smooth": "digits-freq-smooth.yaml", "style": "digits-style.yaml",
         "corruption": "digits-eval-corruption.yaml", "denoiser": "digits-denoise.yaml", "purifier": "digits-denoise-eval.yaml",
+        "benchmark": "digits-benchmark.yaml",
     },
     "cifar10": {
         "teacher": "cifar10-teacher.yaml", "student": "cifar10-student-resnet50v2.yaml", "gnt": "cifar10-gnt.yaml",
         "ant": "cifar10-ant-resnet20.yaml", "adversarial": "cifar10-fgsm-pgd-train.yaml", "fgsm": "cifar10-fgsm-eval.yaml",
         "freq-eval": "cifar10-freq-eval.yaml", "freq-train": "cifar10-freq-train.yaml", "freq-smooth": "cifar10-freq-smooth.yaml",
-        "style": "cifar10-style.yaml", "corruption": "cifar10-eval-corruption.yaml",
+        "style": "cifar10-style.yaml", "corruption": "cifar10-eval-corruption.yaml", "benchmark": "cifar10-benchmark.yaml",
     },
 }  # fmt: skip
 
@@ -74,6 +77,7 @@ def build_study(name: str) -> tuple[Step, ...]:
     """The steps of study ``name``."""
     from noisegame_cli.commands import (
         adv_noise,
+        benchmark,
         corrupt,
         denoise,
         eval_corruption,
@@ -88,6 +92,8 @@ def build_study(name: str) -> tuple[Step, ...]:
         raise UserError(f"unknown study {name!r}; choose from {', '.join(RECIPE_FILES)}")
     recipe, shorter = RECIPE_FILES[name], SHORTENED[name]
     corrupted = {"dataset": "cifar10-c", "data_dir": "{runs}/" + CORRUPTED_SET if name == "digits" else "{corrupted}"}
+    # The robustness cards read the same corrupted images; the FGSM-trained model's mCE is against the teacher's card.
+    cards = {"corrupted_dir": "{runs}/" + CORRUPTED_SET if name == "digits" else "{corrupted}"}
     style = {"weights": "none"} if name == "digits" else {}  # the digits models need no ImageNet weights
 
     def corruption(model_step: str, *, every_seed: bool) -> Step:
@@ -124,6 +130,10 @@ def build_study(name: str) -> tuple[Step, ...]:
         *((Step("denoiser", denoise.TrainConfig, denoise.run_train, recipe["denoiser"]),
            Step("purifier", denoise.EvalConfig, denoise.run_eval, recipe["purifier"], links={"denoiser": "denoiser", "classifier": "teacher"}))
           if "denoiser" in recipe else ()),
+        Step("benchmark-teacher", benchmark.Config, benchmark.run, recipe["benchmark"], links={"model_path": "teacher"},
+             values={**cards, "name": "teacher"}),
+        Step("benchmark-adversarial", benchmark.Config, benchmark.run, recipe["benchmark"],
+             links={"model_path": "adversarial", "baseline": "benchmark-teacher"}, values={**cards, "name": "adversarial"}),
     )  # fmt: skip
 
 

@@ -7,7 +7,7 @@ import pytest
 from noisegame_cli import study
 
 COMMANDS = ("train-teacher", "train-student", "adv-noise-gnt", "adv-noise-ant", "fgsm-train", "fgsm-eval", "freq-split-eval",
-            "freq-split-train", "freq-split-smooth", "style-transfer", "eval-corruption")
+            "freq-split-train", "freq-split-smooth", "style-transfer", "eval-corruption", "benchmark")
 
 
 @pytest.mark.parametrize("name", study.STUDIES)
