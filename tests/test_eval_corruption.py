@@ -147,6 +147,8 @@ def other_model(folder, input_shape, classes):
         (["--severities", "1,6"], "severities must lie in 1..5"),
         (["--severities", "1,2", "--write-dir", "x"], "needs all 5 severities"),
         (["--dataset", "cifar10-c"], "needs --data-dir"),
+        (["--parameters", "cifar11"], "unknown parameters 'cifar11'; choose from cifar10-c, tiny-imagenet-c, imagenet-c"),
+        (["--dataset", "cifar10-c", "--parameters", "imagenet-c"], "holds corrupted files already"),
     ],
 )
 def test_bad_options_are_one_line_errors(invoke, tmp_path, digits_model, extra, message):
@@ -181,11 +183,11 @@ def test_model_that_does_not_fit_and_missing_files(invoke, tmp_path, digits_mode
 def test_config_records_the_selection(invoke, tmp_path, digits_model):
     result = invoke(
         "eval-corruption", "--model-path", digits_model, "--corruptions", "brightness", "--severities", "2,4",
-        "--limit", "16", "--runs-dir", tmp_path / "runs",
+        "--limit", "16", "--parameters", "imagenet-c", "--runs-dir", tmp_path / "runs",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     run = only_run_dir(tmp_path / "runs", "eval-corruption")
     config = json.loads((run / "config.json").read_text())
-    assert config["corruptions"] == ["brightness"] and config["severities"] == [2, 4]
+    assert config["corruptions"] == ["brightness"] and config["severities"] == [2, 4] and config["parameters"] == "imagenet-c"
     metrics = pd.read_csv(run / "metrics.csv")
     assert sorted(per_set_accuracy(metrics).index) == [("brightness", 2), ("brightness", 4)]

@@ -23,7 +23,7 @@ import pandas as pd
 
 from noisegame_cli import checks, plots
 from noisegame_cli.commands.common import experiment, load_data, prepare
-from noisegame_cli.config import DataOptions, RunOptions, require, setting
+from noisegame_cli.config import CorruptionEvalOptions, DataOptions, RunOptions, redefault, require, setting
 from noisegame_cli.corruptions import SEVERITIES
 from noisegame_cli.data import check_dataset, load_corrupted_dataset, load_dataset
 from noisegame_cli.data import cifar10c
@@ -50,6 +50,7 @@ class Config(DataOptions, RunOptions):
                                     check=checks.writable_dir, show_default=False)
     frost_dir: str | None = setting(None, "Folder of frost photographs to use instead of the synthetic frost texture.",
                                     check=checks.existing_dir, show_default=False)
+    parameters: str | None = redefault(CorruptionEvalOptions, "parameters", None)
     clean_data_dir: str | None = setting(None, "Where the clean dataset is, for the clean accuracy of an official corrupted set "
                                          "[default: the Keras cache].", check=checks.existing_dir, show_default=False)
 
@@ -57,6 +58,9 @@ class Config(DataOptions, RunOptions):
         require(self.model_path is not None, "eval-corruption needs --model-path (a saved model to evaluate)")
         if check_dataset(self.dataset).kind == "images":  # a corrupted dataset's names are checked against its files
             measure.check_corruptions(self.corruptions)
+        if self.parameters is not None:
+            require(check_dataset(self.dataset).kind == "images", f"--parameters sets how corruptions are generated; {self.dataset} holds "
+                    "corrupted files already")
         if self.write_dir is not None:
             require(check_dataset(self.dataset).kind == "images", "--write-dir saves sets generated on the fly; a corrupted dataset is files already")
             require(sorted(self.severities) == list(SEVERITIES), "--write-dir writes the official layout, which needs all 5 severities")
@@ -105,7 +109,7 @@ def prepare_sets(config: Config) -> CorruptedSets:
     data = load_data(config)
     model = load_checked(config.model_path, data)
     test = data.split("test")
-    return CorruptedSets(model, measure.generated_source(test, config.seed, config.frost_dir), test,
+    return CorruptedSets(model, measure.generated_source(test, config.seed, config.frost_dir, config.parameters), test,
                          measure.expand_corruptions(config.corruptions), config.severities, data.name)  # fmt: skip
 
 

@@ -158,9 +158,10 @@ def aggregate_rows(per_set: Sequence[Mapping]) -> list[dict]:
 
 
 def generated_corruption_rows(models: Mapping[str, keras.Model], test, corruptions: Sequence[str], severities: Sequence[int],
-                              batch_size: int, *, seed: int = 0) -> list[dict]:  # fmt: skip
-    """Per-set and aggregate accuracy of each model on ``test`` corrupted by the engine (after training)."""
-    per_set = corruption_rows(models, generated_source(test, seed), corruptions, severities, batch_size)
+                              batch_size: int, *, seed: int = 0, parameters: str | None = None) -> list[dict]:  # fmt: skip
+    """Per-set and aggregate accuracy of each model on ``test`` corrupted by the engine (after training),
+    with the ``parameters`` set's values (None: the set nearest the images' size)."""
+    per_set = corruption_rows(models, generated_source(test, seed, parameters=parameters), corruptions, severities, batch_size)
     accuracy = [{**row, "split": "test"} for row in per_set if row["metric"] == "accuracy"]
     return accuracy + [{**row, "split": "test"} for row in aggregate_rows(per_set)]
 
