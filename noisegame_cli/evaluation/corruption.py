@@ -198,6 +198,17 @@ def baseline_errors_from_means(mean_errors: Mapping[str, float]) -> pd.Series:
     return pd.Series([mean_errors[c] for c in mean_errors for _ in SEVERITIES], index=index)
 
 
+def published_baseline(parameters: str | None) -> tuple[str, pd.Series] | None:
+    """The published baseline of a parameter set's benchmark (ImageNet-C: AlexNet's errors, Hendrycks &
+    Dietterich 2019) as ``(model name, errors per set)``; None where none is published."""
+    from noisegame_cli.corruptions import PARAMETER_SETS
+
+    chosen = PARAMETER_SETS.get(parameters) if parameters is not None else None
+    if chosen is None or chosen.baseline_errors is None:
+        return None
+    return chosen.baseline, baseline_errors_from_means(chosen.baseline_errors)
+
+
 def corruption_errors(errors: pd.Series, baseline_errors: pd.Series, clean: float | None, baseline_clean: float | None) -> pd.DataFrame:
     """CE and relative CE per common corruption over the severities both evaluated."""
     rows = []
