@@ -11,8 +11,13 @@
    the subset and extrapolated to 10 000 images.
 3. Peak resident memory of a full ``noisegame eval-corruption`` over a fabricated 19-file
    CIFAR-10-C-layout folder (50 000 x 32 x 32 x 3 per file), in a subprocess.
+4. The table of 1. at 224x224 with the ImageNet-C parameters (both sides then use the same values),
+   and the time to corrupt a 50 000-image 224x224 validation set with the 15 common corruptions x 5
+   severities, estimated from it: per corruption, five first calls (graph building, as measured for
+   severity 3) plus 5 x 50 000 images at the steady-state rate of severity 3.
 
     python benchmarks/bench_corruptions.py [--images 2000] [--reference-images 300] [--repeats 3] [--set-images 1000] [--skip-memory]
+        [--skip-set] [--large-images 100] [--large-reference-images 20] [--skip-large]
 """
 
 from __future__ import annotations
@@ -34,14 +39,16 @@ import numpy as np  # noqa: E402
 from skimage import data as skimage_data  # noqa: E402
 from skimage import transform  # noqa: E402
 
-from noisegame_cli.corruptions import ALL_CORRUPTIONS, SEVERITIES, corrupt, engine  # noqa: E402
+from noisegame_cli.corruptions import ALL_CORRUPTIONS, CORRUPTIONS, SEVERITIES, corrupt, engine  # noqa: E402
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "immunohistochemistry")
 FULL_SET_IMAGES = 10_000
+IMAGENET_VALIDATION_IMAGES = 50_000
 
 
-def natural_images(count: int, seed: int = 0) -> np.ndarray:
-    """Random square crops (64..256 px) of photographs that ship with scikit-image, resized to 32x32."""
+def natural_images(count: int, seed: int = 0, size: int = 32) -> np.ndarray:
+    """Random square crops (64..256 px, at least `size`) of photographs that ship with scikit-image,
+    resized to size x size."""
     rng = np.random.default_rng(seed)
     photos = []
     for name in PHOTOS:
@@ -50,9 +57,10 @@ def natural_images(count: int, seed: int = 0) -> np.ndarray:
     crops = []
     for _ in range(count):
         photo = photos[rng.integers(len(photos))]
-        side = int(rng.integers(64, min(256, *photo.shape[:2]) + 1))
+        low = max(64, size)
+        side = int(rng.integers(low, max(low, min(256, *photo.shape[:2])) + 1))
         top, left = rng.integers(0, photo.shape[0] - side + 1), rng.integers(0, photo.shape[1] - side + 1)
-        crop = transform.resize(photo[top : top + side, left : left + side], (32, 32), anti_aliasing=True)
+        crop = transform.resize(photo[top : top + side, left : left + side], (size, size), anti_aliasing=True)
         crops.append((crop * 255).astype(np.uint8))
     return np.stack(crops)
 
@@ -67,12 +75,12 @@ def best_seconds(work, repeats: int) -> float:
     return min(timings)
 
 
-def engine_rate(images: np.ndarray, name: str, severity: int, repeats: int = 1) -> tuple[float, float]:
+def engine_rate(images: np.ndarray, name: str, severity: int, repeats: int = 1, parameters: str | None = None) -> tuple[float, float]:
     """(seconds of the first call, which builds the graph, steady-state images per second)."""
     start = time.perf_counter()
-    corrupt(images, name, severity, seed=1)  # same block sizes as the timed call: XLA compiles per shape
+    corrupt(images, name, severity, seed=1, parameters=parameters)  # same block sizes as the timed call: XLA compiles per shape
     build = time.perf_counter() - start
-    seconds = best_seconds(lambda: corrupt(images, name, severity, seed=2), repeats)
+    seconds = best_seconds(lambda: corrupt(images, name, severity, seed=2, parameters=parameters), repeats)
     return build, len(images) / seconds
 
 
@@ -94,12 +102,13 @@ def reference_rate(images: np.ndarray, name: str, severity: int, repeats: int = 
     return len(images) / seconds
 
 
-def speed_table(images: np.ndarray, reference_images: int, severity: int, repeats: int) -> tuple[list[dict], float | None]:
+def speed_table(images: np.ndarray, reference_images: int, severity: int, repeats: int,
+                parameters: str | None = None) -> tuple[list[dict], float | None]:  # fmt: skip
     rows = []
     for name in ALL_CORRUPTIONS:
-        _, engine = engine_rate(images, name, severity, repeats)
+        build, engine = engine_rate(images, name, severity, repeats, parameters)
         reference = reference_rate(images[:reference_images], name, severity, repeats)
-        rows.append({"corruption": name, "engine": engine, "reference": reference})
+        rows.append({"corruption": name, "engine": engine, "reference": reference, "build": build})
         ratio = f"{engine / reference:8.1f}x" if reference else "       -"
         reference_text = f"{reference:12.0f}" if reference else "   (missing)"
         print(f"{name:18s} {engine:12.0f} {reference_text} {ratio}", flush=True)
@@ -119,6 +128,15 @@ def full_set_estimate(images: np.ndarray) -> tuple[float, float]:
             steady_total += FULL_SET_IMAGES / rate
         print(f"  {name:18s} built and timed at 5 severities", flush=True)
     return build_total, steady_total
+
+
+def validation_set_estimate(rows: list[dict], images: int = IMAGENET_VALIDATION_IMAGES) -> tuple[float, float]:
+    """(graph building seconds, corrupting seconds) for `images` x the 15 common corruptions x 5
+    severities, from a speed table's severity-3 rows (build time and rate taken for every severity)."""
+    common = [row for row in rows if row["corruption"] in CORRUPTIONS]
+    build = sum(len(SEVERITIES) * row["build"] for row in common)
+    steady = sum(len(SEVERITIES) * images / row["engine"] for row in common)
+    return build, steady
 
 
 def fabricate_cifar10c(folder: Path, per_severity: int = 10_000) -> None:
@@ -173,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--severity", type=int, default=3)
     parser.add_argument("--set-images", type=int, default=1000, help="images per corruption x severity for the full-set estimate")
     parser.add_argument("--skip-memory", action="store_true", help="leave out the eval-corruption memory measurement")
+    parser.add_argument("--skip-set", action="store_true", help="leave out the full 10 000 x 19 x 5 set estimate at 32x32")
+    parser.add_argument("--large-images", type=int, default=100, help="224x224 images per corruption for the engine's rate")
+    parser.add_argument("--large-reference-images", type=int, default=20, help="224x224 images per corruption for imagecorruptions")
+    parser.add_argument("--skip-large", action="store_true", help="leave out the 224x224 table")
     args = parser.parse_args(argv)
 
     print(f"{os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.1f} (other work on the machine slows both sides)")
@@ -185,14 +207,27 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("imagecorruptions-imaug missing: pip install -e '.[bench]' for the comparison")
 
-    print(f"\n2. a full {FULL_SET_IMAGES} x 19 x 5 set, from {args.set_images} images per corruption x severity")
-    build, steady = full_set_estimate(images[: args.set_images])
-    print(f"first calls, building 95 graphs (measured): {build:.0f} s; corrupting (extrapolated): {steady:.0f} s; total {(build + steady) / 60:.1f} min")
+    if not args.skip_set:
+        print(f"\n2. a full {FULL_SET_IMAGES} x 19 x 5 set, from {args.set_images} images per corruption x severity")
+        build, steady = full_set_estimate(images[: args.set_images])
+        print(f"first calls, building 95 graphs (measured): {build:.0f} s; corrupting (extrapolated): {steady:.0f} s; "
+              f"total {(build + steady) / 60:.1f} min")  # fmt: skip
 
     if not args.skip_memory:
         print("\n3. peak memory of eval-corruption over a fabricated full-size 19-file CIFAR-10-C folder")
         peak, wall = eval_peak_memory()
         print(f"peak resident memory {peak:.0f} MB ({19 * 5 * 10_000} images evaluated in {wall:.0f} s)")
+    if not args.skip_large:
+        large = natural_images(max(args.large_images, args.large_reference_images), seed=1, size=224)
+        print(f"\n4. images/s at severity {args.severity}, 224x224, ImageNet-C parameters, best of {args.repeats} "
+              f"(engine: {args.large_images} images; reference: {args.large_reference_images}, per image)")  # fmt: skip
+        print(f"{'corruption':18s} {'engine':>12s} {'imagecorr.':>12s} {'ratio':>9s}")
+        rows, geometric_mean = speed_table(large[: args.large_images], args.large_reference_images, args.severity, args.repeats, "imagenet-c")
+        if geometric_mean is not None:
+            print(f"geometric mean of the ratios over the 19 corruptions: {geometric_mean:.1f}x")
+        build, steady = validation_set_estimate(rows)
+        print(f"a {IMAGENET_VALIDATION_IMAGES} x 15 x 5 ImageNet-C (estimated from severity 3): first calls {build:.0f} s, "
+              f"corrupting {steady / 3600:.1f} h, total {(build + steady) / 3600:.1f} h")  # fmt: skip
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 

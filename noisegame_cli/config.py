@@ -313,6 +313,12 @@ def _check_severities(value, flag) -> None:
     severities_check(value, flag)
 
 
+def _parameter_set_names() -> tuple[str, ...]:
+    from noisegame_cli.corruptions.parameters import PARAMETER_SETS
+
+    return tuple(PARAMETER_SETS)
+
+
 @dataclasses.dataclass(frozen=True)
 class CorruptionEvalOptions(Config):
     """An evaluation under generated corruptions after training (teacher and trained model side by side)."""
@@ -322,6 +328,8 @@ class CorruptionEvalOptions(Config):
     eval_corruptions: tuple[str, ...] = setting((), "After training, evaluate on these corruptions (comma list; noise = gaussian, "
                                                 "shot and impulse noise; common = the 15; all = the 19).", check=_check_corruption_names)
     severities: tuple[int, ...] = setting((1, 2, 3, 4, 5), "Corruption severities to evaluate.", check=_check_severities)
+    parameters: str | None = setting(None, "Corruption parameters of this published benchmark [default: the set whose native size is "
+                                     "nearest the images'].", choices=_parameter_set_names, show_default=False)
 
 
 def require(condition: bool, message: str) -> None:

@@ -147,6 +147,8 @@ def other_model(folder, input_shape, classes):
         (["--severities", "1,6"], "severities must lie in 1..5"),
         (["--severities", "1,2", "--write-dir", "x"], "needs all 5 severities"),
         (["--dataset", "cifar10-c"], "needs --data-dir"),
+        (["--parameters", "cifar11"], "unknown parameters 'cifar11'; choose from cifar10-c, tiny-imagenet-c, imagenet-c"),
+        (["--dataset", "cifar10-c", "--parameters", "imagenet-c"], "holds corrupted files already"),
     ],
 )
 def test_bad_options_are_one_line_errors(invoke, tmp_path, digits_model, extra, message):
@@ -181,11 +183,41 @@ def test_model_that_does_not_fit_and_missing_files(invoke, tmp_path, digits_mode
 def test_config_records_the_selection(invoke, tmp_path, digits_model):
     result = invoke(
         "eval-corruption", "--model-path", digits_model, "--corruptions", "brightness", "--severities", "2,4",
-        "--limit", "16", "--runs-dir", tmp_path / "runs",
+        "--limit", "16", "--parameters", "imagenet-c", "--runs-dir", tmp_path / "runs",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     run = only_run_dir(tmp_path / "runs", "eval-corruption")
     config = json.loads((run / "config.json").read_text())
-    assert config["corruptions"] == ["brightness"] and config["severities"] == [2, 4]
+    assert config["corruptions"] == ["brightness"] and config["severities"] == [2, 4] and config["parameters"] == "imagenet-c"
     metrics = pd.read_csv(run / "metrics.csv")
     assert sorted(per_set_accuracy(metrics).index) == [("brightness", 2), ("brightness", 4)]
+
+
+def test_imagenet_c_reports_mce_against_alexnets_published_errors(invoke, tmp_path):
+    from fabricate import write_corrupted_folders
+    from noisegame_cli.corruptions.parameters import ALEXNET_IMAGENET_C_ERRORS
+
+    folder = tmp_path / "ImageNet-C"
+    write_corrupted_folders(folder, corruptions=("gaussian_noise", "fog", "spatter"), severities=(1, 2), per_class=3)
+    keras.utils.set_random_seed(0)
+    model = other_model(tmp_path / "model", (16, 16, 3), 2)
+    result = invoke("eval-corruption", "--model-path", model, "--dataset", "imagenet-c", "--data-dir", folder,
+                    "--clean-data-dir", tmp_path, "--runs-dir", tmp_path / "runs")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "mCE against AlexNet's published errors" in result.output
+    metrics = pd.read_csv(only_run_dir(tmp_path / "runs", "eval-corruption") / "metrics.csv")
+    errors = metrics[(metrics["metric"] == "error") & metrics["corruption"].notna()].set_index(["corruption", "severity"])["value"]
+    ce = metrics[metrics["metric"] == "ce"].set_index("corruption")["value"]
+    # per corruption: the errors summed over the severities evaluated / AlexNet's mean error times their count
+    for name in ("gaussian_noise", "fog"):
+        assert ce[name] == pytest.approx(errors[name].sum() / (2 * ALEXNET_IMAGENET_C_ERRORS[name]))
+    assert "spatter" not in ce.index  # an extra corruption: AlexNet has no published error there
+    assert scalar(metrics, "mce") == pytest.approx(ce.mean())
+    assert set(metrics.loc[metrics["metric"].isin(["ce", "mce"]), "baseline"]) == {"AlexNet"}
+    assert "relative_mce" not in set(metrics["metric"])
+
+    # Tiny-ImageNet-C publishes no baseline: no mCE without --baseline
+    result = invoke("eval-corruption", "--model-path", model, "--dataset", "tiny-imagenet-c", "--data-dir", folder,
+                    "--clean-data-dir", tmp_path, "--runs-dir", tmp_path / "tiny")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "mce" not in set(pd.read_csv(only_run_dir(tmp_path / "tiny", "eval-corruption") / "metrics.csv")["metric"])

@@ -14,7 +14,7 @@ COMMANDS = {
     "style-transfer": ("noisegame_cli.commands.style_transfer", "Gatys style transfer through VGG-19, ResNet-50 or a model trained here."),
     "eval-corruption": ("noisegame_cli.commands.eval_corruption", "Accuracy under the 19 common corruptions at 5 severities (files or generated)."),
     "denoise": ("noisegame_cli.commands.denoise", "The GAN denoiser: train it, evaluate it as a purifier (oblivious and white-box attacks)."),
-    "corrupt": ("noisegame_cli.commands.corrupt", "Write a corrupted copy of a dataset in the CIFAR-10-C layout."),
+    "corrupt": ("noisegame_cli.commands.corrupt", "Write a corrupted copy of a dataset (CIFAR-10-C npy files or ImageNet-C folders)."),
     "benchmark": ("noisegame_cli.commands.benchmark", "A robustness card: clean accuracy, AutoAttack (Linf/L2) and corruptions, as RobustBench measures them."),
     "study": ("noisegame_cli.commands.study", "The whole robustness study on the digits data (or CIFAR-10), ending in the results page."),
     "report": ("noisegame_cli.commands.report", "Collect the runs under a folder into a results page and tables."),

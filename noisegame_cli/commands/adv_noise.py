@@ -129,7 +129,8 @@ def _fine_tune(config: FineTuningOptions, build_trainer, train_fit, evaluate_noi
         rows = clean_rows(models, test, config.batch_size)
         rows += evaluate_noise(models, test, run, trainer)
         if config.eval_corruptions:
-            rows += generated_corruption_rows(models, test, config.eval_corruptions, config.severities, config.batch_size, seed=config.seed)
+            rows += generated_corruption_rows(models, test, config.eval_corruptions, config.severities, config.batch_size, seed=config.seed,
+                                              parameters=config.parameters)
         run.write_metrics(rows, results=config.results)
     accuracy = accuracy_by_role(rows)
     return {"run_dir": str(run.directory), "teacher_test_accuracy": accuracy["teacher"], f"{config.mode}_test_accuracy": accuracy[config.mode]}

@@ -1,26 +1,29 @@
 """``noisegame corrupt DATASET OUT_DIR``: write a corrupted copy of any dataset in the standard layout.
 
-Datasets held as arrays (digits, cifar10, mnist, ...) are written in the CIFAR-10-C layout:
-``<corruption>.npy`` with the five severities stacked, ``labels.npy``, and ``clean.npy`` (the
-uncorrupted images, which the official release lacks). ``eval-corruption --dataset cifar10-c
---data-dir OUT_DIR`` reads it back. Each corruption's file is written atomically, so an interrupted
-run resumes where it stopped: finished files are kept and skipped.
+- ``--layout npy`` (CIFAR-10-C; the default for datasets held as arrays: digits, cifar10, mnist, ...):
+  ``<corruption>.npy`` with the five severities stacked, ``labels.npy`` and ``clean.npy``;
+  ``eval-corruption --dataset cifar10-c --data-dir OUT_DIR`` reads it back.
+- ``--layout folder`` (ImageNet-C; the default for image folders and other streamed datasets:
+  ``folder:PATH``, ``imagenet``, ``tiny-imagenet``, ...): ``<corruption>/<severity>/<class>/<file>.JPEG``
+  saved as the released ImageNet-C was (JPEG quality 85); ``eval-corruption --dataset imagenet-c``
+  (or ``tiny-imagenet-c``) ``--data-dir OUT_DIR`` reads it back.
+
+Each part (a corruption's file; a corruption x severity folder) is written atomically, so an
+interrupted run resumes where it stopped: finished parts are kept and skipped. ``OUT_DIR/corrupt.json``
+records the dataset, split, seed and parameter set; adding to a copy made with others is refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-import keras
-
 from noisegame_cli import checks, plots
 from noisegame_cli.commands.common import experiment, load_data, prepare
-from noisegame_cli.config import DataOptions, RunOptions, require, setting
-from noisegame_cli.corruptions import SEVERITIES, corrupt
-from noisegame_cli.data import check_dataset, cifar10c
+from noisegame_cli.config import CorruptionEvalOptions, DataOptions, RunOptions, redefault, require, setting
+from noisegame_cli.corruptions import SEVERITIES, copies
+from noisegame_cli.data import check_dataset
 from noisegame_cli.data.datasets import SPLITS
 from noisegame_cli.evaluation import corruption as measure
 from noisegame_cli.options import config_command
@@ -37,11 +40,17 @@ class Config(DataOptions, RunOptions):
     split: str = setting("test", "Which split to corrupt.", choices=SPLITS)
     corruptions: tuple[str, ...] = setting(("all",), "Corruption names, or all (the 19), common (the 15), noise (3).",
                                            check=measure.corruption_names_check)
+    severities: tuple[int, ...] = setting(SEVERITIES, "Severities in 1..5 (the npy layout needs all 5).", check=measure.severities_check)
+    layout: str = setting("auto", "npy (CIFAR-10-C) or folder (ImageNet-C JPEGs); auto: npy for arrays, folder for image files.",
+                          choices=("auto", *copies.LAYOUTS))
+    parameters: str | None = redefault(CorruptionEvalOptions, "parameters", None)
     frost_dir: str | None = setting(None, "Folder of frost photographs to use instead of the synthetic frost texture.",
                                     check=checks.existing_dir, show_default=False)
 
     def validate(self) -> None:
         require(self.dataset is not None and self.out_dir is not None, "corrupt needs DATASET and OUT_DIR (e.g. noisegame corrupt digits digits-C)")
+        if self.layout == "npy":
+            require(sorted(self.severities) == list(SEVERITIES), "the npy layout stacks all 5 severities in each file; use --layout folder for some")
 
     @property
     def default_run_name(self) -> str:
@@ -49,37 +58,37 @@ class Config(DataOptions, RunOptions):
 
 
 def run(config: Config) -> dict:
-    """Corrupt the split with every selected corruption at the 5 severities; returns what was written."""
+    """Corrupt the split with every selected corruption at the selected severities; returns what was written."""
     prepare(config)
     data = load_data(config)
     split = data.split(config.split)
+    layout = copies.choose_layout(split, config.layout)
+    require(layout == "folder" or sorted(config.severities) == list(SEVERITIES),
+            f"{config.dataset} is written in the npy layout, which stacks all 5 severities; add --layout folder for some")  # fmt: skip
     corruptions = measure.expand_corruptions(config.corruptions)
     out = Path(config.out_dir)
+    settings = {"dataset": config.dataset, "split": config.split, "images": len(split), "seed": config.seed,
+                "parameters": config.parameters, "layout": layout, "image_shape": list(split.image_shape)}  # fmt: skip
+    copies.check_settings(out, settings)
     with experiment(config, dataset=config.dataset, model="none") as run:
-        images, labels = split.arrays()
-        cifar10c.write_labels_file(out, labels)
-        cifar10c.write_clean_file(out, images)
-        rows, skipped = [], []
-        progress = keras.utils.Progbar(len(corruptions), unit_name="corruption")
-        for name in corruptions:
-            if cifar10c.corruption_file(out, name).is_file():
-                skipped.append(name)
-            else:
-                started = time.perf_counter()
-                blocks = [corrupt(images, name, severity, seed=config.seed, frost_dir=config.frost_dir) for severity in SEVERITIES]
-                cifar10c.write_corruption_file(out, name, blocks)
-                rows.append({"corruption": name, "metric": "seconds", "value": time.perf_counter() - started})
-            rows.append({"corruption": name, "metric": "images", "value": len(labels) * len(SEVERITIES)})
-            progress.add(1)
-        if skipped:
-            print(f"kept the finished files of {', '.join(skipped)} (delete them to write them again)", flush=True)
+        written = copies.write_copy(split, data.class_names, out, corruptions, config.severities, layout=layout, seed=config.seed,
+                                    parameters=config.parameters, frost_dir=config.frost_dir, batch_size=config.batch_size)  # fmt: skip
+        kept = sorted({f"{row['corruption']}/{row['severity']}" if layout == "folder" else row["corruption"] for row in written if row["kept"]})
+        if kept:
+            print(f"kept the finished parts {', '.join(kept)} (delete them to write them again)", flush=True)
+        rows = [{"corruption": r["corruption"], "severity": r["severity"], "metric": "images", "value": r["images"]} for r in written]
+        rows += [{"corruption": r["corruption"], "severity": r["severity"], "metric": "seconds", "value": r["seconds"]}
+                 for r in written if not r["kept"]]  # fmt: skip
         run.write_metrics(rows, results=config.results)
-        source = measure.dataset_source(cifar10c.npy_corrupted_dataset(out.name, out, data.num_classes, clean_source=None))
-        samples = measure.sample_images(source, corruptions, SEVERITIES)
-        plots.image_grid({name: [images[0]] + [samples[(name, s)] for s in SEVERITIES] for name in corruptions},
-                         run.path("corruption_samples.png"), titles=[["clean", *(f"severity {s}" for s in SEVERITIES)]],
+        source = measure.dataset_source(copies.read_copy(out, layout, data.num_classes))
+        samples = measure.sample_images(source, corruptions, config.severities)
+        first = split.arrays(1)[0][0]
+        plots.image_grid({name: [first] + [samples[(name, s)] for s in config.severities] for name in corruptions},
+                         run.path("corruption_samples.png"), titles=[["clean", *(f"severity {s}" for s in config.severities)]],
                          title=f"{config.dataset} {config.split} split, corrupted", cell=1.3)  # fmt: skip
-    return {"run_dir": str(run.directory), "out_dir": str(out), "corruptions": len(corruptions), "images": len(labels)}
+    return {"run_dir": str(run.directory), "out_dir": str(out), "layout": layout, "corruptions": len(corruptions), "images": len(split),
+            "sets_written": sum(1 for r in written if not r["kept"])}  # fmt: skip
 
 
-command = config_command("corrupt", Config, run, "Write a corrupted copy of a dataset (CIFAR-10-C layout), readable by eval-corruption.")
+command = config_command("corrupt", Config, run, "Write a corrupted copy of a dataset (CIFAR-10-C npy files or ImageNet-C folders), "
+                         "readable by eval-corruption.")  # fmt: skip

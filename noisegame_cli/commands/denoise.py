@@ -24,7 +24,7 @@ import tensorflow as tf
 from noisegame_cli import checks, plots
 from noisegame_cli.attacks import AttackSpec
 from noisegame_cli.commands.common import experiment, load_data, prepare
-from noisegame_cli.config import Config, DataOptions, RunOptions, TrainingOptions, redefault, require, setting
+from noisegame_cli.config import Config, CorruptionEvalOptions, DataOptions, RunOptions, TrainingOptions, redefault, require, setting
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
 from noisegame_cli.evaluation import aggregate_rows, corruption_rows, evaluate, evaluate_attack
 from noisegame_cli.evaluation import corruption as measure
@@ -92,6 +92,7 @@ class EvalConfig(NoiseOptions, DataOptions, RunOptions):
     corruptions: tuple[str, ...] = setting(("common",), "Corruptions to evaluate with and without the denoiser (all, common, noise, names).",
                                            check=measure.corruption_names_check)
     severities: tuple[int, ...] = setting((1, 2, 3, 4, 5), "Corruption severities.", check=measure.severities_check)
+    parameters: str | None = redefault(CorruptionEvalOptions, "parameters", None)
     epsilons: tuple[float, ...] = setting((2 / 255, 8 / 255), "Attack budgets (Linf, 0..1 scale).", check=checks.all_of(checks.not_empty, checks.BUDGET))
     steps: int = setting(10, "PGD steps.", check=checks.at_least(1))
     bpda: bool = setting(False, "Also attack through a straight-through denoiser (BPDA).")
@@ -158,7 +159,7 @@ def run_eval(config: EvalConfig) -> dict:
             for inputs, transform in (("clean", None), ("noisy", noisy)):
                 result = evaluate(model, test, config.batch_size, transform)
                 rows.append({"split": "test", "role": role, "model": model.name, "inputs": inputs, "metric": "accuracy", "value": result["accuracy"]})
-        per_set = corruption_rows(models, measure.generated_source(test, config.seed), config.corruptions, config.severities, config.batch_size)
+        per_set = corruption_rows(models, measure.generated_source(test, config.seed, parameters=config.parameters), config.corruptions, config.severities, config.batch_size)
         rows += [{**row, "split": "test"} for row in per_set if row["metric"] == "accuracy"] + aggregate_rows(per_set)
         rows += attack_rows(config, classifier, denoiser, purified, test)
         frame = run.write_metrics(rows, results=config.results)

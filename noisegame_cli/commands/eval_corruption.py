@@ -8,7 +8,8 @@
 
 Writes accuracy / error / loss per corruption x severity, the clean accuracy, the mean accuracy over
 the 15 x 5 protocol and over the 19 corruptions at severity 5, with ``--baseline RUN_DIR`` the CE per
-corruption, mCE and relative mCE; and ``corruption_heatmap.png`` and ``corruption_samples.png``.
+corruption, mCE and relative mCE (for ``imagenet-c`` without ``--baseline``: CE and mCE against AlexNet's
+published errors, as papers report them); and ``corruption_heatmap.png`` and ``corruption_samples.png``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import pandas as pd
 
 from noisegame_cli import checks, plots
 from noisegame_cli.commands.common import experiment, load_data, prepare
-from noisegame_cli.config import DataOptions, RunOptions, require, setting
-from noisegame_cli.corruptions import SEVERITIES
+from noisegame_cli.config import CorruptionEvalOptions, DataOptions, RunOptions, redefault, require, setting
+from noisegame_cli.corruptions import CORRUPTIONS, SEVERITIES
 from noisegame_cli.data import check_dataset, load_corrupted_dataset, load_dataset
 from noisegame_cli.data import cifar10c
 from noisegame_cli.data.sources import Split
@@ -44,12 +45,14 @@ class Config(DataOptions, RunOptions):
     corruptions: tuple[str, ...] = setting(("all",), "Corruption names, or all (every one there is), common (the 15), noise (3).",
                                            check=checks.not_empty)
     severities: tuple[int, ...] = setting(SEVERITIES, "Severities in 1..5.", check=measure.severities_check)
-    baseline: str | None = setting(None, "A previous eval-corruption run directory of the baseline model, for mCE.", check=checks.existing_dir,
+    baseline: str | None = setting(None, "A previous eval-corruption run directory of the baseline model, for mCE [default for imagenet-c: "
+                                   "AlexNet's published errors].", check=checks.existing_dir,
                                    show_default=False)
     write_dir: str | None = setting(None, "Also save the generated sets here in the CIFAR-10-C layout (as noisegame corrupt does).",
                                     check=checks.writable_dir, show_default=False)
     frost_dir: str | None = setting(None, "Folder of frost photographs to use instead of the synthetic frost texture.",
                                     check=checks.existing_dir, show_default=False)
+    parameters: str | None = redefault(CorruptionEvalOptions, "parameters", None)
     clean_data_dir: str | None = setting(None, "Where the clean dataset is, for the clean accuracy of an official corrupted set "
                                          "[default: the Keras cache].", check=checks.existing_dir, show_default=False)
 
@@ -57,6 +60,9 @@ class Config(DataOptions, RunOptions):
         require(self.model_path is not None, "eval-corruption needs --model-path (a saved model to evaluate)")
         if check_dataset(self.dataset).kind == "images":  # a corrupted dataset's names are checked against its files
             measure.check_corruptions(self.corruptions)
+        if self.parameters is not None:
+            require(check_dataset(self.dataset).kind == "images", f"--parameters sets how corruptions are generated; {self.dataset} holds "
+                    "corrupted files already")
         if self.write_dir is not None:
             require(check_dataset(self.dataset).kind == "images", "--write-dir saves sets generated on the fly; a corrupted dataset is files already")
             require(sorted(self.severities) == list(SEVERITIES), "--write-dir writes the official layout, which needs all 5 severities")
@@ -88,6 +94,7 @@ class CorruptedSets:
     corruptions: tuple[str, ...]
     severities: tuple[int, ...]
     label: str
+    published_baseline: tuple[str, pd.Series] | None = None  # (model, errors per set) where the benchmark publishes one
 
 
 def prepare_sets(config: Config) -> CorruptedSets:
@@ -101,11 +108,12 @@ def prepare_sets(config: Config) -> CorruptedSets:
         require(bool(severities), f"{where} has severities {', '.join(map(str, dataset.severities))} only")
         clean = _clean_split(dataset, config) if dataset.clean is not None or dataset.clean_source else None
         # Named as the user knows it: the folder (digits-C, CIFAR-10-C), not the loader's name.
-        return CorruptedSets(model, measure.dataset_source(dataset, config.limit), clean, corruptions, severities, Path(config.data_dir).name)
+        return CorruptedSets(model, measure.dataset_source(dataset, config.limit), clean, corruptions, severities, Path(config.data_dir).name,
+                             measure.published_baseline(dataset.parameters))  # fmt: skip
     data = load_data(config)
     model = load_checked(config.model_path, data)
     test = data.split("test")
-    return CorruptedSets(model, measure.generated_source(test, config.seed, config.frost_dir), test,
+    return CorruptedSets(model, measure.generated_source(test, config.seed, config.frost_dir, config.parameters), test,
                          measure.expand_corruptions(config.corruptions), config.severities, data.name)  # fmt: skip
 
 
@@ -143,6 +151,10 @@ def run(config: Config) -> dict:
             if undefined:
                 print(f"CE undefined for {', '.join(undefined)} (the baseline loses nothing there); mCE averages the others", flush=True)
             rows += ratios
+        elif sets.published_baseline is not None and set(corruptions) & set(CORRUPTIONS):  # ImageNet-C: the mCE papers report, against AlexNet's published errors
+            name, errors = sets.published_baseline
+            print(f"mCE against {name}'s published errors (relative mCE needs --baseline: a run with its clean error)", flush=True)
+            rows += [{**row, "baseline": name} for row in measure.mce_rows(pd.DataFrame(per_set), clean_error, errors, None)]
         frame = run.write_metrics(rows, results=config.results)
         title = f"{model.name} on {dataset_name}"
         accuracy = pd.DataFrame(per_set).query("metric == 'accuracy'")

@@ -79,7 +79,8 @@ def run(config: Config) -> dict:
         models = {"teacher": teacher, "student": student}
         rows = clean_rows(models, test, config.batch_size)
         if config.eval_corruptions:
-            rows += generated_corruption_rows(models, test, config.eval_corruptions, config.severities, config.batch_size, seed=config.seed)
+            rows += generated_corruption_rows(models, test, config.eval_corruptions, config.severities, config.batch_size, seed=config.seed,
+                                              parameters=config.parameters)
         run.write_metrics(rows, results=config.results)
     accuracy = accuracy_by_role(rows)
     return {"run_dir": str(run.directory), "teacher_test_accuracy": accuracy["teacher"], "student_test_accuracy": accuracy["student"]}

@@ -4,6 +4,9 @@ Adam with ReduceLROnPlateau and EarlyStopping (best weights restored), optionall
 weight averaging (``--swa-start``) or an exponential moving average of the weights (``--ema``);
 with either, the averaged weights are the result and early stopping restores nothing. The
 heuristics of the frequency study are options too: ``--mixup``, ``--dropout``, ``--no-batch-norm``.
+``--augment-corruptions NAMES`` corrupts each training image with one of those corruptions at a severity
+of ``--augment-severities`` (``RandomCorruption``, after the geometric augmentation), and
+``--eval-corruptions`` evaluates the trained model under corruptions (the held-out ones, say).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from noisegame_cli import checks
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import (
     AugmentOptions,
+    CorruptionEvalOptions,
     DataOptions,
     EarlyStoppingOptions,
     ModelOptions,
@@ -22,8 +26,10 @@ from noisegame_cli.config import (
     require,
     setting,
 )
+from noisegame_cli.corruptions import SEVERITIES, RandomCorruption
 from noisegame_cli.data.pipelines import eval_pipeline, one_hot_labels, train_pipeline, with_mixup
-from noisegame_cli.evaluation import evaluate
+from noisegame_cli.evaluation import corruption as measure
+from noisegame_cli.evaluation import evaluate, generated_corruption_rows
 from noisegame_cli.models import build_model
 from noisegame_cli.options import config_command
 from noisegame_cli.training.callbacks import StochasticWeightAveraging
@@ -31,7 +37,7 @@ from noisegame_cli.training.classifier import compile_classifier, fit_and_record
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(ModelOptions, AugmentOptions, EarlyStoppingOptions, TrainingOptions, DataOptions, RunOptions):
+class Config(CorruptionEvalOptions, ModelOptions, AugmentOptions, EarlyStoppingOptions, TrainingOptions, DataOptions, RunOptions):
     command = "train-teacher"
 
     swa_start: int | None = setting(None, "Average the weights from this epoch (1-based) on (SWA).", check=checks.at_least(1))
@@ -39,6 +45,9 @@ class Config(ModelOptions, AugmentOptions, EarlyStoppingOptions, TrainingOptions
     mixup: float = setting(0.0, "Mix-up with this Beta alpha (0 = off).", check=checks.at_least(0))
     dropout: float = setting(0.0, "Dropout rate before the classifier layer.", check=checks.between(0, 1, high_open=True))
     batch_norm: bool = setting(True, "Batch normalisation in the model.")
+    augment_corruptions: tuple[str, ...] = setting((), "Train on images corrupted by one of these corruptions each, drawn per image "
+                                                   "(names, or noise, common, all).", check=measure.check_corruptions)
+    augment_severities: tuple[int, ...] = setting(SEVERITIES, "Severities the corruption augmentation draws from.", check=measure.severities_check)
 
     def validate(self) -> None:
         if self.swa_start is not None:
@@ -57,7 +66,12 @@ def run(config: Config) -> dict:
                             weights=config.weights, download=config.download)  # fmt: skip
         compile_classifier(model, learning_rate=config.learning_rate, ema=config.ema, soft_labels=soft_labels)
     with experiment(config) as run:
-        train_batches = train_pipeline(train, config.batch_size, augment=config.augment, seed=config.seed)
+        corrupting = None
+        if config.augment_corruptions:
+            layer = RandomCorruption(measure.expand_corruptions(config.augment_corruptions), config.augment_severities, config.parameters,
+                                     seed=config.seed + 2)  # fmt: skip
+            corrupting = lambda images: layer(images, training=True)  # noqa: E731
+        train_batches = train_pipeline(train, config.batch_size, augment=config.augment, seed=config.seed, transform=corrupting)
         validation = eval_pipeline(val, config.batch_size)
         if soft_labels:
             train_batches = with_mixup(train_batches, data.num_classes, config.mixup, seed=config.seed)
@@ -71,8 +85,14 @@ def run(config: Config) -> dict:
                        title=f"{config.model} on {data.name}")  # fmt: skip
         model.save(run.path("model.keras"))
         result = evaluate(model, test, config.batch_size)
-        run.write_metrics([{"split": "test", "metric": name, "value": value} for name, value in result.items()], results=config.results)
-    return {"run_dir": str(run.directory), "test_accuracy": result["accuracy"], "test_loss": result["loss"]}
+        rows = [{"split": "test", "metric": name, "value": value} for name, value in result.items()]
+        if config.eval_corruptions:
+            rows += generated_corruption_rows({None: model}, test, config.eval_corruptions, config.severities, config.batch_size,
+                                              seed=config.seed, parameters=config.parameters)  # fmt: skip
+        run.write_metrics(rows, results=config.results)
+    summary = {"run_dir": str(run.directory), "test_accuracy": result["accuracy"], "test_loss": result["loss"]}
+    corrupted = [row["value"] for row in rows if row["metric"] == "mean_accuracy" and "corruption" not in row]
+    return {**summary, "mean_corruption_accuracy": corrupted[0]} if corrupted else summary
 
 
 command = config_command("train-teacher", Config, run, "Train a standard classifier (flip + crop augmentation, optional SWA/EMA weights).")

@@ -17,6 +17,9 @@ generators, because their pieces cannot ship or run here, or for speed:
 - shot noise samples the Poisson law by inverse transform from a table of 4 096 quantiles per grey
   level (``ops.poisson_quantile_table``), its CDF within 1/8 192 of the exact one.
 
+``RandomCorruption`` (``layer.py``) is the engine as a Keras preprocessing layer, a random corruption
+and severity per image, for training; ``copies.py`` writes corrupted copies of a dataset.
+
 Randomness is stateless and seeded: the same seed gives the same pixels, different seeds differ.
 """
 
@@ -30,6 +33,7 @@ from noisegame_cli.corruptions.engine import (
     parameter_set,
     resolve_parameters,
 )
+from noisegame_cli.corruptions.layer import RandomCorruption, random_corruption
 from noisegame_cli.corruptions.parameters import (
     ALL_CORRUPTIONS,
     CORRUPTIONS,
@@ -50,12 +54,14 @@ __all__ = [
     "PARAMETER_SETS",
     "SEVERITIES",
     "ParameterSet",
+    "RandomCorruption",
     "block_size",
     "check_corruption",
     "corrupt",
     "corrupt_dataset",
     "corrupt_tf",
     "parameter_set",
+    "random_corruption",
     "resolve_parameters",
     "size_scale",
 ]

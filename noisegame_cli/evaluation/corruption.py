@@ -158,9 +158,10 @@ def aggregate_rows(per_set: Sequence[Mapping]) -> list[dict]:
 
 
 def generated_corruption_rows(models: Mapping[str, keras.Model], test, corruptions: Sequence[str], severities: Sequence[int],
-                              batch_size: int, *, seed: int = 0) -> list[dict]:  # fmt: skip
-    """Per-set and aggregate accuracy of each model on ``test`` corrupted by the engine (after training)."""
-    per_set = corruption_rows(models, generated_source(test, seed), corruptions, severities, batch_size)
+                              batch_size: int, *, seed: int = 0, parameters: str | None = None) -> list[dict]:  # fmt: skip
+    """Per-set and aggregate accuracy of each model on ``test`` corrupted by the engine (after training),
+    with the ``parameters`` set's values (None: the set nearest the images' size)."""
+    per_set = corruption_rows(models, generated_source(test, seed, parameters=parameters), corruptions, severities, batch_size)
     accuracy = [{**row, "split": "test"} for row in per_set if row["metric"] == "accuracy"]
     return accuracy + [{**row, "split": "test"} for row in aggregate_rows(per_set)]
 
@@ -195,6 +196,17 @@ def baseline_errors_from_means(mean_errors: Mapping[str, float]) -> pd.Series:
     """Published per-corruption mean errors (over the 5 severities) as errors per set, for mCE."""
     index = pd.MultiIndex.from_tuples([(c, s) for c in mean_errors for s in SEVERITIES], names=["corruption", "severity"])
     return pd.Series([mean_errors[c] for c in mean_errors for _ in SEVERITIES], index=index)
+
+
+def published_baseline(parameters: str | None) -> tuple[str, pd.Series] | None:
+    """The published baseline of a parameter set's benchmark (ImageNet-C: AlexNet's errors, Hendrycks &
+    Dietterich 2019) as ``(model name, errors per set)``; None where none is published."""
+    from noisegame_cli.corruptions import PARAMETER_SETS
+
+    chosen = PARAMETER_SETS.get(parameters) if parameters is not None else None
+    if chosen is None or chosen.baseline_errors is None:
+        return None
+    return chosen.baseline, baseline_errors_from_means(chosen.baseline_errors)
 
 
 def corruption_errors(errors: pd.Series, baseline_errors: pd.Series, clean: float | None, baseline_clean: float | None) -> pd.DataFrame:

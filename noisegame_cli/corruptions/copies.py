@@ -1,0 +1,151 @@
+"""Corrupted copies of a dataset split in the two standard layouts, written part by part and resumable.
+
+- ``npy`` (CIFAR-10-C): ``<corruption>.npy`` with the five severities stacked, ``labels.npy`` (the
+  labels five times) and ``clean.npy`` (the uncorrupted images, which the official release lacks).
+  A part is one corruption's file (all five severities: the layout stacks them); the split is held
+  in memory, one severity block of output at a time.
+- ``folder`` (ImageNet-C): ``<corruption>/<severity>/<class>/<file>.JPEG`` saved as the released
+  ImageNet-C was (PIL JPEG, quality 85, ``optimize=True``), ``classes.txt``. A part is one
+  (corruption, severity); the split streams from its files and keeps their names.
+
+Every part is written into a temporary file or folder and renamed into place once complete, so an
+interrupted run leaves only finished parts and a rerun skips them. ``SETTINGS_FILE`` records what the
+copy was made from (dataset, split, image count, seed, parameter set, layout); a rerun with other
+settings into the same folder is refused rather than mixing two copies. The pixels are those of
+``corrupt`` on the split's images stacked in order, whatever the layout and the batch size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+
+from noisegame_cli.corruptions.engine import corrupt, corrupt_dataset
+from noisegame_cli.corruptions.parameters import SEVERITIES
+from noisegame_cli.data import cifar10c, imagenet_c
+from noisegame_cli.errors import UserError
+
+LAYOUTS = ("npy", "folder")
+SETTINGS_FILE = "corrupt.json"
+
+
+def choose_layout(split, layout: str) -> str:
+    """``auto``: npy for a split held as arrays, folder for one streamed from files or a pipeline."""
+    if layout == "auto":
+        return "npy" if split.in_memory else "folder"
+    if layout not in LAYOUTS:
+        raise UserError(f"unknown layout {layout!r}; choose from auto, {', '.join(LAYOUTS)}")
+    return layout
+
+
+def check_settings(out: str | os.PathLike, settings: dict) -> None:
+    """Refuse to add parts to a copy made with other settings; record them for a new copy."""
+    path = Path(out) / SETTINGS_FILE
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text())
+        except ValueError:
+            raise UserError(f"{path} is not readable JSON; delete it to write a new copy there") from None
+        differing = [key for key in settings if saved.get(key) != settings[key]]
+        if differing:
+            key = differing[0]
+            raise UserError(f"{out} holds a copy made with {key} {saved.get(key)!r}, not {settings[key]!r}; "
+                            "write into another folder or delete it")  # fmt: skip
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(settings, indent=2) + "\n")
+    os.replace(partial, path)
+
+
+def write_copy(
+    split,
+    class_names: Sequence[str],
+    out: str | os.PathLike,
+    corruptions: Sequence[str],
+    severities: Sequence[int] = SEVERITIES,
+    *,
+    layout: str = "npy",
+    seed: int = 0,
+    parameters: str | None = None,
+    frost_dir: str | os.PathLike | None = None,
+    batch_size: int = 128,
+    progress: bool = True,
+) -> list[dict]:
+    """Write ``split`` corrupted by each of ``corruptions`` at each of ``severities`` into ``out`` in
+    ``layout`` (``npy`` needs all five severities); finished parts already there are kept.
+
+    Returns one row per (corruption, severity): ``images`` (the part's image count) and, for the parts
+    written now, ``seconds`` (for npy, a corruption's time spread evenly over its severities); rows
+    of kept parts carry ``kept: True``."""
+    if layout not in LAYOUTS:
+        raise UserError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
+    if layout == "npy" and sorted(severities) != list(SEVERITIES):
+        raise UserError("the npy layout stacks all 5 severities in each file; use --layout folder for some of them")
+    bar = keras.utils.Progbar(len(corruptions) * len(severities), unit_name="set", verbose=1 if progress else 0)
+    writer = _write_npy if layout == "npy" else _write_folders
+    return writer(split, class_names, Path(out), list(corruptions), list(severities), seed, parameters, frost_dir, batch_size,
+                  lambda: bar.add(1))  # fmt: skip
+
+
+def _write_npy(split, class_names, out: Path, corruptions, severities, seed, parameters, frost_dir, batch_size, step: Callable) -> list[dict]:
+    images, labels = split.arrays()
+    labels_file = out / cifar10c.LABELS_FILE
+    if labels_file.is_file() and not np.array_equal(cifar10c.load_labels(out), np.tile(labels, len(SEVERITIES))):
+        raise UserError(f"{out} holds a copy of other images ({labels_file} differs); write into another folder or delete it")
+    cifar10c.write_labels_file(out, labels)
+    cifar10c.write_clean_file(out, images)
+    rows = []
+    for name in corruptions:
+        if cifar10c.corruption_file_complete(out, name, count=len(labels)):
+            rows += [_row(name, s, len(labels), kept=True) for s in SEVERITIES]
+            for _ in SEVERITIES:
+                step()
+            continue
+        started = time.perf_counter()
+
+        def blocks():
+            for severity in SEVERITIES:
+                yield corrupt(images, name, severity, seed=seed, parameters=parameters, frost_dir=frost_dir)
+                step()
+
+        cifar10c.write_corruption_file(out, name, blocks())
+        seconds = (time.perf_counter() - started) / len(SEVERITIES)
+        rows += [_row(name, s, len(labels), seconds=seconds) for s in SEVERITIES]
+    return rows
+
+
+def _write_folders(split, class_names, out: Path, corruptions, severities, seed, parameters, frost_dir, batch_size, step: Callable) -> list[dict]:
+    file_names = imagenet_c.output_file_names(split)
+    count = len(split)
+    rows = []
+    for name in corruptions:
+        for severity in severities:
+            if imagenet_c.folder_part_complete(out, name, severity):
+                rows.append(_row(name, severity, count, kept=True))
+            else:
+                started = time.perf_counter()
+                corrupted = corrupt_dataset(split.examples(), name, severity, seed=seed, parameters=parameters, frost_dir=frost_dir)
+                imagenet_c.write_folder_part(out, name, severity, corrupted.batch(batch_size).as_numpy_iterator(), class_names,
+                                             file_names=file_names)  # fmt: skip
+                rows.append(_row(name, severity, count, seconds=time.perf_counter() - started))
+            step()
+    return rows
+
+
+def _row(corruption: str, severity: int, images: int, *, seconds: float | None = None, kept: bool = False) -> dict:
+    return {"corruption": corruption, "severity": severity, "images": images, "seconds": seconds, "kept": kept}
+
+
+def read_copy(out: str | os.PathLike, layout: str, num_classes: int):
+    """The copy in ``out`` as a ``CorruptedDataset`` (what ``eval-corruption`` reads back)."""
+    out = Path(out)
+    if layout == "npy":
+        return cifar10c.npy_corrupted_dataset(out.name, out, num_classes, clean_source=None)
+    return imagenet_c.folder_corrupted_dataset(out.name, out, parameters="imagenet-c", clean_source=None)
