@@ -254,8 +254,8 @@ def test_the_docs_copy_of_a_page_keeps_numbers_and_drops_links_and_figures():
 
     page = ('# t\n\n## Leaderboard\n\nIn percent. Each number links to the run it came from (hover).\n\n'
             '| model | clean |\n|---|---|\n| teacher | [99.4 ± 0.2 (n=3)](runs/a/ "seed 0: 99.4 (20261203-1200-teacher)") |\n\n'
-            '## Noise\n\n![curves](figures/a.png)\n')
+            '## Noise\n\n![curves](figures/a.png)\n*teacher: curves*\n')
     text = unlinked(page)
     assert "| teacher | 99.4 ± 0.2 (n=3) |" in text and "](" not in text and "figures/a.png" not in text
-    assert "Each number links" not in text
+    assert "Each number links" not in text and "teacher: curves" not in text
     assert leaderboard(page).strip().endswith("| teacher | 99.4 ± 0.2 (n=3) |") and "## Noise" not in leaderboard(page)

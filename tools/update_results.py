@@ -30,7 +30,13 @@ IMAGE = re.compile(r"^!\[.*\]\(.*\)\s*$")
 
 def unlinked(markdown: str) -> str:
     """``markdown`` without figures and with every link reduced to its text."""
-    lines = [line for line in markdown.splitlines() if not IMAGE.match(line)]
+    lines, after_image = [], False
+    for line in markdown.splitlines():
+        if IMAGE.match(line) or (after_image and line.startswith("*") and line.endswith("*")):  # a figure and its caption
+            after_image = IMAGE.match(line) is not None
+            continue
+        after_image = False
+        lines.append(line)
     text = "\n".join(LINK_NOTE.sub("", LINK.sub(r"\1", line)) for line in lines)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
