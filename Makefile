@@ -41,8 +41,9 @@ CIFAR10C_DIR ?= data/CIFAR-10-C
 reproduce-cifar10: install
 	$(NOISEGAME) study --study cifar10 --runs-dir runs/cifar10 $(if $(CIFAR10_DIR),--data-dir $(CIFAR10_DIR)) --corrupted-dir $(CIFAR10C_DIR)
 
+# Two pytest workers: most tests spend their time in single-threaded Python (tracing, Click, file work).
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 bench: install
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
