@@ -76,3 +76,10 @@ def with_layers(model: keras.Model, *layers) -> keras.Model:
 
 def correctly_classified(model, images, labels) -> np.ndarray:
     return np.argmax(model(tf.cast(images, tf.float32), training=False), axis=-1) == labels
+
+
+def correct_points(model, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``count`` held-out digits that ``model`` classifies correctly (what an attack can break)."""
+    images, labels = held_out_digits()
+    keep = correctly_classified(model, images, labels)
+    return images[keep][:count], labels[keep][:count]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from attack_models import correctly_classified, small_cnn, held_out_digits
+from attack_models import correct_points, correctly_classified, held_out_digits, small_cnn
 from noisegame_cli.attacks import apgd, apgd_targeted, pgd
 from noisegame_cli.attacks.apgd import checkpoints, dlr_loss, targeted_dlr_loss
 from noisegame_cli.attacks.gradient import per_example_loss
@@ -22,9 +22,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def batch(model):
-    images, labels = held_out_digits()
-    keep = correctly_classified(model, images, labels)
-    return images[keep][:48], labels[keep][:48]
+    return correct_points(model, 48)
 
 
 def mean_loss(model, images, labels):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from attack_models import correctly_classified, small_cnn, held_out_digits, with_layers
+from attack_models import correct_points, correctly_classified, small_cnn, with_layers
 from noisegame_cli.attacks import apgd, square
 from noisegame_cli.attacks.square import l2_pattern, phase_starts, square_side
 from noisegame_cli.errors import UserError
@@ -16,9 +16,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def batch(model):
-    images, labels = held_out_digits()
-    keep = correctly_classified(model, images, labels)
-    return images[keep][:32], labels[keep][:32]
+    return correct_points(model, 32)
 
 
 @tf.custom_gradient
