@@ -154,12 +154,41 @@ def box_filter(images: tf.Tensor, size: int = 3, mode: str = "reflect101") -> tf
 
 def along_axes(images: tf.Tensor, rows_matrix: np.ndarray, cols_matrix: np.ndarray) -> tf.Tensor:
     """out[n, i, j, c] = sum_hw rows[i, h] * images[n, h, w, c] * cols[j, w]."""
-    rows = tf.constant(rows_matrix, tf.float32)
-    cols = tf.constant(cols_matrix, tf.float32)
     # two tensordots and one transpose: measured 1.6x faster on CPU than the equivalent einsum pair
-    by_cols = tf.tensordot(images, cols, axes=[[2], [1]])  # [N, H, C, J]
-    by_both = tf.tensordot(by_cols, rows, axes=[[1], [1]])  # [N, C, J, I]
+    by_cols = _contract(images, cols_matrix, axis=2)  # [N, H, C, J]
+    by_both = _contract(by_cols, rows_matrix, axis=1)  # [N, C, J, I]
     return tf.transpose(by_both, [0, 3, 2, 1])
+
+
+BAND_BLOCK = 32  # output pixels per block of a banded matrix
+
+
+def _contract(values: tf.Tensor, matrix: np.ndarray, axis: int) -> tf.Tensor:
+    """tensordot(values, matrix, [[axis], [1]]). A banded matrix (a filter with a short kernel on a
+    large image) is applied block by block of outputs, each block to only the inputs it reads: the
+    same sums, without the multiplications by zero."""
+    blocks = []
+    for start in range(0, matrix.shape[0], BAND_BLOCK):
+        part = matrix[start : start + BAND_BLOCK]
+        used = np.nonzero(np.any(part != 0, axis=0))[0]
+        low, high = (used[0], used[-1] + 1) if len(used) else (0, 1)
+        blocks.append((start, low, high))
+    read = sum((high - low) * min(BAND_BLOCK, matrix.shape[0] - start) for start, low, high in blocks)
+    if read > matrix.size // 2:
+        return tf.tensordot(values, tf.constant(matrix, tf.float32), axes=[[axis], [1]])
+    parts = []
+    for start, low, high in blocks:
+        inputs = _slice(values, axis, int(low), int(high))
+        weights = tf.constant(matrix[start : start + BAND_BLOCK, low:high], tf.float32)
+        parts.append(tf.tensordot(inputs, weights, axes=[[axis], [1]]))
+    return tf.concat(parts, axis=-1)
+
+
+def _slice(values: tf.Tensor, axis: int, low: int, high: int) -> tf.Tensor:
+    begin = [0] * values.shape.rank
+    size = [-1] * values.shape.rank
+    begin[axis], size[axis] = low, high - low
+    return tf.slice(values, begin, size)
 
 
 def interpolate_along(images: tf.Tensor, coordinates: np.ndarray, axis: int) -> tf.Tensor:
