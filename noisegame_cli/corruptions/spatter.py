@@ -184,7 +184,7 @@ def chamfer_distance(edges: tf.Tensor) -> tf.Tensor:
     rows_first = tf.transpose(distance, [1, 0, 2])  # [H, N, W]
     forward = _chamfer_pass(rows_first, reverse=False)
     backward = tf.transpose(_chamfer_pass(forward, reverse=True), [1, 0, 2])
-    # values stay below FAR_DISTANCE; scaling by a power of two and converting the integer-valued result are exact
+    # values stay at or below FAR_DISTANCE; scaling by a power of two and converting the integer-valued result are exact
     return tf.where(backward < float(1 << WIDEST_BINADE), tf.cast(backward * FIXED_ONE, tf.int32), FAR)
 
 
