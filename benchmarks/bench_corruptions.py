@@ -17,7 +17,7 @@
    severity 3) plus 5 x 50 000 images at the steady-state rate of severity 3.
 
     python benchmarks/bench_corruptions.py [--images 2000] [--reference-images 300] [--repeats 3] [--set-images 1000] [--skip-memory]
-        [--skip-set] [--large-images 100] [--large-reference-images 20] [--skip-large]
+        [--skip-set] [--skip-small] [--large-images 100] [--large-reference-images 20] [--skip-large]
 """
 
 from __future__ import annotations
@@ -195,17 +195,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large-images", type=int, default=100, help="224x224 images per corruption for the engine's rate")
     parser.add_argument("--large-reference-images", type=int, default=20, help="224x224 images per corruption for imagecorruptions")
     parser.add_argument("--skip-large", action="store_true", help="leave out the 224x224 table")
+    parser.add_argument("--skip-small", action="store_true", help="leave out the 32x32 table (1.)")
     args = parser.parse_args(argv)
 
     print(f"{os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.1f} (other work on the machine slows both sides)")
     images = natural_images(max(args.images, args.reference_images, args.set_images))
-    print(f"1. images/s at severity {args.severity}, 32x32, best of {args.repeats} (engine: batches of up to 1000; reference: per image)")
-    print(f"{'corruption':18s} {'engine':>12s} {'imagecorr.':>12s} {'ratio':>9s}")
-    _, geometric_mean = speed_table(images[: args.images], args.reference_images, args.severity, args.repeats)
-    if geometric_mean is not None:
-        print(f"geometric mean of the ratios over the 19 corruptions: {geometric_mean:.1f}x")
-    else:
-        print("imagecorruptions-imaug missing: pip install -e '.[bench]' for the comparison")
+    if not args.skip_small:
+        print(f"1. images/s at severity {args.severity}, 32x32, best of {args.repeats} (engine: batches of up to 1000; reference: per image)")
+        print(f"{'corruption':18s} {'engine':>12s} {'imagecorr.':>12s} {'ratio':>9s}")
+        _, geometric_mean = speed_table(images[: args.images], args.reference_images, args.severity, args.repeats)
+        if geometric_mean is not None:
+            print(f"geometric mean of the ratios over the 19 corruptions: {geometric_mean:.1f}x")
+        else:
+            print("imagecorruptions-imaug missing: pip install -e '.[bench]' for the comparison")
 
     if not args.skip_set:
         print(f"\n2. a full {FULL_SET_IMAGES} x 19 x 5 set, from {args.set_images} images per corruption x severity")

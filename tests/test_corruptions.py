@@ -19,6 +19,7 @@ from noisegame_cli.corruptions import (
     corrupt_tf,
 )
 from noisegame_cli.corruptions import PARAMETER_SETS, samples
+from noisegame_cli.corruptions import _tensor
 from noisegame_cli.corruptions import frost as frost_module
 from noisegame_cli.corruptions import ops
 from noisegame_cli.corruptions import spatter as spatter_module
@@ -162,6 +163,17 @@ def test_deterministic_corruption_matches_published_formula(images, name):
 
 
 # ------------------------------------------------------------------ statistics of the random ones
+
+
+@pytest.mark.parametrize("mode, scipy_mode", [("reflect101", "mirror"), ("edge", "nearest")])
+def test_fourier_filter_is_a_correlation_with_borders(mode, scipy_mode):
+    """The FFT route of filter_2d (large kernels on large images), against SciPy's correlation."""
+    rng = np.random.default_rng(4)
+    values = rng.uniform(size=(2, 40, 36, 3)).astype(np.float32)
+    kernel = rng.uniform(size=(9, 7))
+    got = _tensor.fourier_filter_2d(tf.constant(values), kernel, mode).numpy()
+    expected = np.stack([[ndimage.correlate(image[..., c].astype(float), kernel, mode=scipy_mode) for c in range(3)] for image in values])
+    np.testing.assert_allclose(got, np.moveaxis(expected, 1, -1), atol=1e-5)
 
 
 def grey_images(value=128, count=32, size=32):

@@ -7,6 +7,7 @@ computed once in NumPy and enter the graph as constants.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -71,18 +72,55 @@ def gaussian_filter(images: tf.Tensor, sigma: float, mode: str = "edge", truncat
 
 
 def filter_2d(images: tf.Tensor, kernel: np.ndarray, mode: str) -> tf.Tensor:
-    """Correlate every channel with a small 2-D kernel (odd sides), as a sum of separable parts (SVD)."""
+    """Correlate every channel with a 2-D kernel (odd sides): as a sum of separable parts (SVD), each
+    two matrix products whose cost grows with the image's side, or by the FFT where that is cheaper."""
     height, width = images.shape[1], images.shape[2]
     left, singular, right = np.linalg.svd(np.asarray(kernel, dtype=np.float64))
+    rank = int(np.sum(singular >= 1e-9 * singular[0]))
+    # measured on 2 CPU cores (32x32 and 224x224): a separable part costs about as much as one FFT
+    # filtering when (height + width) is 23 log2(height * width)
+    if rank * (height + width) > 23 * math.log2(height * width):
+        return fourier_filter_2d(images, kernel, mode)
     result = None
-    for index in range(len(singular)):
-        if singular[index] < 1e-9 * singular[0]:
-            break
+    for index in range(rank):
         rows = filter_matrix(height, left[:, index] * singular[index], mode)
         cols = filter_matrix(width, right[index], mode)
         part = along_axes(images, rows, cols)
         result = part if result is None else result + part
     return result
+
+
+def fft_length(size: int) -> int:
+    """The least length >= `size` with no prime factor above 7, which the FFT handles fast."""
+    length = size
+    while True:
+        rest = length
+        for prime in (2, 3, 5, 7):
+            while rest % prime == 0:
+                rest //= prime
+        if rest == 1:
+            return length
+        length += 1
+
+
+def fourier_filter_2d(images: tf.Tensor, kernel: np.ndarray, mode: str) -> tf.Tensor:
+    """The same as ``filter_2d`` by the FFT: the image with a border of the kernel's radius (by `mode`),
+    convolved with the flipped kernel by real FFTs. Its cost does not grow with the kernel's size."""
+    height, width = images.shape[1], images.shape[2]
+    radius_rows, radius_cols = kernel.shape[0] // 2, kernel.shape[1] // 2
+    rows = fold_indices(np.arange(-radius_rows, height + radius_rows), height, mode)
+    cols = fold_indices(np.arange(-radius_cols, width + radius_cols), width, mode)
+    padded = tf.gather(tf.gather(images, rows, axis=1), cols, axis=2)
+    lengths = [fft_length(len(rows)), fft_length(len(cols))]
+    # convolving with the flipped kernel correlates; outputs from the kernel's full extent on are
+    # free of the FFT's wrap-around
+    flipped = np.zeros(lengths)
+    flipped[: kernel.shape[0], : kernel.shape[1]] = np.asarray(kernel, dtype=np.float64)[::-1, ::-1]
+    spectrum = tf.constant(np.fft.rfft2(flipped).astype(np.complex64))
+    planes = tf.transpose(padded, [0, 3, 1, 2])  # the FFT runs over the two innermost axes
+    filtered = tf.signal.irfft2d(tf.signal.rfft2d(planes, lengths) * spectrum, lengths)
+    filtered = filtered[:, :, 2 * radius_rows : 2 * radius_rows + height, 2 * radius_cols : 2 * radius_cols + width]
+    return tf.transpose(filtered, [0, 2, 3, 1])
 
 
 def max_filter_3x3(images: tf.Tensor, times: int = 1) -> tf.Tensor:
@@ -116,12 +154,41 @@ def box_filter(images: tf.Tensor, size: int = 3, mode: str = "reflect101") -> tf
 
 def along_axes(images: tf.Tensor, rows_matrix: np.ndarray, cols_matrix: np.ndarray) -> tf.Tensor:
     """out[n, i, j, c] = sum_hw rows[i, h] * images[n, h, w, c] * cols[j, w]."""
-    rows = tf.constant(rows_matrix, tf.float32)
-    cols = tf.constant(cols_matrix, tf.float32)
     # two tensordots and one transpose: measured 1.6x faster on CPU than the equivalent einsum pair
-    by_cols = tf.tensordot(images, cols, axes=[[2], [1]])  # [N, H, C, J]
-    by_both = tf.tensordot(by_cols, rows, axes=[[1], [1]])  # [N, C, J, I]
+    by_cols = _contract(images, cols_matrix, axis=2)  # [N, H, C, J]
+    by_both = _contract(by_cols, rows_matrix, axis=1)  # [N, C, J, I]
     return tf.transpose(by_both, [0, 3, 2, 1])
+
+
+BAND_BLOCK = 32  # output pixels per block of a banded matrix
+
+
+def _contract(values: tf.Tensor, matrix: np.ndarray, axis: int) -> tf.Tensor:
+    """tensordot(values, matrix, [[axis], [1]]). A banded matrix (a filter with a short kernel on a
+    large image) is applied block by block of outputs, each block to only the inputs it reads: the
+    same sums, without the multiplications by zero."""
+    blocks = []
+    for start in range(0, matrix.shape[0], BAND_BLOCK):
+        part = matrix[start : start + BAND_BLOCK]
+        used = np.nonzero(np.any(part != 0, axis=0))[0]
+        low, high = (used[0], used[-1] + 1) if len(used) else (0, 1)
+        blocks.append((start, low, high))
+    read = sum((high - low) * min(BAND_BLOCK, matrix.shape[0] - start) for start, low, high in blocks)
+    if read > matrix.size // 2:
+        return tf.tensordot(values, tf.constant(matrix, tf.float32), axes=[[axis], [1]])
+    parts = []
+    for start, low, high in blocks:
+        inputs = _slice(values, axis, int(low), int(high))
+        weights = tf.constant(matrix[start : start + BAND_BLOCK, low:high], tf.float32)
+        parts.append(tf.tensordot(inputs, weights, axes=[[axis], [1]]))
+    return tf.concat(parts, axis=-1)
+
+
+def _slice(values: tf.Tensor, axis: int, low: int, high: int) -> tf.Tensor:
+    begin = [0] * values.shape.rank
+    size = [-1] * values.shape.rank
+    begin[axis], size[axis] = low, high - low
+    return tf.slice(values, begin, size)
 
 
 def interpolate_along(images: tf.Tensor, coordinates: np.ndarray, axis: int) -> tf.Tensor:
@@ -245,16 +312,29 @@ def motion_blur(images: tf.Tensor, angles_degrees: tf.Tensor, radius: float, sig
     steps = np.arange(taps, dtype=np.float64)
     weights = np.exp(-(steps**2) / (2.0 * sigma**2))
     weights /= weights.sum()
+    used = weights >= 1e-6
     radians = angles_degrees * (math.pi / 180.0)
     cos, sin = tf.cos(radians), tf.sin(radians)
+    along = tf.constant(steps[used, None], tf.float32)
+    col_shifts = tf.cast(tf.math.ceil(along * cos - 0.5), tf.int32)  # [taps used, N]
+    row_shifts = tf.cast(tf.math.ceil(along * sin - 0.5), tf.int32)
+    blurred = _compiled_sum_of_shifts(tuple(float(weight) for weight in weights[used]))(images, row_shifts, col_shifts)
+    return blurred / float(weights[used].sum())
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_sum_of_shifts(weights: tuple[float, ...]):
+    return tf.function(functools.partial(_sum_of_shifts, weights=weights), jit_compile=True, autograph=False)
+
+
+def _sum_of_shifts(images: tf.Tensor, row_shifts: tf.Tensor, col_shifts: tf.Tensor, weights: tuple[float, ...]) -> tf.Tensor:
+    """sum over taps t of weights[t] * shift_edge(images, row_shifts[t], col_shifts[t]), compiled with
+    XLA, which fuses the dozens of shifted copies into one pass (about 7x faster on 224x224 images on
+    2 CPU cores). The shifts come from outside: XLA's sine and cosine may round differently."""
     blurred = tf.zeros_like(images)
-    for step, weight in zip(steps, weights):
-        if weight < 1e-6:
-            continue
-        col_shift = tf.cast(tf.math.ceil(step * cos - 0.5), tf.int32)
-        row_shift = tf.cast(tf.math.ceil(step * sin - 0.5), tf.int32)
-        blurred += float(weight) * shift_edge(images, row_shift, col_shift)
-    return blurred / float(weights[weights >= 1e-6].sum())
+    for tap, weight in enumerate(weights):
+        blurred += weight * shift_edge(images, row_shifts[tap], col_shifts[tap])
+    return blurred
 
 
 # ---------------------------------------------------------------- colour
