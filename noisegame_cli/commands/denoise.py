@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from noisegame_cli import checks, plots
-from noisegame_cli.attacks import AttackSpec
+from noisegame_cli.attacks import AttackSpec, budget_label
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import Config, CorruptionEvalOptions, DataOptions, RunOptions, TrainingOptions, redefault, require, setting
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
@@ -179,7 +179,7 @@ def attack_rows(config: EvalConfig, classifier, denoiser, purified, test) -> lis
         for attack in ("fgsm", "pgd"):
             spec = AttackSpec(attack, eps, steps=config.steps)
             for name, (attacked, evaluated) in settings.items():
-                print(f"{attack} at {eps * 255:.3g}/255, {name}", flush=True)
+                print(f"{attack} at {budget_label(eps)}, {name}", flush=True)
                 result = evaluate_attack(attacked, test, spec, batch_size=config.batch_size, seed=config.seed, evaluated=evaluated)
                 rows.append({"split": "test", "attack": attack, "epsilon": eps, "setting": name, "model": evaluated.name,
                              "metric": "accuracy", "value": result.accuracy})  # fmt: skip
@@ -200,7 +200,7 @@ def card(frame, config: EvalConfig) -> str:
     attacked = frame[frame["setting"].notna()] if "setting" in frame else frame.iloc[:0]
     for (attack, eps), group in attacked.groupby(["attack", "epsilon"], sort=False):
         values = group.set_index("setting")["value"]
-        lines.append(f"| {attack} | {eps * 255:.3g}/255 | " + " | ".join(f"{values[s]:.4f}" for s in values.index) + " |")
+        lines.append(f"| {attack} | {budget_label(eps)} | " + " | ".join(f"{values[s]:.4f}" for s in values.index) + " |")
     lines += ["", "Settings:"] + [f"- **{name}**: {text}" for name, text in SETTINGS.items() if name != "bpda" or config.bpda]
     lines += ["", "Only the white-box (and BPDA) numbers measure the defence; the oblivious ones measure the attacker's ignorance."]
     return "\n".join(lines) + "\n"

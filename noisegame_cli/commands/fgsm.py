@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from noisegame_cli import checks, plots
-from noisegame_cli.attacks import ATTACKS, NORMS, AttackSpec, run_attack
+from noisegame_cli.attacks import ATTACKS, NORMS, AttackSpec, budget_label, run_attack
 from noisegame_cli.attacks.gradient import check_budget
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import (
@@ -117,11 +117,6 @@ class TrainConfig(AttackOptions, ModelOptions, AugmentOptions, EarlyStoppingOpti
     @property
     def default_run_name(self) -> str:
         return f"{self.model}-adv-{self.attack}"
-
-
-def budget_label(eps: float, norm: str) -> str:
-    """``8/255`` for Linf budgets (pixel levels), ``L2 0.5`` for L2 ones."""
-    return f"{eps * 255:.3g}/255" if norm == "Linf" else f"L2 {eps:.3g}"
 
 
 def robustness_rows(config: AttackOptions, model: keras.Model, test, batch_size: int, seed: int) -> list[dict]:
