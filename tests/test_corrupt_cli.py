@@ -143,7 +143,7 @@ def test_parameter_sets_give_different_images_and_are_recorded(invoke, tmp_path)
     "extra, message",
     [
         (["digits", "{tmp}/x", "--parameters", "cifar-10-c"], "unknown parameters 'cifar-10-c'; choose from cifar10-c, tiny-imagenet-c, imagenet-c"),
-        (["digits", "{tmp}/x", "--severities", "1,2"], "stacks all 5 severities"),
+        (["digits", "{tmp}/x", "--severities", "1,2"], "needs all 5 severities"),
         (["digits", "{tmp}/x", "--layout", "npy", "--severities", "3"], "stacks all 5 severities"),
         (["digits", "{tmp}/x", "--layout", "tar"], "--layout"),
         (["cifar10-c", "{tmp}/x"], "holds only corrupted test images"),

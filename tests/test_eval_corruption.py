@@ -57,6 +57,20 @@ def test_generated_then_official_layout_then_mce(invoke, tmp_path, digits_model)
     assert images.shape == (5 * 40, 32, 32, 3) and images.dtype == np.uint8 and labels.shape == (200,)
     assert np.array_equal(labels[:40], labels[160:])
     assert np.load(written / "clean.npy").shape == (40, 32, 32, 3)
+    # --write-dir is `noisegame corrupt`: a rerun keeps the finished files and gives the same numbers;
+    # a copy made with another seed is refused before a run starts
+    written_at = (written / "contrast.npy").stat().st_mtime_ns
+    again = invoke("eval-corruption", *common, "--runs-dir", tmp_path / "again", "--write-dir", written)
+    assert again.exit_code == 0 and f"kept 10 finished corruption x severity sets already in {written}" in again.output, again.output
+    assert (written / "contrast.npy").stat().st_mtime_ns == written_at
+    pd.testing.assert_series_equal(per_set_accuracy(pd.read_csv(only_run_dir(tmp_path / "again", "eval-corruption") / "metrics.csv")), accuracy)
+    on_the_fly = invoke("eval-corruption", *common, "--runs-dir", tmp_path / "on-the-fly")
+    assert on_the_fly.exit_code == 0, on_the_fly.output
+    pd.testing.assert_series_equal(per_set_accuracy(pd.read_csv(only_run_dir(tmp_path / "on-the-fly", "eval-corruption") / "metrics.csv")),
+                                   accuracy)  # fmt: skip
+    other_seed = invoke("eval-corruption", *common[:-1], "6", "--runs-dir", tmp_path / "other", "--write-dir", written)
+    assert other_seed.exit_code != 0 and "holds a copy made with seed 5, not 6" in other_seed.stderr, other_seed.output
+    assert not (tmp_path / "other").exists()
 
     (tmp_path / "no-cifar").mkdir()
 

@@ -62,14 +62,10 @@ def run(config: Config) -> dict:
     prepare(config)
     data = load_data(config)
     split = data.split(config.split)
-    layout = copies.choose_layout(split, config.layout)
-    require(layout == "folder" or sorted(config.severities) == list(SEVERITIES),
-            f"{config.dataset} is written in the npy layout, which stacks all 5 severities; add --layout folder for some")  # fmt: skip
     corruptions = measure.expand_corruptions(config.corruptions)
     out = Path(config.out_dir)
-    settings = {"dataset": config.dataset, "split": config.split, "images": len(split), "seed": config.seed,
-                "parameters": config.parameters, "layout": layout, "image_shape": list(split.image_shape)}  # fmt: skip
-    copies.check_settings(out, settings)
+    layout = copies.start_copy(split, out, config.severities, dataset=config.dataset, split_name=config.split, layout=config.layout,
+                               seed=config.seed, parameters=config.parameters)  # fmt: skip
     with experiment(config, dataset=config.dataset, model="none") as run:
         written = copies.write_copy(split, data.class_names, out, corruptions, config.severities, layout=layout, seed=config.seed,
                                     parameters=config.parameters, frost_dir=config.frost_dir, batch_size=config.batch_size)  # fmt: skip

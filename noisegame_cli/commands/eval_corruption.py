@@ -4,7 +4,8 @@
   ``imagenet-c``, ``mnist-c``, or a folder written by ``noisegame corrupt``): its files, read one
   corruption and severity at a time;
 - any other dataset (``digits``, ``cifar10``, ``folder:PATH``, ...): its test split corrupted by the
-  engine, seeded by ``--seed``; ``--write-dir DIR`` also saves the sets (an alias of ``noisegame corrupt``).
+  engine, seeded by ``--seed``; ``--write-dir DIR`` first writes them as ``noisegame corrupt`` does (same
+  layouts, resumable, settings recorded) and then evaluates the copy it wrote.
 
 Writes accuracy / error / loss per corruption x severity, the clean accuracy, the mean accuracy over
 the 15 x 5 protocol and over the 19 corruptions at severity 5, with ``--baseline RUN_DIR`` the CE per
@@ -15,20 +16,18 @@ published errors, as papers report them); and ``corruption_heatmap.png`` and ``c
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import keras
-import numpy as np
 import pandas as pd
 
 from noisegame_cli import checks, plots
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import CorruptionEvalOptions, DataOptions, RunOptions, redefault, require, setting
-from noisegame_cli.corruptions import CORRUPTIONS, SEVERITIES
+from noisegame_cli.corruptions import CORRUPTIONS, SEVERITIES, copies
 from noisegame_cli.data import check_dataset, load_corrupted_dataset, load_dataset
-from noisegame_cli.data import cifar10c
-from noisegame_cli.data.sources import Split
 from noisegame_cli.evaluation import corruption as measure
 from noisegame_cli.evaluation.clean import evaluate
 from noisegame_cli.models import load_checked
@@ -48,7 +47,8 @@ class Config(DataOptions, RunOptions):
     baseline: str | None = setting(None, "A previous eval-corruption run directory of the baseline model, for mCE [default for imagenet-c: "
                                    "AlexNet's published errors].", check=checks.existing_dir,
                                    show_default=False)
-    write_dir: str | None = setting(None, "Also save the generated sets here in the CIFAR-10-C layout (as noisegame corrupt does).",
+    write_dir: str | None = setting(None, "First write the generated sets here as noisegame corrupt does (npy for arrays, JPEG folders "
+                                    "for image files), then evaluate that copy.",
                                     check=checks.writable_dir, show_default=False)
     frost_dir: str | None = setting(None, "Folder of frost photographs to use instead of the synthetic frost texture.",
                                     check=checks.existing_dir, show_default=False)
@@ -65,7 +65,6 @@ class Config(DataOptions, RunOptions):
                     "corrupted files already")
         if self.write_dir is not None:
             require(check_dataset(self.dataset).kind == "images", "--write-dir saves sets generated on the fly; a corrupted dataset is files already")
-            require(sorted(self.severities) == list(SEVERITIES), "--write-dir writes the official layout, which needs all 5 severities")
 
     @property
     def default_run_name(self) -> str:
@@ -95,6 +94,7 @@ class CorruptedSets:
     severities: tuple[int, ...]
     label: str
     published_baseline: tuple[str, pd.Series] | None = None  # (model, errors per set) where the benchmark publishes one
+    write_copy: Callable[[], measure.CorruptedSource] | None = None  # --write-dir: writes the copy, returns it as the source
 
 
 def prepare_sets(config: Config) -> CorruptedSets:
@@ -113,21 +113,24 @@ def prepare_sets(config: Config) -> CorruptedSets:
     data = load_data(config)
     model = load_checked(config.model_path, data)
     test = data.split("test")
-    return CorruptedSets(model, measure.generated_source(test, config.seed, config.frost_dir, config.parameters), test,
-                         measure.expand_corruptions(config.corruptions), config.severities, data.name)  # fmt: skip
+    corruptions = measure.expand_corruptions(config.corruptions)
+    write = None
+    if config.write_dir is not None:
+        layout = copies.start_copy(test, config.write_dir, config.severities, dataset=config.dataset, split_name="test", layout="auto",
+                                   seed=config.seed, parameters=config.parameters)  # fmt: skip
+        write = functools.partial(write_then_read_copy, config, data, test, corruptions, layout)
+    return CorruptedSets(model, measure.generated_source(test, config.seed, config.frost_dir, config.parameters), test, corruptions,
+                         config.severities, data.name, write_copy=write)  # fmt: skip
 
 
-def saver(write_dir: str, clean):
-    """An ``on_set`` callback that writes each corruption's file once its 5 severities are in."""
-    blocks: dict[str, list[np.ndarray]] = {}
-    clean_images, clean_labels = clean.arrays()
-
-    def save(corruption: str, severity: int, data: Split) -> None:
-        blocks.setdefault(corruption, []).append(data.arrays()[0])
-        if len(blocks[corruption]) == len(SEVERITIES):
-            cifar10c.write_official_layout(write_dir, corruption, blocks.pop(corruption), clean_images, clean_labels)
-
-    return save
+def write_then_read_copy(config: Config, data, test, corruptions, layout: str) -> measure.CorruptedSource:
+    """``--write-dir``: the copy ``noisegame corrupt`` would write (finished parts kept), read back."""
+    written = copies.write_copy(test, data.class_names, config.write_dir, corruptions, config.severities, layout=layout, seed=config.seed,
+                                parameters=config.parameters, frost_dir=config.frost_dir, batch_size=config.batch_size)  # fmt: skip
+    kept = sum(row["kept"] for row in written)
+    if kept:
+        print(f"kept {kept} finished corruption x severity sets already in {config.write_dir}", flush=True)
+    return measure.dataset_source(copies.read_copy(config.write_dir, layout, data.num_classes))
 
 
 def run(config: Config) -> dict:
@@ -137,13 +140,15 @@ def run(config: Config) -> dict:
     model, source, clean, corruptions, dataset_name = sets.model, sets.source, sets.clean, sets.corruptions, sets.label
     baseline = measure.read_baseline(config.baseline) if config.baseline else None
     with experiment(config, dataset=dataset_name, model=model.name) as run:
+        if sets.write_copy is not None:
+            print(f"writing the corrupted sets to {config.write_dir}, then evaluating them as written", flush=True)
+            source = sets.write_copy()
         rows, clean_error = [], None
         if clean is not None:
             result = evaluate(model, clean, config.batch_size)
             clean_error = 1.0 - result["accuracy"]
             rows += [{"split": "test", "metric": m, "value": v} for m, v in {**result, "error": clean_error}.items()]
-        on_set = saver(config.write_dir, clean) if config.write_dir else None
-        per_set = measure.corruption_rows({None: model}, source, corruptions, sets.severities, config.batch_size, on_set)
+        per_set = measure.corruption_rows({None: model}, source, corruptions, sets.severities, config.batch_size)
         rows += per_set + measure.aggregate_rows(per_set)
         if baseline is not None:
             ratios = measure.mce_rows(pd.DataFrame(per_set), clean_error, measure.errors_by_set(baseline), measure.clean_error(baseline))

@@ -64,6 +64,24 @@ def check_settings(out: str | os.PathLike, settings: dict) -> None:
     os.replace(partial, path)
 
 
+def copy_settings(dataset: str, split_name: str, split, seed: int, parameters: str | None, layout: str) -> dict:
+    """What ``SETTINGS_FILE`` records of a copy: a rerun into the same folder must match all of it."""
+    return {"dataset": dataset, "split": split_name, "images": len(split), "seed": seed, "parameters": parameters, "layout": layout,
+            "image_shape": list(split.image_shape)}  # fmt: skip
+
+
+def start_copy(split, out: str | os.PathLike, severities: Sequence[int], *, dataset: str, split_name: str, layout: str, seed: int,
+               parameters: str | None) -> str:  # fmt: skip
+    """Choose the layout (``auto``: by how the split is held), check the severities fit it and that
+    ``out`` holds no copy made otherwise (recording the settings for a new one); returns the layout."""
+    layout = choose_layout(split, layout)
+    if layout == "npy" and sorted(severities) != list(SEVERITIES):
+        raise UserError(f"writing {dataset} in the npy layout needs all 5 severities (it stacks them in each file; "
+                        "noisegame corrupt --layout folder writes some)")
+    check_settings(out, copy_settings(dataset, split_name, split, seed, parameters, layout))
+    return layout
+
+
 def write_copy(
     split,
     class_names: Sequence[str],

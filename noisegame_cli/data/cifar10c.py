@@ -176,17 +176,6 @@ def write_clean_file(data_dir: str | os.PathLike, images: np.ndarray) -> Path:
     return path
 
 
-def write_official_layout(write_dir: str | os.PathLike, corruption: str, blocks: list[np.ndarray], clean_images: np.ndarray,
-                          clean_labels: np.ndarray) -> None:  # fmt: skip
-    """Save one corruption's five severity blocks as CIFAR-10-C files, and once the labels and the
-    clean images they were made from."""
-    write_corruption_file(write_dir, corruption, blocks)
-    if not (Path(write_dir) / LABELS_FILE).exists():
-        write_labels_file(write_dir, clean_labels)
-    if not (Path(write_dir) / CLEAN_FILE).exists():
-        write_clean_file(write_dir, clean_images)
-
-
 def _save_atomically(path: Path, array: np.ndarray) -> None:
     tmp = path.with_name(path.name + ".tmp.npy")
     np.save(tmp, array)

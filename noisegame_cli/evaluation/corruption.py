@@ -108,13 +108,11 @@ def corruption_rows(
     corruptions: Sequence[str],
     severities: Sequence[int],
     batch_size: int,
-    on_set: Callable[[str, int, Split], None] | None = None,
 ) -> list[dict]:
     """Accuracy, error and loss of each model (keyed by role; a single model may have role None) on
     every corruption x severity.
 
-    Each corrupted set is made (or read) once and shared by the models; ``on_set`` sees it after
-    the evaluation (to save it, for example). A progress bar counts the sets.
+    Each corrupted set is made (or read) once and shared by the models. A progress bar counts the sets.
     """
     rows = []
     names = expand_corruptions(corruptions)
@@ -129,8 +127,6 @@ def corruption_rows(
                 measured = {"accuracy": result["accuracy"], "error": 1.0 - result["accuracy"], "loss": result["loss"]}
                 identity = {"model": model.name} if role is None else {"role": role, "model": model.name}
                 rows += [{**identity, "corruption": corruption, "severity": severity, "metric": m, "value": v} for m, v in measured.items()]
-            if on_set is not None:
-                on_set(corruption, severity, data)
             progress.add(1, values=[(f"{role or 'model'} accuracy", value) for role, value in latest.items()])
     return rows
 
