@@ -10,6 +10,7 @@ images'.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import os
 import sys
@@ -53,6 +54,8 @@ XLA_COMPILED = frozenset({"brightness", "saturate", "contrast", "zoom_blur", "pi
 # pixels whatever the caller's batch size: blocks of BLOCK images of 32x32, or of the same number of
 # pixels for larger images (`block_size`).
 BLOCK = 1000
+# How many blocks `corrupt` and `corrupt_dataset` work on at once: one per core this process may use.
+CONCURRENT_BLOCKS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 MIN_SIZE = 8
 
 
@@ -206,10 +209,18 @@ def corrupt(
     height, width = batch.shape[1], batch.shape[2]
     function = _prepare(name, severity, height, width, parameters, frost_dir)
     size = block_size(height, width)
-    blocks = [
-        function(tf.constant(batch[start : start + size]), tf.constant([int(seed), start // size], tf.int64)).numpy()
-        for start in range(0, len(batch), size)
-    ]
+
+    def corrupt_block(start: int) -> np.ndarray:
+        return function(tf.constant(batch[start : start + size]), tf.constant([int(seed), start // size], tf.int64)).numpy()
+
+    starts = range(0, len(batch), size)
+    if len(starts) > 1 and CONCURRENT_BLOCKS > 1:
+        # Blocks are independent (each has its own seed), so a thread per core runs them at once: many
+        # of the ops (random draws, JPEG coding, XLA-compiled loops) use one core each.
+        with concurrent.futures.ThreadPoolExecutor(min(CONCURRENT_BLOCKS, len(starts))) as pool:
+            blocks = list(pool.map(corrupt_block, starts))
+    else:
+        blocks = [corrupt_block(start) for start in starts]
     result = np.concatenate(blocks) if blocks else np.zeros_like(batch)
     return result[0] if single else result
 
@@ -242,4 +253,4 @@ def corrupt_dataset(
             return (function(block[0], seeds), *block[1:])
         return function(block, seeds)
 
-    return dataset.batch(size).enumerate().map(corrupt_block).unbatch()
+    return dataset.batch(size).enumerate().map(corrupt_block, num_parallel_calls=CONCURRENT_BLOCKS, deterministic=True).unbatch()
