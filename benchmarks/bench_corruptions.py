@@ -36,33 +36,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from skimage import data as skimage_data  # noqa: E402
-from skimage import transform  # noqa: E402
 
-from noisegame_cli.corruptions import ALL_CORRUPTIONS, CORRUPTIONS, SEVERITIES, corrupt, engine  # noqa: E402
+from noisegame_cli.corruptions import ALL_CORRUPTIONS, CORRUPTIONS, SEVERITIES, corrupt, engine, samples  # noqa: E402
 
-PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "immunohistochemistry")
 FULL_SET_IMAGES = 10_000
 IMAGENET_VALIDATION_IMAGES = 50_000
-
-
-def natural_images(count: int, seed: int = 0, size: int = 32) -> np.ndarray:
-    """Random square crops (64..256 px, at least `size`) of photographs that ship with scikit-image,
-    resized to size x size."""
-    rng = np.random.default_rng(seed)
-    photos = []
-    for name in PHOTOS:
-        photo = getattr(skimage_data, name)()
-        photos.append(np.stack([photo] * 3, axis=-1) if photo.ndim == 2 else photo[..., :3])
-    crops = []
-    for _ in range(count):
-        photo = photos[rng.integers(len(photos))]
-        low = max(64, size)
-        side = int(rng.integers(low, max(low, min(256, *photo.shape[:2])) + 1))
-        top, left = rng.integers(0, photo.shape[0] - side + 1), rng.integers(0, photo.shape[1] - side + 1)
-        crop = transform.resize(photo[top : top + side, left : left + side], (size, size), anti_aliasing=True)
-        crops.append((crop * 255).astype(np.uint8))
-    return np.stack(crops)
 
 
 def best_seconds(work, repeats: int) -> float:
@@ -199,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     print(f"{os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.1f} (other work on the machine slows both sides)")
-    images = natural_images(max(args.images, args.reference_images, args.set_images))
+    images = samples.natural_images(max(args.images, args.reference_images, args.set_images))
     if not args.skip_small:
         print(f"1. images/s at severity {args.severity}, 32x32, best of {args.repeats} (engine: batches of up to 1000; reference: per image)")
         print(f"{'corruption':18s} {'engine':>12s} {'imagecorr.':>12s} {'ratio':>9s}")
@@ -220,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         peak, wall = eval_peak_memory()
         print(f"peak resident memory {peak:.0f} MB ({19 * 5 * 10_000} images evaluated in {wall:.0f} s)")
     if not args.skip_large:
-        large = natural_images(max(args.large_images, args.large_reference_images), seed=1, size=224)
+        large = samples.natural_images(max(args.large_images, args.large_reference_images), size=224, seed=1)
         print(f"\n4. images/s at severity {args.severity}, 224x224, ImageNet-C parameters, best of {args.repeats} "
               f"(engine: {args.large_images} images; reference: {args.large_reference_images}, per image)")  # fmt: skip
         print(f"{'corruption':18s} {'engine':>12s} {'imagecorr.':>12s} {'ratio':>9s}")
