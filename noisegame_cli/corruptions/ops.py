@@ -4,6 +4,10 @@ Each function is ``f(images, parameter, seed, scale) -> images``: `images` float
 `parameter` one severity's row of `parameters.PARAMETERS`, `seed` an int [2] tensor for the stateless
 random ops, `scale` the factor for pixel-length parameters (1 for 32x32). The result may leave 0..1;
 the engine clips, scales by 255 and truncates to uint8 as the published generator does.
+
+Three corruptions whose results are whole grey levels anyway (impulse noise, pixelate, JPEG) take
+and return the uint8 pixels instead (`ON_PIXELS`): the same values without two float passes over
+the batch.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ import tensorflow as tf
 from scipy import stats
 
 from noisegame_cli.corruptions import _tensor as T
+
+
+ON_PIXELS = frozenset({"impulse_noise", "pixelate", "jpeg_compression"})
 
 
 def stream(seed: tf.Tensor, index: int) -> tf.Tensor:
@@ -70,11 +77,11 @@ def shot_noise(images, photons, seed, scale):
     return tf.gather(poisson_quantile_table(float(photons)), levels * POISSON_QUANTILES + draws)
 
 
-def impulse_noise(images, amount, seed, scale):
-    """Each value turns to salt (1) with probability amount / 2 and to pepper (0) with probability
-    amount / 2; one uniform draw per value decides both."""
-    draws = tf.random.stateless_uniform(tf.shape(images), seed)
-    return tf.where(draws < amount, tf.cast(draws < amount / 2, tf.float32), images)
+def impulse_noise(pixels, amount, seed, scale):
+    """On uint8 pixels: each value turns to salt (255) with probability amount / 2 and to pepper (0)
+    with probability amount / 2; one uniform draw per value decides both."""
+    draws = tf.random.stateless_uniform(tf.shape(pixels), seed)
+    return tf.where(draws < amount, tf.cast(draws < amount / 2, tf.uint8) * 255, pixels)
 
 
 def speckle_noise(images, sigma, seed, scale):
@@ -264,22 +271,23 @@ def random_affine_sources(rows, cols, height, width, shift, seed):
     return source_rows, source_cols
 
 
-def pixelate(images, fraction, seed, scale):
-    height, width = images.shape[1], images.shape[2]
+def pixelate(pixels, fraction, seed, scale):
+    """On uint8 pixels: PIL's box resize down to `fraction` of the size (stored as 8 bits), then its
+    box resize back up, which repeats pixels."""
+    height, width = pixels.shape[1], pixels.shape[2]
     small_height, small_width = int(height * fraction), int(width * fraction)
-    small = T.along_axes(images, T.box_resize_matrix(height, small_height), T.box_resize_matrix(width, small_width))
-    small = quantise(small)
+    small = T.along_axes(tf.cast(pixels, tf.float32) / 255.0, T.box_resize_matrix(height, small_height), T.box_resize_matrix(width, small_width))
+    small = tf.cast(tf.round(tf.clip_by_value(small, 0.0, 1.0) * 255.0), tf.uint8)
     small = tf.gather(small, T.box_upsample_indices(small_height, height), axis=1)
     return tf.gather(small, T.box_upsample_indices(small_width, width), axis=2)
 
 
-def jpeg_compression(images, quality, seed, scale):
-    height, width, channels = images.shape[1:]
-    pixels = tf.cast(tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0), tf.uint8)
+def jpeg_compression(pixels, quality, seed, scale):
+    """On uint8 pixels: one JPEG encode and decode per image (libjpeg, as PIL's save and open)."""
+    height, width, channels = pixels.shape[1:]
 
     def round_trip(image):
         decoded = tf.io.decode_jpeg(tf.io.encode_jpeg(image, quality=quality), dct_method="INTEGER_ACCURATE")
         return tf.ensure_shape(decoded, [height, width, channels])
 
-    decoded = tf.map_fn(round_trip, pixels, fn_output_signature=tf.TensorSpec([height, width, channels], tf.uint8))
-    return tf.cast(decoded, tf.float32) / 255.0
+    return tf.map_fn(round_trip, pixels, fn_output_signature=tf.TensorSpec([height, width, channels], tf.uint8))
