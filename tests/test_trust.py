@@ -76,6 +76,8 @@ def leaf_commands() -> list[tuple[tuple[str, ...], click.Command]]:
 TRAINERS = {
     "train-teacher": (("train-teacher",), "train-teacher"),
     "fgsm train": (("fgsm", "train", "--epsilons", "2/255"), "fgsm-train"),
+    # RandomCorruption draws a corruption, a severity and the corruption's own randomness per image
+    "train-teacher --augment-corruptions": (("train-teacher", "--augment-corruptions", "gaussian_noise,fog,glass_blur"), "train-teacher"),
 }
 
 
