@@ -49,8 +49,7 @@ class Config(DataOptions, RunOptions):
 
     def validate(self) -> None:
         require(self.dataset is not None and self.out_dir is not None, "corrupt needs DATASET and OUT_DIR (e.g. noisegame corrupt digits digits-C)")
-        if self.layout == "npy":
-            require(sorted(self.severities) == list(SEVERITIES), "the npy layout stacks all 5 severities in each file; use --layout folder for some")
+        copies.check_layout_severities(self.layout, self.severities)  # before loading the data, for an explicit --layout npy
 
     @property
     def default_run_name(self) -> str:

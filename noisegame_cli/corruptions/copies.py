@@ -64,6 +64,13 @@ def check_settings(out: str | os.PathLike, settings: dict) -> None:
     os.replace(partial, path)
 
 
+def check_layout_severities(layout: str, severities: Sequence[int]) -> None:
+    """The npy layout stacks the five severities in each corruption's file, so it takes all five."""
+    if layout == "npy" and sorted(severities) != list(SEVERITIES):
+        raise UserError("the npy layout stacks all 5 severities in each file, so it needs all 5 severities "
+                        "(noisegame corrupt --layout folder writes some)")
+
+
 def copy_settings(dataset: str, split_name: str, split, seed: int, parameters: str | None, layout: str) -> dict:
     """What ``SETTINGS_FILE`` records of a copy: a rerun into the same folder must match all of it."""
     return {"dataset": dataset, "split": split_name, "images": len(split), "seed": seed, "parameters": parameters, "layout": layout,
@@ -75,9 +82,7 @@ def start_copy(split, out: str | os.PathLike, severities: Sequence[int], *, data
     """Choose the layout (``auto``: by how the split is held), check the severities fit it and that
     ``out`` holds no copy made otherwise (recording the settings for a new one); returns the layout."""
     layout = choose_layout(split, layout)
-    if layout == "npy" and sorted(severities) != list(SEVERITIES):
-        raise UserError(f"writing {dataset} in the npy layout needs all 5 severities (it stacks them in each file; "
-                        "noisegame corrupt --layout folder writes some)")
+    check_layout_severities(layout, severities)
     check_settings(out, copy_settings(dataset, split_name, split, seed, parameters, layout))
     return layout
 
@@ -104,8 +109,7 @@ def write_copy(
     of kept parts carry ``kept: True``."""
     if layout not in LAYOUTS:
         raise UserError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
-    if layout == "npy" and sorted(severities) != list(SEVERITIES):
-        raise UserError("the npy layout stacks all 5 severities in each file; use --layout folder for some of them")
+    check_layout_severities(layout, severities)
     bar = keras.utils.Progbar(len(corruptions) * len(severities), unit_name="set", verbose=1 if progress else 0)
     writer = _write_npy if layout == "npy" else _write_folders
     return writer(split, class_names, Path(out), list(corruptions), list(severities), seed, parameters, frost_dir, batch_size,
