@@ -46,18 +46,28 @@ IMAGENET_C_ELASTIC = [
 ]
 
 
+RANDOM_CASES = sorted(set(ALL_CORRUPTIONS) - set(DETERMINISTIC)) + ["frost with photographs"]
+
+
+def natural_224_images() -> np.ndarray:
+    return samples.natural_images(96, SIZE, seed=224)
+
+
+def copy_generator_frost(folder: Path) -> Path:
+    """The five photographs the generator draws from, as a folder for ``frost_dir``."""
+    for path in GENERATOR_FROST_PHOTOGRAPHS:
+        (folder / path.name).write_bytes(path.read_bytes())
+    return folder
+
+
 @pytest.fixture(scope="module")
 def photos():
-    return samples.natural_images(96, SIZE, seed=224)
+    return natural_224_images()
 
 
 @pytest.fixture(scope="module")
 def frost_folder(tmp_path_factory):
-    """The five photographs the generator draws from, as a folder for ``frost_dir``."""
-    folder = tmp_path_factory.mktemp("frost")
-    for path in GENERATOR_FROST_PHOTOGRAPHS:
-        (folder / path.name).write_bytes(path.read_bytes())
-    return folder
+    return copy_generator_frost(tmp_path_factory.mktemp("frost"))
 
 
 def generator_frost(image: np.ndarray, severity: int, frosts: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
@@ -108,6 +118,15 @@ def reference(images: np.ndarray, name: str, severity: int) -> np.ndarray:
     return np.stack([np.asarray(out).astype(np.uint8) for out in outputs])  # the generator's final np.uint8
 
 
+def engine_and_generator(photos: np.ndarray, case: str, severity: int, frost_folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the images measured, the engine's output, the generator's) for one test case at one severity;
+    the case "frost with photographs" is frost with ``frost_dir`` set to the generator's photographs."""
+    name, frost_dir = ("frost", frost_folder) if case == "frost with photographs" else (case, None)
+    images = photos[: image_count(name)]
+    engine = corrupt(images, name, severity, seed=severity, parameters="imagenet-c", frost_dir=frost_dir)
+    return images, engine, reference(images, name, severity)
+
+
 def change_statistics(images: np.ndarray, out: np.ndarray) -> dict[str, float]:
     change = out.astype(np.float64) - images
     return {"mean |out - in|": np.abs(change).mean(), "std of out - in": change.std(), "mean level": out.mean()}
@@ -115,52 +134,43 @@ def change_statistics(images: np.ndarray, out: np.ndarray) -> dict[str, float]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", DETERMINISTIC)
-def test_deterministic_corruption_is_the_generators_within_one_grey_level(photos, name):
-    images = photos[: image_count(name)]
+def test_deterministic_corruption_is_the_generators_within_one_grey_level(photos, frost_folder, name):
     for severity in SEVERITIES:
-        engine = corrupt(images, name, severity, parameters="imagenet-c")
-        difference = np.abs(engine.astype(int) - reference(images, name, severity))
+        _, engine, generator = engine_and_generator(photos, name, severity, frost_folder)
+        difference = np.abs(engine.astype(int) - generator)
         assert difference.max() <= 1, (name, severity, difference.max())
         assert difference.mean() <= 0.3, (name, severity, difference.mean())
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(set(ALL_CORRUPTIONS) - set(DETERMINISTIC)) + ["frost with photographs"])
-def test_random_corruption_has_the_generators_output_statistics(photos, frost_folder, name):
-    frost_dir = None
-    if name == "frost with photographs":
-        name, frost_dir = "frost", frost_folder
-    tolerance = PER_IMAGE_LAYERS.get(name, PIXEL_NOISE_TOLERANCE)
-    images = photos[: image_count(name)]
+@pytest.mark.parametrize("case", RANDOM_CASES)
+def test_random_corruption_has_the_generators_output_statistics(photos, frost_folder, case):
+    tolerance = PER_IMAGE_LAYERS.get(case.split()[0], PIXEL_NOISE_TOLERANCE)
     for severity in SEVERITIES:
-        expected = change_statistics(images, reference(images, name, severity))
-        got = change_statistics(images, corrupt(images, name, severity, seed=severity, parameters="imagenet-c", frost_dir=frost_dir))
+        images, engine, generator = engine_and_generator(photos, case, severity, frost_folder)
+        expected, got = change_statistics(images, generator), change_statistics(images, engine)
         for statistic, value in expected.items():
-            assert got[statistic] == pytest.approx(value, rel=tolerance), (name, severity, statistic, got, expected)
+            assert got[statistic] == pytest.approx(value, rel=tolerance), (case, severity, statistic, got, expected)
 
 
 def fidelity_table() -> list[str]:
     """The measurements the tests above check, as Markdown rows (``python tests/test_corruptions_imagenet.py``)."""
-    images = samples.natural_images(96, SIZE, seed=224)
     import tempfile
 
-    rows = ["| corruption | severity | max / mean difference (grey levels) | mean abs change, engine / generator | std of change | mean level |", "|---|---:|---:|---:|---:|---:|"]
+    photos = natural_224_images()
+    rows = ["| corruption | severity | max / mean difference (grey levels) | mean abs change, engine / generator | std of change | mean level |",
+            "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
-        for path in GENERATOR_FROST_PHOTOGRAPHS:
-            (Path(folder) / path.name).write_bytes(path.read_bytes())
-        for name in list(ALL_CORRUPTIONS) + ["frost with photographs"]:
-            corruption, frost_dir = ("frost", folder) if name == "frost with photographs" else (name, None)
-            count = image_count(corruption)
+        frost_folder = copy_generator_frost(Path(folder))
+        for case in list(ALL_CORRUPTIONS) + ["frost with photographs"]:
             for severity in SEVERITIES:
-                expected = reference(images[:count], corruption, severity)
-                got = corrupt(images[:count], corruption, severity, seed=severity, parameters="imagenet-c", frost_dir=frost_dir)
-                if name in DETERMINISTIC:
-                    difference = np.abs(got.astype(int) - expected)
-                    rows.append(f"| {name} | {severity} | {difference.max()} / {difference.mean():.3f} | | | |")
+                images, engine, generator = engine_and_generator(photos, case, severity, frost_folder)
+                if case in DETERMINISTIC:
+                    difference = np.abs(engine.astype(int) - generator)
+                    rows.append(f"| {case} | {severity} | {difference.max()} / {difference.mean():.3f} | | | |")
                 else:
-                    ours, theirs = change_statistics(images[:count], got), change_statistics(images[:count], expected)
-                    ratios = " | ".join(f"{ours[key] / theirs[key]:.3f}" for key in theirs)
-                    rows.append(f"| {name} | {severity} | | {ratios} |")
+                    ours, theirs = change_statistics(images, engine), change_statistics(images, generator)
+                    rows.append(f"| {case} | {severity} | | " + " | ".join(f"{ours[key] / theirs[key]:.3f}" for key in theirs) + " |")
     return rows
 
 
