@@ -16,10 +16,11 @@ from noisegame_cli.corruptions import (
     EXTRA_CORRUPTIONS,
     PARAMETERS,
     corrupt,
+    corrupt_dataset,
     corrupt_tf,
 )
 from noisegame_cli.corruptions import PARAMETER_SETS, samples
-from noisegame_cli.corruptions import _tensor
+from noisegame_cli.corruptions import _tensor, engine
 from noisegame_cli.corruptions import frost as frost_module
 from noisegame_cli.corruptions import ops
 from noisegame_cli.corruptions import spatter as spatter_module
@@ -285,6 +286,16 @@ def test_glass_blur_changes_images_as_much_as_the_generator():
         assert got == pytest.approx(expected, rel=0.05), (severity, got, expected)
 
 
+@pytest.mark.parametrize("set_name, height, width", [("cifar10-c", 32, 32), ("tiny-imagenet-c", 64, 64), ("imagenet-c", 224, 224), ("imagenet-c", 48, 80)])
+def test_pixelate_is_pillows_box_resize_exactly(set_name, height, width):
+    base = np.ascontiguousarray(samples.natural_images(6, max(height, width), seed=height)[:, :height, :width])
+    for severity in SEVERITIES:
+        fraction = PARAMETER_SETS[set_name].row("pixelate", severity)
+        small = (int(width * fraction), int(height * fraction))
+        expected = [np.asarray(Image.fromarray(image).resize(small, Image.BOX).resize((width, height), Image.BOX)) for image in base]
+        assert np.array_equal(corrupt(base, "pixelate", severity, parameters=set_name), np.stack(expected)), severity
+
+
 def test_motion_blur_streaks_a_dot_along_one_line():
     dot = np.zeros((1, 32, 32, 3), np.uint8)
     dot[0, 16, 16] = 255
@@ -481,6 +492,18 @@ def test_each_corruption_inside_tf_data_and_on_other_sizes(images, name):
     assert out.shape == larger.shape and out.dtype == np.uint8 and not np.array_equal(out, larger)
     single = corrupt(images[0], name, 1, seed=1)
     assert single.shape == images[0].shape
+
+
+@pytest.mark.parametrize("name", ["gaussian_noise", "contrast"])  # one run blocks at once, one one at a time
+def test_blocks_give_the_same_pixels_whatever_runs_them(monkeypatch, name):
+    base = samples.natural_images(3 * engine.block_size(96, 96) + 5, 96, seed=4)  # four blocks
+    together = corrupt(base, name, 3, seed=5)
+    streamed = np.stack([image.numpy() for image in corrupt_dataset(tf.data.Dataset.from_tensor_slices(base), name, 3, seed=5)])
+    monkeypatch.setattr(engine, "CONCURRENT_BLOCKS", 1)
+    assert np.array_equal(corrupt(base, name, 3, seed=5), together)
+    # tf.data's executor may round a float step differently: a few values in a million move one level
+    difference = np.abs(streamed.astype(int) - together)
+    assert difference.max() <= 1 and (difference > 0).mean() < 1e-5
 
 
 @pytest.mark.parametrize(

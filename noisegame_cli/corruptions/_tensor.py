@@ -223,27 +223,53 @@ def clipped_zoom(images: tf.Tensor, factor: float) -> tf.Tensor:
     return interpolate_along(zoomed, clipped_zoom_coordinates(width, factor), axis=2)
 
 
-def box_upsample_indices(size_in: int, size_out: int) -> np.ndarray:
-    """Pillow's BOX up-sampling (size_out >= size_in) repeats, for each output pixel, the input pixel
-    under its centre."""
-    return np.minimum(np.floor((np.arange(size_out) + 0.5) * size_in / size_out).astype(int), size_in - 1)
+PIL_PRECISION_BITS = 22  # Pillow's fixed-point coefficients for 8-bit images
 
 
-def box_resize_matrix(size_in: int, size_out: int) -> np.ndarray:
-    """Pillow's BOX resampling as a matrix: each output pixel averages the input pixels whose centres
-    fall inside its footprint (down-sampling); up-sampling repeats the pixel under each centre."""
+@functools.lru_cache(maxsize=None)
+def pil_box_taps(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pillow's BOX resampling of 8-bit pixels along one axis as (indices, weights), int [size_out, taps]:
+    output i reads inputs indices[i] with Pillow's fixed-point weights (PIL_PRECISION_BITS fractional
+    bits; unused taps weigh 0). The footprint arithmetic is Pillow's, in the same double-precision steps:
+    an input counts when (its index - centre + 0.5) / max(scale, 1) lies in (-0.5, 0.5]."""
     scale = size_in / size_out
-    support = 0.5 * max(scale, 1.0)
-    matrix = np.zeros((size_out, size_in))
+    filter_scale = max(scale, 1.0)
+    support = 0.5 * filter_scale
+    rows = []
     for out in range(size_out):
         centre = (out + 0.5) * scale
         low = max(int(centre - support + 0.5), 0)
         high = min(int(centre + support + 0.5), size_in)
-        offsets = (np.arange(low, high) + 0.5 - centre) / max(scale, 1.0)
-        inside = (offsets >= -0.5) & (offsets < 0.5)
-        matrix[out, np.arange(low, high)[inside]] = 1.0
-        matrix[out] /= matrix[out].sum()
-    return matrix
+        inputs = np.arange(low, high)
+        position = (inputs - centre + 0.5) * (1.0 / filter_scale)
+        weights = ((position > -0.5) & (position <= 0.5)).astype(np.float64)
+        if weights.sum():
+            weights = weights / weights.sum()
+        rows.append((inputs, np.floor(0.5 + weights * (1 << PIL_PRECISION_BITS)).astype(np.int64)))
+    taps = max(len(inputs) for inputs, _ in rows)
+    indices = np.array([np.pad(inputs, (0, taps - len(inputs)), mode="edge") for inputs, _ in rows])
+    weights = np.array([np.pad(weights, (0, taps - len(weights))) for _, weights in rows])
+    return indices, weights
+
+
+def pil_box_resize(pixels: tf.Tensor, height: int, width: int) -> tf.Tensor:
+    """Pillow's ``resize((width, height), Image.BOX)`` of 8-bit images (int32 [N, H, W, C], 0..255), in
+    its integer arithmetic: a horizontal pass stored as 8 bits, then a vertical one."""
+    if pixels.shape[2] != width:
+        pixels = _pil_resample(pixels, pil_box_taps(pixels.shape[2], width), axis=2)
+    if pixels.shape[1] != height:
+        pixels = _pil_resample(pixels, pil_box_taps(pixels.shape[1], height), axis=1)
+    return pixels
+
+
+def _pil_resample(pixels: tf.Tensor, taps: tuple[np.ndarray, np.ndarray], axis: int) -> tf.Tensor:
+    indices, weights = taps
+    shape = [1, 1, 1, 1]
+    shape[axis] = len(indices)
+    total = tf.constant(1 << (PIL_PRECISION_BITS - 1), tf.int32)
+    for tap in range(indices.shape[1]):
+        total = total + tf.gather(pixels, indices[:, tap], axis=axis) * tf.constant(weights[:, tap].reshape(shape), tf.int32)
+    return tf.clip_by_value(tf.bitwise.right_shift(total, PIL_PRECISION_BITS), 0, 255)
 
 
 # ---------------------------------------------------------------- sampling at per-image coordinates
@@ -263,7 +289,19 @@ def fold_coordinates(coordinates: tf.Tensor, size: int, mode: str) -> tf.Tensor:
 
 
 def bilinear_sample(images: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor, mode: str) -> tf.Tensor:
-    """images[n, rows[n, i, j], cols[n, i, j], :] by bilinear interpolation; rows/cols float [N, H, W]."""
+    """images[n, rows[n, i, j], cols[n, i, j], :] by bilinear interpolation; rows/cols float [N, H, W].
+
+    Compiled with XLA, which fuses the four gathers and their weighting into one pass: about 4x faster
+    on 2 CPU cores; its fused multiply-adds move a few values in a million by one grey level."""
+    return _compiled_bilinear_sample(mode)(images, rows, cols)
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_bilinear_sample(mode: str):
+    return tf.function(functools.partial(_bilinear_sample, mode=mode), jit_compile=True, autograph=False)
+
+
+def _bilinear_sample(images: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor, mode: str) -> tf.Tensor:
     height, width = images.shape[1], images.shape[2]
     rows = fold_coordinates(rows, height, mode)
     cols = fold_coordinates(cols, width, mode)

@@ -54,8 +54,14 @@ XLA_COMPILED = frozenset({"brightness", "saturate", "contrast", "zoom_blur", "pi
 # pixels whatever the caller's batch size: blocks of BLOCK images of 32x32, or of the same number of
 # pixels for larger images (`block_size`).
 BLOCK = 1000
-# How many blocks `corrupt` and `corrupt_dataset` work on at once: one per core this process may use.
+# How many blocks `corrupt` and `corrupt_dataset` work on at once: one per core this process may use,
+# for the corruptions that gain from it (random draws, JPEG coding and the long chains of small ops run
+# on one core each: 1.1-1.3x on 2 cores). The others ran 5-30 % slower two blocks at a time (measured at
+# 32x32 and 224x224 on 2 cores): their XLA-compiled loops and large ops already use every core.
 CONCURRENT_BLOCKS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+CONCURRENT_CORRUPTIONS = frozenset(
+    {"gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "snow", "frost", "spatter", "jpeg_compression", "zoom_blur"}
+)
 MIN_SIZE = 8
 
 
@@ -179,6 +185,10 @@ def _compiled(name: str, severity: int, height: int, width: int, parameters: Par
     )
 
 
+def blocks_at_once(name: str) -> int:
+    return CONCURRENT_BLOCKS if name in CONCURRENT_CORRUPTIONS else 1
+
+
 def _prepare(name, severity, height: int, width: int, parameters, frost_dir):
     """Validate, pick the set and load frost photographs (bad folders fail here, not in tracing);
     returns the compiled block function."""
@@ -216,10 +226,10 @@ def corrupt(
         return function(tf.constant(batch[start : start + size]), tf.constant([int(seed), start // size], tf.int64)).numpy()
 
     starts = range(0, len(batch), size)
-    if len(starts) > 1 and CONCURRENT_BLOCKS > 1:
-        # Blocks are independent (each has its own seed), so a thread per core runs them at once: many
-        # of the ops (random draws, JPEG coding, XLA-compiled loops) use one core each.
-        with concurrent.futures.ThreadPoolExecutor(min(CONCURRENT_BLOCKS, len(starts))) as pool:
+    threads = min(blocks_at_once(name), len(starts))
+    if threads > 1:
+        # blocks are independent (each has its own seed): the same pixels in any order
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
             blocks = list(pool.map(corrupt_block, starts))
     else:
         blocks = [corrupt_block(start) for start in starts]
@@ -236,7 +246,8 @@ def corrupt_dataset(
     frost_dir: str | os.PathLike | None = None,
 ) -> tf.data.Dataset:
     """Corrupt an unbatched dataset of (uint8 image [H, W, 3], label) pairs (or of images alone) as it
-    streams: the same pixels as `corrupt` of all its images stacked, block by block, whatever its size."""
+    streams: the pixels of `corrupt` of all its images stacked, block by block, whatever its size (tf.data's
+    executor may round a float step differently: a few values in a million differ by one grey level)."""
     image_spec = dataset.element_spec[0] if isinstance(dataset.element_spec, tuple) else dataset.element_spec
     if not isinstance(image_spec, tf.TensorSpec) or image_spec.shape.rank != 3:
         raise UserError(f"corrupt_dataset needs unbatched images [H, W, 3] (or (image, label) pairs), got {dataset.element_spec}")
@@ -255,4 +266,4 @@ def corrupt_dataset(
             return (function(block[0], seeds), *block[1:])
         return function(block, seeds)
 
-    return dataset.batch(size).enumerate().map(corrupt_block, num_parallel_calls=CONCURRENT_BLOCKS, deterministic=True).unbatch()
+    return dataset.batch(size).enumerate().map(corrupt_block, num_parallel_calls=blocks_at_once(name), deterministic=True).unbatch()

@@ -272,14 +272,11 @@ def random_affine_sources(rows, cols, height, width, shift, seed):
 
 
 def pixelate(pixels, fraction, seed, scale):
-    """On uint8 pixels: PIL's box resize down to `fraction` of the size (stored as 8 bits), then its
-    box resize back up, which repeats pixels."""
+    """On uint8 pixels: PIL's box resize down to `fraction` of the size, then its box resize back up
+    (which repeats pixels), in PIL's fixed-point arithmetic."""
     height, width = pixels.shape[1], pixels.shape[2]
-    small_height, small_width = int(height * fraction), int(width * fraction)
-    small = T.along_axes(tf.cast(pixels, tf.float32) / 255.0, T.box_resize_matrix(height, small_height), T.box_resize_matrix(width, small_width))
-    small = tf.cast(tf.round(tf.clip_by_value(small, 0.0, 1.0) * 255.0), tf.uint8)
-    small = tf.gather(small, T.box_upsample_indices(small_height, height), axis=1)
-    return tf.gather(small, T.box_upsample_indices(small_width, width), axis=2)
+    small = T.pil_box_resize(tf.cast(pixels, tf.int32), int(height * fraction), int(width * fraction))
+    return tf.cast(T.pil_box_resize(small, height, width), tf.uint8)
 
 
 def jpeg_compression(pixels, quality, seed, scale):

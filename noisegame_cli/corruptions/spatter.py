@@ -238,7 +238,9 @@ def equalise_histogram(values: tf.Tensor, levels: int = 256) -> tf.Tensor:
     value present; an image of one value is kept as it is."""
     shape = tf.shape(values)
     flat = tf.reshape(values, [shape[0], -1])
-    counts = tf.reduce_sum(tf.one_hot(flat, levels, dtype=tf.int32), axis=1)  # XLA has no batched bincount
+    # XLA has no batched bincount: one segment sum over (image, value) pairs counts every image at once
+    image_offsets = tf.range(shape[0])[:, None] * levels
+    counts = tf.reshape(tf.math.unsorted_segment_sum(tf.ones_like(flat), flat + image_offsets, shape[0] * levels), [shape[0], levels])
     cumulative = tf.cumsum(counts, axis=-1)
     total = tf.shape(flat)[1]
     first_count = tf.reduce_min(tf.where(cumulative > 0, cumulative, total), axis=-1, keepdims=True)
