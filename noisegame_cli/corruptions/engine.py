@@ -163,9 +163,7 @@ def corrupt_tf(
     function = corruption_function(name, chosen, height, width, frost_dir)
     if name in ops.ON_PIXELS:
         return function(images, chosen.row(name, severity), _as_seed(seed), chosen.scale(height, width))
-    result = function(tf.cast(images, tf.float32) / 255.0, chosen.row(name, severity), _as_seed(seed), chosen.scale(height, width))
-    pixels = tf.floor(tf.clip_by_value(result, 0.0, 1.0) * 255.0 + 1e-3)
-    return tf.cast(tf.minimum(pixels, 255.0), tf.uint8)
+    return ops.to_pixels(function(tf.cast(images, tf.float32) / 255.0, chosen.row(name, severity), _as_seed(seed), chosen.scale(height, width)))
 
 
 def _corrupt_block(images, seed, *, name, severity, parameters, frost_dir):
