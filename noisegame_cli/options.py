@@ -14,6 +14,7 @@ from typing import Any, Callable, Mapping
 import click
 from click.core import ParameterSource
 
+from noisegame_cli.budgets import budget_text
 from noisegame_cli.config import (
     Config,
     field_kinds,
@@ -50,10 +51,7 @@ def format_default(value: Any) -> str:
         return "on" if value else "off"
     if isinstance(value, float):
         text = f"{value:g}"
-        scaled = value * 255
-        if len(text) > 6 and abs(scaled - round(scaled)) < 1e-6:  # 0.0313725 is 8/255
-            return f"{round(scaled)}/255"
-        return text
+        return budget_text(value) if len(text) > 6 else text  # 0.0313725 is 8/255, 0.5 stays 0.5
     if isinstance(value, tuple):
         return ",".join(format_default(v) for v in value) or "none"
     return str(value)

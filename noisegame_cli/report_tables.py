@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
+from noisegame_cli.budgets import budget_text
 from noisegame_cli.runs import METRIC_COLUMNS
 
 # Config fields that do not make another recipe: the seed and where the results go.
@@ -164,11 +165,9 @@ def is_percent(metric: str) -> bool:
 
 
 def epsilon_text(eps: float) -> str:
-    """``8/255`` for budgets on the 1/255 grid, the plain number otherwise (L2 budgets, noise norms)."""
-    steps = eps * 255
-    if eps <= 64 / 255 and abs(steps - round(steps)) < 1e-3:
-        return "0" if round(steps) == 0 else f"{round(steps)}/255"
-    return f"{eps:g}"
+    """A budget whose norm the table does not say: ``8/255`` up to 64/255 on the 1/255 grid, the plain
+    number beyond (L2 budgets, noise norms). Loose on the grid: budgets read back may be float32."""
+    return budget_text(eps, tolerance=1e-3) if eps <= 64 / 255 else f"{eps:g}"
 
 
 def humanize(metric: str) -> str:

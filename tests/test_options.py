@@ -77,3 +77,17 @@ def test_yaml_values_parse_like_flags():
     assert config.image_size == (24, 20) and parse_value("size", 32) == (32, 32)
     with pytest.raises(UserError, match="--train-epsilon: 'lots' is not a valid float value"):
         resolve_config(TrainConfig, {"train_epsilon": "lots"})
+
+
+def test_budgets_are_written_on_the_pixel_grid_when_they_are_on_it():
+    import numpy as np
+
+    from noisegame_cli.budgets import budget_label, budget_text
+    from noisegame_cli.report_tables import epsilon_text
+
+    assert budget_text(8 / 255) == "8/255" and budget_text(0.0) == "0" and budget_text(0.1) == "0.1"
+    assert budget_text(0.5, "L2") == "0.5" and budget_text(1 / 255, "L2") == f"{1 / 255:g}"
+    assert budget_text(float(np.float32(32 / 255))) == f"{float(np.float32(32 / 255)):g}"  # strict by default
+    assert epsilon_text(float(np.float32(32 / 255))) == "32/255" and epsilon_text(1.0) == "1"  # read back as float32
+    assert budget_label(2.5 / 255) == "2.5/255" and budget_label(0.5, "L2") == "L2 0.5"
+    assert format_default(8 / 255) == "8/255" and format_default(0.5) == "0.5"

@@ -18,7 +18,7 @@ from noisegame_cli.attacks.autoattack import (
 from noisegame_cli.attacks.checks import Flag
 from noisegame_cli.attacks.common import NORMS
 from noisegame_cli.attacks.fab import fab, fab_minimum_norm
-from noisegame_cli.attacks.gradient import PIXEL_MAX, budget_label, check_budget, default_step_size, fgsm, fgsm_graph, pgd, pgd_graph
+from noisegame_cli.attacks.gradient import PIXEL_MAX, check_budget, default_step_size, fgsm, fgsm_graph, pgd, pgd_graph
 from noisegame_cli.attacks.spec import ATTACKS, AttackSpec, attack_labels, run_attack
 from noisegame_cli.attacks.square import square
 
@@ -37,7 +37,6 @@ __all__ = [
     "apgd_targeted",
     "attack_labels",
     "autoattack",
-    "budget_label",
     "check_budget",
     "default_step_size",
     "fab",

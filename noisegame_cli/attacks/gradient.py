@@ -122,11 +122,6 @@ def check_budget(eps: float, what: str = "epsilon", *, norm: str = "Linf") -> fl
     return eps
 
 
-def budget_label(eps: float, norm: str = "Linf") -> str:
-    """A budget as output shows it: ``8/255`` (pixel levels) for Linf, ``L2 0.5`` for L2."""
-    return f"{eps * 255:.3g}/255" if norm == "Linf" else f"L2 {eps:.3g}"
-
-
 def _as_inputs(images, labels) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.cast(images, tf.float32), tf.cast(labels, tf.int64)
 

@@ -22,7 +22,8 @@ import numpy as np
 import tensorflow as tf
 
 from noisegame_cli import checks, plots
-from noisegame_cli.attacks import AttackSpec, budget_label
+from noisegame_cli.attacks import AttackSpec
+from noisegame_cli.budgets import budget_label
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import Config, CorruptionEvalOptions, DataOptions, RunOptions, TrainingOptions, redefault, require, setting
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline

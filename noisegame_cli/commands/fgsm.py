@@ -17,7 +17,8 @@ import keras
 import numpy as np
 
 from noisegame_cli import checks, plots
-from noisegame_cli.attacks import ATTACKS, NORMS, AttackSpec, budget_label, run_attack
+from noisegame_cli.attacks import ATTACKS, NORMS, AttackSpec, run_attack
+from noisegame_cli.budgets import budget_label
 from noisegame_cli.attacks.gradient import check_budget
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import (

@@ -31,6 +31,7 @@ import pandas as pd
 
 from noisegame_cli.attacks import SETTINGS, Settings, autoattack
 from noisegame_cli.attacks.checks import check_square
+from noisegame_cli.budgets import budget_text
 from noisegame_cli.corruptions import PARAMETER_SETS
 from noisegame_cli.corruptions.parameters import nearest_set
 from noisegame_cli.data import CorruptedDataset, DATASETS, check_dataset, load_corrupted_dataset
@@ -401,7 +402,7 @@ def run_benchmark(model: keras.Model, test, *, plan: AttackPlan, directory: str 
     say(f"clean accuracy on the first {len(test)} test images: {clean['accuracy']:.2%}")
     summary = None
     if adversarial:
-        say(f"AutoAttack ({plan.version}, {plan.norm}, eps {format_eps(plan.eps, plan.norm)}) on {len(test)} points")
+        say(f"AutoAttack ({plan.version}, {plan.norm}, eps {budget_text(plan.eps, plan.norm)}) on {len(test)} points")
         summary = run_autoattack_chunks(model, test, plan, directory, batch_size=batch_size, verbose=verbose, say=say)
         for flag in summary.flags:
             say(flag)
@@ -462,21 +463,13 @@ def card(result: BenchmarkResult, *, name: str, model: str, model_path: str, dat
     }
 
 
-def format_eps(eps: float, norm: str) -> str:
-    """``8/255`` for a budget that is a whole number of 1/255 steps in Linf, else the number."""
-    scaled = eps * 255
-    if norm == "Linf" and eps > 0 and abs(scaled - round(scaled)) < 1e-6:
-        return f"{round(scaled)}/255"
-    return f"{eps:g}"
-
-
 def _cell(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f} %"
 
 
 def card_markdown(card: Mapping[str, Any]) -> str:
     """The card as a Markdown page."""
-    eps = format_eps(card["eps"], card["norm"])
+    eps = budget_text(card["eps"], card["norm"])
     lines = [
         f"# Robustness card: {card['model']} on {card['dataset']}",
         "",
