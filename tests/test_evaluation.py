@@ -72,6 +72,24 @@ def test_clean_evaluation_of_a_streamed_split_equals_the_in_memory_one(trained_m
     assert evaluate(trained_model, streamed, 5) == pytest.approx(evaluate(trained_model, Split(images, labels), 7))
 
 
+def test_a_split_read_from_files_is_corrupted_as_it_streams(trained_model, test_batch, tmp_path, monkeypatch):
+    from PIL import Image
+
+    images, labels = test_batch.arrays(12)
+    paths = [str(tmp_path / f"{index}.png") for index in range(len(images))]
+    for image, path in zip(images, paths):
+        Image.fromarray(image).save(path)
+    monkeypatch.setattr(FileSplit, "arrays", lambda self, count=None: pytest.fail("the whole split was read into memory"))
+    streamed = generated_source(FileSplit(tuple(paths), labels, image_size=(32, 32)), seed=4)
+    in_memory = generated_source(Split(images, labels), seed=4)
+    for corruption in ("shot_noise", "contrast"):  # integer and XLA work: the same pixels in tf.data
+        part = streamed.load(corruption, 3)
+        assert not part.in_memory
+        assert np.array_equal(part.arrays()[0], in_memory.load(corruption, 3).arrays()[0])
+        assert evaluate(trained_model, part, 5) == pytest.approx(evaluate(trained_model, in_memory.load(corruption, 3), 5))
+    assert len(streamed.load("fog", 1, 5).arrays()[1]) == 5
+
+
 def test_corruption_names_groups_and_selection():
     assert expand_corruptions(["noise", "gaussian_noise", "contrast"]) == ("gaussian_noise", "shot_noise", "impulse_noise", "contrast")
     assert len(expand_corruptions(["all"])) == 19 and len(expand_corruptions(["common"])) == 15

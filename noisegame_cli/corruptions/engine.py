@@ -264,4 +264,7 @@ def corrupt_dataset(
             return (function(block[0], seeds), *block[1:])
         return function(block, seeds)
 
-    return dataset.batch(size).enumerate().map(corrupt_block, num_parallel_calls=blocks_at_once(name), deterministic=True).unbatch()
+    corrupted = dataset.batch(size).enumerate().map(corrupt_block, num_parallel_calls=blocks_at_once(name), deterministic=True).unbatch()
+    count = int(dataset.cardinality())
+    # unbatch forgets the length; keeping it spares Keras' predict its "ran out of data" warning
+    return corrupted.apply(tf.data.experimental.assert_cardinality(count)) if count >= 0 else corrupted
