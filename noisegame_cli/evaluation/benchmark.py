@@ -32,7 +32,6 @@ import pandas as pd
 from noisegame_cli.attacks import SETTINGS, Settings, autoattack
 from noisegame_cli.attacks.checks import check_square
 from noisegame_cli.budgets import budget_text
-from noisegame_cli.corruptions import PARAMETER_SETS
 from noisegame_cli.corruptions.parameters import nearest_set
 from noisegame_cli.data import CorruptedDataset, DATASETS, check_dataset, load_corrupted_dataset
 from noisegame_cli.data import cifar10c
@@ -303,33 +302,6 @@ def source_kind(corrupted: CorruptedDataset, folder: Path) -> str:
     return GENERATED if (Path(folder) / cifar10c.CLEAN_FILE).is_file() else OFFICIAL_FILES
 
 
-def read_baseline_errors(run_dir: str | os.PathLike) -> tuple[pd.Series, float | None]:
-    """Errors per (corruption, severity) and the clean error of a baseline: an earlier benchmark or
-    eval-corruption run."""
-    path = Path(run_dir) / "metrics.csv"
-    try:
-        metrics = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise UserError(f"--baseline {run_dir}: cannot read {path} ({type(error).__name__})") from None
-    if "command" not in metrics or not metrics["command"].isin(("benchmark", "eval-corruption")).any() or "corruption" not in metrics:
-        raise UserError(f"--baseline {run_dir}: not a benchmark or eval-corruption run with corruption results")
-    if "attack" in metrics:
-        metrics = metrics[metrics["attack"].isna()]
-    errors = measure.errors_by_set(metrics)
-    if errors.empty:
-        raise UserError(f"--baseline {run_dir}: no errors per corruption in {path}")
-    return errors, measure.clean_error(metrics)
-
-
-def published_baseline(parameters: str | None, image_shape) -> tuple[pd.Series, str] | None:
-    """The published baseline errors of the corruption parameters the images follow, where there are
-    some (ImageNet-C: AlexNet), as errors per set and the baseline's name."""
-    chosen = PARAMETER_SETS.get(parameters) if parameters else nearest_set(*image_shape[:2])
-    if chosen is None or not chosen.baseline_errors:
-        return None
-    return measure.baseline_errors_from_means(chosen.baseline_errors), chosen.baseline
-
-
 def corruption_plan(test, count: int, *, dataset: str, seed: int, corruptions: Sequence[str], severities: Sequence[int],
                     found: tuple[CorruptedDataset, Path] | None = None, baseline: str | None = None) -> CorruptionPlan:  # fmt: skip
     """What the corruption part evaluates: ``found`` files (see ``find_corrupted``) or the first
@@ -349,11 +321,12 @@ def corruption_plan(test, count: int, *, dataset: str, seed: int, corruptions: S
         source, kind, parameters = measure.generated_source(test.head(count), seed), GENERATED, None
     errors = clean_error = name = None
     if baseline is not None:
-        (errors, clean_error), name = read_baseline_errors(baseline), str(baseline)
-    else:
-        published = published_baseline(parameters, test.image_shape)
+        metrics = measure.read_baseline(baseline)
+        errors, clean_error, name = measure.errors_by_set(metrics), measure.clean_error(metrics), str(baseline)
+    else:  # generated sets follow the parameters nearest the images' size
+        published = measure.published_baseline(parameters if parameters is not None else nearest_set(*test.image_shape[:2]).name)
         if published is not None:
-            errors, name = published
+            name, errors = published
     return CorruptionPlan(source, names, chosen, kind, errors, clean_error, name)
 
 

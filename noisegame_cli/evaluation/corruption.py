@@ -184,14 +184,19 @@ def clean_error(metrics: pd.DataFrame) -> float | None:
 
 
 def read_baseline(run_dir: str | os.PathLike) -> pd.DataFrame:
-    """The metric rows of a previous eval-corruption run (its first model: the one evaluated)."""
+    """The corruption and clean metric rows of a previous eval-corruption or benchmark run (without a
+    benchmark's attack rows); UserError where there are no errors per corruption."""
     path = Path(run_dir) / "metrics.csv"
     try:
         metrics = pd.read_csv(path)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise UserError(f"--baseline {run_dir}: cannot read {path} ({type(error).__name__})") from None
-    if "command" not in metrics or not (metrics["command"] == "eval-corruption").any() or "corruption" not in metrics:
-        raise UserError(f"--baseline {run_dir}: not an eval-corruption run")
+    if "command" not in metrics or not metrics["command"].isin(("benchmark", "eval-corruption")).any() or "corruption" not in metrics:
+        raise UserError(f"--baseline {run_dir}: not a benchmark or eval-corruption run with corruption results")
+    if "attack" in metrics:
+        metrics = metrics[metrics["attack"].isna()]
+    if errors_by_set(metrics).empty:
+        raise UserError(f"--baseline {run_dir}: no errors per corruption in {path}")
     return metrics
 
 
