@@ -107,3 +107,10 @@ def test_train_teacher_augments_with_corruptions_in_smoke(invoke, tmp_path):
     bad = invoke("train-teacher", "--smoke", "--augment-corruptions", "gaussian,fog", "--runs-dir", tmp_path / "bad")
     assert_one_line_error(bad, "unknown corruption 'gaussian' in --augment-corruptions")
     assert not (tmp_path / "bad").exists()
+
+
+def test_shares_of_a_batch_are_padded_to_a_few_sizes():
+    from noisegame_cli.corruptions.layer import power_of_two_at_least
+
+    sizes = [int(power_of_two_at_least(tf.constant(count))) for count in (1, 2, 3, 8, 9, 100, 128, 129)]
+    assert sizes == [1, 2, 4, 8, 16, 128, 128, 256]

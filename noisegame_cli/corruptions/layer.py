@@ -38,6 +38,17 @@ def corruption_pairs(names: Sequence[str], severities: Sequence[int] = SEVERITIE
     return pairs
 
 
+MIN_PADDED = 16
+
+
+def power_of_two_at_least(count: tf.Tensor) -> tf.Tensor:
+    """The least power of two >= count (an int32 scalar >= 1)."""
+    bits = count - 1
+    for shift in (1, 2, 4, 8, 16):
+        bits = tf.bitwise.bitwise_or(bits, tf.bitwise.right_shift(bits, shift))
+    return bits + 1
+
+
 def random_corruption(images, pairs: Sequence[tuple[str, int]], seed, parameters=None, frost_dir: str | os.PathLike | None = None):
     """Corrupt each image of a batch ``[N, H, W, 3]`` with one of ``pairs``, drawn per image from the
     stateless ``seed`` (an int ``[2]``); uint8 or float 0..255 in, the same dtype out."""
@@ -53,7 +64,11 @@ def random_corruption(images, pairs: Sequence[tuple[str, int]], seed, parameters
         pair_seed = tf.random.experimental.stateless_fold_in(seed, index)
 
         def corrupted(chosen=chosen, name=name, severity=severity, pair_seed=pair_seed):
-            return corrupt_tf(chosen, name, severity, pair_seed, parameters, frost_dir)
+            # The XLA-compiled steps compile once per batch size: a pair's share of a batch is padded to a
+            # power of two (at least MIN_PADDED), so a few sizes recur instead of every count up to the batch size.
+            count = tf.shape(chosen)[0]
+            padded = tf.pad(chosen, [[0, power_of_two_at_least(tf.maximum(count, MIN_PADDED)) - count], [0, 0], [0, 0], [0, 0]])
+            return corrupt_tf(padded, name, severity, pair_seed, parameters, frost_dir)[:count]
 
         part = tf.cond(tf.size(where) > 0, corrupted, lambda chosen=chosen: chosen)
         result = tf.tensor_scatter_nd_update(result, where, part)
