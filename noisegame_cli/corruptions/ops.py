@@ -25,11 +25,14 @@ from noisegame_cli.corruptions import _tensor as T
 ON_PIXELS = frozenset({"shot_noise", "impulse_noise", "pixelate", "jpeg_compression"})
 
 
+def truncated_levels(values: tf.Tensor) -> tf.Tensor:
+    """NumPy's uint8 cast of clip(values, 0, 1) * 255 (floor), as float grey levels 0..255."""
+    return tf.floor(tf.clip_by_value(values, 0.0, 1.0) * 255.0 + 1e-3)
+
+
 def to_pixels(values: tf.Tensor) -> tf.Tensor:
-    """The engine's last step, as the generators store their float result: clip(values, 0, 1) * 255
-    truncated to uint8."""
-    pixels = tf.floor(tf.clip_by_value(values, 0.0, 1.0) * 255.0 + 1e-3)
-    return tf.cast(tf.minimum(pixels, 255.0), tf.uint8)
+    """The engine's last step, as the generators store their float result: `truncated_levels` as uint8."""
+    return tf.cast(tf.minimum(truncated_levels(values), 255.0), tf.uint8)
 
 
 def stream(seed: tf.Tensor, index: int) -> tf.Tensor:
@@ -43,8 +46,8 @@ def quantise(images: tf.Tensor) -> tf.Tensor:
 
 
 def truncate(images: tf.Tensor) -> tf.Tensor:
-    """NumPy's uint8 cast of images * 255 (floor), as the generator does between steps."""
-    return tf.floor(tf.clip_by_value(images, 0.0, 1.0) * 255.0 + 1e-3) / 255.0
+    """`truncated_levels` back in 0..1, as the generator stores an image between steps."""
+    return truncated_levels(images) / 255.0
 
 
 def batch_size(images: tf.Tensor) -> tf.Tensor:
