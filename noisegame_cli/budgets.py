@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+PIXEL_MAX = 255.0  # the top of the image range: a budget on the 0..1 scale is eps * PIXEL_MAX pixel levels
+ROBUSTBENCH_EPS = {"Linf": 8 / 255, "L2": 0.5}  # RobustBench's budgets for CIFAR-10 (and the benchmark's defaults)
+
 
 def steps_of_255(value: float, tolerance: float = 1e-6) -> int | None:
     """`value` as a whole number of 1/255 steps, or None when it is not on that grid."""

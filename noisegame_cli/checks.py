@@ -52,14 +52,22 @@ def between(low: float, high: float, *, low_open: bool = False, high_open: bool 
 BUDGET = between(0.0, 1.0, unit=" (the 0..1 scale of the image range, e.g. 8/255)")
 
 
+def chosen(value, choices: Iterable, what: str, *, where: str = "", also: str = ""):
+    """``value`` (or each of a list) if it is one of ``choices``, else the one message every unknown
+    name gets: "unknown WHAT 'x' [in WHERE]; choose from a, b, c[ ALSO]". Returns ``value``."""
+    allowed = tuple(choices)
+    for item in _each(value):
+        if item not in allowed:
+            place = f" in {where}" if where else ""
+            raise UserError(f"unknown {what} {item!r}{place}; choose from {', '.join(map(str, allowed))}{also}")
+    return value
+
+
 def one_of(choices: Iterable[str] | Callable[[], Iterable[str]], what: str | None = None) -> Check:
     """Membership in ``choices`` (or in what a function returns: registries fill up on import)."""
 
     def check(value, flag):
-        allowed = tuple(choices() if callable(choices) else choices)
-        for item in _each(value):
-            if item not in allowed:
-                raise UserError(f"unknown {what or flag} {item!r}; choose from {', '.join(map(str, allowed))}")
+        chosen(value, choices() if callable(choices) else choices, what or flag)
 
     return check
 

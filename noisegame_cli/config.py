@@ -22,6 +22,7 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping
 import yaml
 
 from noisegame_cli import checks
+from noisegame_cli.corruptions import names
 from noisegame_cli.errors import UserError
 
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
@@ -301,18 +302,6 @@ class EarlyStoppingOptions(Config):
     patience: int = setting(5, "Early-stopping patience in epochs (the learning rate halves after half of it).", check=checks.at_least(1))
 
 
-def _check_corruption_names(value, flag) -> None:
-    from noisegame_cli.evaluation.corruption import check_corruptions
-
-    check_corruptions(value, flag)
-
-
-def _check_severities(value, flag) -> None:
-    from noisegame_cli.evaluation.corruption import severities_check
-
-    severities_check(value, flag)
-
-
 def _parameter_set_names() -> tuple[str, ...]:
     from noisegame_cli.corruptions.parameters import PARAMETER_SETS
 
@@ -326,8 +315,8 @@ class CorruptionEvalOptions(Config):
     option_group: ClassVar[str] = "evaluation"
 
     eval_corruptions: tuple[str, ...] = setting((), "After training, evaluate on these corruptions (comma list; noise = gaussian, "
-                                                "shot and impulse noise; common = the 15; all = the 19).", check=_check_corruption_names)
-    severities: tuple[int, ...] = setting((1, 2, 3, 4, 5), "Corruption severities to evaluate.", check=_check_severities)
+                                                "shot and impulse noise; common = the 15; all = the 19).", check=names.check_names)
+    severities: tuple[int, ...] = setting(names.SEVERITIES, "Corruption severities to evaluate.", check=names.severities_check)
     parameters: str | None = setting(None, "Corruption parameters of this published benchmark [default: the set whose native size is "
                                      "nearest the images'].", choices=_parameter_set_names, show_default=False)
 

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.ndimage
 import tensorflow as tf
 
+from noisegame_cli import checks
 from noisegame_cli.errors import UserError
 from noisegame_cli.models import copy_classifier
 
@@ -70,8 +71,7 @@ def split(images, radius: float) -> tuple[tf.Tensor, tf.Tensor]:
 
 def part(images, radius: float, which: str) -> tf.Tensor:
     """One part of the split, ``which`` in ``PARTS``."""
-    if which not in PARTS:
-        raise UserError(f"unknown part {which!r}; choose from {', '.join(PARTS)}")
+    checks.chosen(which, PARTS, "part")
     low, high = split(images, radius)
     return low if which == "low" else high
 

@@ -19,6 +19,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -28,6 +29,14 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
 import pandas as pd
+
+RUN_STAMP = re.compile(r"^\d{8}-\d{6}-")  # runs/<command>/<YYYYmmdd-HHMMSS>-<name>/
+
+
+def run_name_of(run_id: str) -> str:
+    """A run directory's name without its time stamp (the name it was given), or the whole name."""
+    return RUN_STAMP.sub("", run_id) or run_id
+
 
 METRIC_COLUMNS = ("run_id", "command", "dataset", "model", "metric", "value")
 # Extra columns in the order they appear when a command uses them; any others follow, sorted.

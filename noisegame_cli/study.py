@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from noisegame_cli import checks
 from noisegame_cli.config import Config, load_config_file, resolve_config
 from noisegame_cli.errors import UserError
 
@@ -88,8 +89,7 @@ def build_study(name: str) -> tuple[Step, ...]:
         train_teacher,
     )
 
-    if name not in RECIPE_FILES:
-        raise UserError(f"unknown study {name!r}; choose from {', '.join(RECIPE_FILES)}")
+    checks.chosen(name, RECIPE_FILES, "study")
     recipe, shorter = RECIPE_FILES[name], SHORTENED[name]
     corrupted = {"dataset": "cifar10-c", "data_dir": "{runs}/" + CORRUPTED_SET if name == "digits" else "{corrupted}"}
     # The robustness cards read the same corrupted images; the FGSM-trained model's mCE is against the teacher's card.

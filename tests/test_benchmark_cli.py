@@ -15,12 +15,12 @@ from noisegame_cli.attacks import Settings
 from noisegame_cli.corruptions import ALL_CORRUPTIONS, CORRUPTIONS
 from noisegame_cli.data import cifar10c, load_dataset
 from noisegame_cli.errors import UserError
-from noisegame_cli.evaluation import benchmark
+from noisegame_cli.evaluation import autoattack as chunks
 from noisegame_cli.runs import read_status
 
 CARD_KEYS = [
     "name", "model", "model_path", "dataset", "threat_model", "norm", "eps", "n_examples", "clean_acc", "autoattack_acc",
-    "autoattack_per_attack", "corruptions_acc", "corruptions_acc_19_sev5", "corruptions_mce", "corruptions_source", "version",
+    "autoattack_per_attack", "corruptions_acc", "corruptions_acc_19_sev5", "corruptions_mce", "corruptions_source", "corruptions_baseline", "version",
     "seed", "flags", "versions", "git_commit",
 ]  # fmt: skip
 COUNT = 24  # test images benchmarked
@@ -94,7 +94,7 @@ def test_an_undefended_model_breaks_completely_at_a_large_budget_and_l2_defaults
     runs = tmp_path / "runs"
     common = ["benchmark", "--model-path", digits_model, *QUICK, "--no-corruptions", "--runs-dir", runs]
     assert invoke(*common, "--eps", "0.5", "--name", "large").exit_code == 0
-    assert invoke(*common, "--threat-model", "L2", "--name", "l2").exit_code == 0
+    assert invoke(*common, "--norm", "L2", "--name", "l2").exit_code == 0
     cards = {path.name.split("-")[-1]: read_run(path)[0] for path in (runs / "benchmark").iterdir()}
     assert cards["large"]["autoattack_acc"] == 0.0 < cards["large"]["clean_acc"]
     assert cards["l2"]["eps"] == 0.5 and cards["l2"]["threat_model"] == "L2"
@@ -103,7 +103,7 @@ def test_an_undefended_model_breaks_completely_at_a_large_budget_and_l2_defaults
 
 def test_corruptions_from_files_without_attacks_then_mce_against_a_baseline_run(invoke, tmp_path, digits_model, corrupted_folder):
     runs = tmp_path / "runs"
-    common = ["benchmark", "--model-path", digits_model, *QUICK, "--corruption-names", "all", "--no-adversarial",
+    common = ["benchmark", "--model-path", digits_model, *QUICK, "--corruptions", "all", "--no-adversarial",
               "--corrupted-dir", corrupted_folder, "--runs-dir", runs]  # fmt: skip
     assert invoke(*common, "--name", "baseline").exit_code == 0
     (baseline_dir,) = (runs / "benchmark").iterdir()
@@ -144,7 +144,7 @@ def test_resume_skips_the_finished_chunks_and_gives_the_same_card(invoke, tmp_pa
     assert invoke(*common, "--runs-dir", tmp_path / "through").exit_code == 0
     expected, expected_metrics = read_run(only_run_dir(tmp_path / "through", "benchmark"))
 
-    real, calls = benchmark.autoattack, []
+    real, calls = chunks.autoattack, []
 
     def interrupted_after_one_chunk(*args, **kwargs):
         calls.append(kwargs["seed"])
@@ -152,14 +152,14 @@ def test_resume_skips_the_finished_chunks_and_gives_the_same_card(invoke, tmp_pa
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(benchmark, "autoattack", interrupted_after_one_chunk)
+    monkeypatch.setattr(chunks, "autoattack", interrupted_after_one_chunk)
     result = invoke(*common, "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 130
     run_dir = only_run_dir(tmp_path / "runs", "benchmark")
     assert read_status(run_dir) == "interrupted" and not (run_dir / "card.json").exists()
     assert [p.name for p in (run_dir / "autoattack").iterdir()] == ["chunk-00000.json"]
 
-    monkeypatch.setattr(benchmark, "autoattack", lambda *a, **k: calls.append(k["seed"]) or real(*a, **k))
+    monkeypatch.setattr(chunks, "autoattack", lambda *a, **k: calls.append(k["seed"]) or real(*a, **k))
     calls.clear()
     result = invoke("benchmark", "--resume", run_dir)
     assert result.exit_code == 0, result.output
@@ -178,28 +178,28 @@ def test_a_resumed_chunk_from_other_settings_is_refused(tmp_path, digits_model):
 
     model = keras.models.load_model(digits_model)
     test = load_dataset("digits").split("test").head(8)
-    plan = benchmark.AttackPlan("Linf", 8 / 255, seed=3, chunk_size=8, settings=Settings(steps=2, square_queries=5))
-    first = benchmark.run_autoattack_chunks(model, test, plan, tmp_path, batch_size=8, verbose=False)
-    again = benchmark.run_autoattack_chunks(model, test, plan, tmp_path, batch_size=8, verbose=False)
+    plan = chunks.AttackPlan("Linf", 8 / 255, seed=3, chunk_size=8, settings=Settings(steps=2, square_queries=5))
+    first = chunks.run_autoattack_chunks(model, test, plan, tmp_path, batch_size=8, verbose=False)
+    again = chunks.run_autoattack_chunks(model, test, plan, tmp_path, batch_size=8, verbose=False)
     assert (first.computed_chunks, again.computed_chunks, again.reused_chunks) == (1, 0, 1)
     assert again.accuracy == first.accuracy and np.array_equal(again.broken_by, first.broken_by)
-    other = benchmark.AttackPlan("Linf", 16 / 255, seed=3, chunk_size=8, settings=plan.settings)
+    other = chunks.AttackPlan("Linf", 16 / 255, seed=3, chunk_size=8, settings=plan.settings)
     with pytest.raises(UserError, match="other settings"):
-        benchmark.run_autoattack_chunks(model, test, other, tmp_path, batch_size=8, verbose=False)
+        chunks.run_autoattack_chunks(model, test, other, tmp_path, batch_size=8, verbose=False)
 
 
 def test_accuracy_after_each_attack_counts_the_points_still_standing():
     broken_by = np.array(["clean", "", "apgd-ce", "square", "", "apgd-ce", "clean", ""])
-    accuracy = benchmark.accuracy_after_each(broken_by, ("apgd-ce", "apgd-t", "square"))
+    accuracy = chunks.accuracy_after_each(broken_by, ("apgd-ce", "apgd-t", "square"))
     assert accuracy == {"clean": 6 / 8, "apgd-ce": 4 / 8, "apgd-t": 4 / 8, "square": 3 / 8}
 
 
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--threat-model", "L1"], "--threat-model"),
+        (["--norm", "L1"], "--norm"),
         (["--eps", "2"], "--eps must lie in [0, 1]"),
-        (["--threat-model", "L2", "--eps", "-1"], "L2 --eps must be finite and >= 0"),
+        (["--norm", "L2", "--eps", "-1"], "L2 --eps must be finite and >= 0"),
         (["--dataset", "cifar10-c"], "benchmark takes the clean dataset (cifar10)"),
         (["--n-examples", "0"], "--n-examples"),
     ],
@@ -238,3 +238,28 @@ def test_cifar10_c_is_found_in_the_data_folder_and_generated_without_it(invoke, 
     assert card["corruptions_source"] == "official files" and card["dataset"] == "cifar10"
     inverted = metrics[(metrics["metric"] == "accuracy") & metrics["corruption"].notna()]["value"]
     assert len(inverted) == 3 * 5 and inverted.nunique() == 1  # every set is the same inverted images
+
+
+def test_eval_corruption_and_benchmark_measure_generated_corruptions_alike(invoke, tmp_path, digits_model):
+    """One corruption measurement: the same model and generated digits-C give the same per-set
+    accuracies and the same mCE against the same baseline run, whichever command measures them."""
+    sets = ["--corruptions", "gaussian_noise,fog,contrast", "--severities", "1,3", "--batch-size", "16"]
+    baseline = invoke("eval-corruption", "--model-path", digits_model, *sets, "--limit", COUNT, "--seed", "1",
+                      "--runs-dir", tmp_path / "baseline")  # fmt: skip
+    assert baseline.exit_code == 0, baseline.output
+    baseline_dir = only_run_dir(tmp_path / "baseline", "eval-corruption")
+    evaluated = invoke("eval-corruption", "--model-path", digits_model, *sets, "--limit", COUNT, "--baseline", baseline_dir,
+                       "--runs-dir", tmp_path / "runs")  # fmt: skip
+    benchmarked = invoke("benchmark", "--model-path", digits_model, *sets, "--n-examples", COUNT, "--no-adversarial",
+                         "--baseline", baseline_dir, "--runs-dir", tmp_path / "runs")  # fmt: skip
+    assert evaluated.exit_code == 0 and benchmarked.exit_code == 0, (evaluated.output, benchmarked.output)
+    by_command = {}
+    for command in ("eval-corruption", "benchmark"):
+        metrics = pd.read_csv(only_run_dir(tmp_path / "runs", command) / "metrics.csv")
+        per_set = metrics[(metrics["metric"] == "accuracy") & metrics["corruption"].notna()]
+        by_command[command] = (per_set.set_index(["corruption", "severity"])["value"].sort_index(), aggregate(metrics, "mce"),
+                               aggregate(metrics, "relative_mce"))  # fmt: skip
+    (eval_sets, eval_mce, eval_relative), (card_sets, card_mce, card_relative) = by_command.values()
+    assert len(eval_sets) == 6
+    pd.testing.assert_series_equal(eval_sets, card_sets)
+    assert eval_mce == card_mce != 1.0 and eval_relative == card_relative

@@ -12,7 +12,8 @@ import pytest
 from conftest import only_run_dir
 from fabricate import smooth_images, write_class_tree
 from helpers import assert_one_line_error, quick_digits_model
-from noisegame_cli.corruptions import copies, corrupt
+from noisegame_cli.corruptions import corrupt
+from noisegame_cli.data import copies
 from noisegame_cli.data import load_corrupted_dataset, load_dataset
 from noisegame_cli.data.imagenet_c import part_folder
 

@@ -8,8 +8,9 @@ from helpers import quick_digits_classifier
 from noisegame_cli.attacks import AttackSpec
 from noisegame_cli.data import FileSplit, Split, load_dataset
 from noisegame_cli.errors import UserError
-from noisegame_cli.evaluation import aggregate_rows, check_corruptions, corruption_rows, evaluate, evaluate_attack, expand_corruptions
-from noisegame_cli.evaluation.corruption import generated_source, select_corruptions
+from noisegame_cli.corruptions.names import check_names, expand, select
+from noisegame_cli.evaluation import aggregate_rows, corruption_rows, evaluate, evaluate_attack
+from noisegame_cli.evaluation.corruption import generated_source
 from noisegame_cli.losses import mean_cross_entropy
 
 
@@ -91,14 +92,14 @@ def test_a_split_read_from_files_is_corrupted_as_it_streams(trained_model, test_
 
 
 def test_corruption_names_groups_and_selection():
-    assert expand_corruptions(["noise", "gaussian_noise", "contrast"]) == ("gaussian_noise", "shot_noise", "impulse_noise", "contrast")
-    assert len(expand_corruptions(["all"])) == 19 and len(expand_corruptions(["common"])) == 15
+    assert expand(["noise", "gaussian_noise", "contrast"]) == ("gaussian_noise", "shot_noise", "impulse_noise", "contrast")
+    assert len(expand(["all"])) == 19 and len(expand(["common"])) == 15
     with pytest.raises(UserError, match="unknown corruption 'fogg'"):
-        check_corruptions(["fogg"])
-    assert select_corruptions(["all"], ("fog", "snow"), "here") == ("fog", "snow")
-    assert select_corruptions(["noise", "fog"], ("fog", "shot_noise"), "here") == ("shot_noise", "fog")
+        check_names(["fogg"])
+    assert select(["all"], ("fog", "snow"), "here") == ("fog", "snow")
+    assert select(["noise", "fog"], ("fog", "shot_noise"), "here") == ("shot_noise", "fog")
     with pytest.raises(UserError, match="here has no glass_blur"):
-        select_corruptions(["glass_blur"], ("fog",), "here")
+        select(["glass_blur"], ("fog",), "here")
 
 
 def test_corruption_rows_and_aggregates_per_role(trained_model, test_batch):

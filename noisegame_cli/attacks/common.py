@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from noisegame_cli.budgets import PIXEL_MAX
 from noisegame_cli.errors import UserError
 
-PIXEL_MAX = 255.0
 NORMS = ("Linf", "L2")
 # Added to norms before dividing by them, as the original AutoAttack does
 TINY = 1e-12

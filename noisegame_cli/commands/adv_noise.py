@@ -32,7 +32,7 @@ from noisegame_cli.config import (
     setting,
 )
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
-from noisegame_cli.evaluation import accuracy_by_role, clean_rows, evaluate, generated_corruption_rows, role_row
+from noisegame_cli.evaluation import accuracy_by_role, clean_rows, generated_corruption_rows, transformed_rows
 from noisegame_cli.evaluation.clean import float_batches
 from noisegame_cli.models import copy_classifier, load_checked
 from noisegame_cli.models.noise_generator import GENERATOR_KERNELS, build_noise_generator
@@ -106,11 +106,6 @@ def _noise_grid(path, test, transform, title: str) -> None:
                      path, centred_rows=("noise (stretched)",), title=title)  # fmt: skip
 
 
-def _noise_rows(models, test, transform, batch_size: int, metric: str, **columns) -> list[dict]:
-    return [role_row(role, model, metric, evaluate(model, test, batch_size, transform)["accuracy"], **columns)
-            for role, model in models.items()]  # fmt: skip
-
-
 def _fine_tune(config: FineTuningOptions, build_trainer, train_fit, evaluate_noise) -> dict:
     """The flow both modes share: copy the teacher, train, evaluate teacher and result side by side."""
     strategy = prepare(config)
@@ -150,7 +145,7 @@ def run_gnt(config: GntConfig) -> dict:
     def evaluate_noise(models, test, run, classifier):
         rows = []
         for sigma in config.sigma:
-            rows += _noise_rows(models, test, gaussian_transform(sigma, config.seed), config.batch_size, "gaussian_accuracy", sigma=sigma)
+            rows += transformed_rows(models, test, gaussian_transform(sigma, config.seed), config.batch_size, "gaussian_accuracy", sigma=sigma)
         _noise_grid(run.path("noise_grid.png"), test, gaussian_transform(config.sigma[-1], config.seed),
                     f"Gaussian noise, sigma {config.sigma[-1]:g}")  # fmt: skip
         return rows
@@ -179,7 +174,7 @@ def run_ant(config: AntConfig) -> dict:
 
     def evaluate_noise(models, test, run, trainer):
         transform = generator_transform(trainer.generator, config.epsilon, budget=config.budget, seed=config.seed)
-        rows = _noise_rows(models, test, transform, config.batch_size, "generator_noise_accuracy", epsilon=config.epsilon)
+        rows = transformed_rows(models, test, transform, config.batch_size, "generator_noise_accuracy", epsilon=config.epsilon)
         size = mean_noise_l2(trainer.generator, float_batches(test, config.batch_size), config.epsilon, budget=config.budget, seed=config.seed)
         rows.append({"split": "test", "role": "generator", "model": "noise_generator", "metric": "noise_l2", "value": size,
                      "epsilon": config.epsilon})  # fmt: skip

@@ -22,7 +22,8 @@ from typing import Any, ClassVar, Mapping
 from noisegame_cli import checks, plots
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import CorruptionEvalOptions, DataOptions, RunOptions, redefault, require, setting
-from noisegame_cli.corruptions import SEVERITIES, copies
+from noisegame_cli.corruptions import names
+from noisegame_cli.data import copies
 from noisegame_cli.data import check_dataset
 from noisegame_cli.data.datasets import SPLITS
 from noisegame_cli.evaluation import corruption as measure
@@ -39,8 +40,8 @@ class Config(DataOptions, RunOptions):
     out_dir: str | None = setting(None, "Where the corrupted copy goes.", argument=True, check=checks.writable_dir)
     split: str = setting("test", "Which split to corrupt.", choices=SPLITS)
     corruptions: tuple[str, ...] = setting(("all",), "Corruption names, or all (the 19), common (the 15), noise (3).",
-                                           check=measure.corruption_names_check)
-    severities: tuple[int, ...] = setting(SEVERITIES, "Severities in 1..5 (the npy layout needs all 5).", check=measure.severities_check)
+                                           check=names.names_check)
+    severities: tuple[int, ...] = setting(names.SEVERITIES, "Severities in 1..5 (the npy layout needs all 5).", check=names.severities_check)
     layout: str = setting("auto", "npy (CIFAR-10-C) or folder (ImageNet-C JPEGs); auto: npy for arrays, folder for image files.",
                           choices=("auto", *copies.LAYOUTS))
     parameters: str | None = redefault(CorruptionEvalOptions, "parameters", None)
@@ -61,7 +62,7 @@ def run(config: Config) -> dict:
     prepare(config)
     data = load_data(config)
     split = data.split(config.split)
-    corruptions = measure.expand_corruptions(config.corruptions)
+    corruptions = names.expand(config.corruptions)
     out = Path(config.out_dir)
     layout = copies.start_copy(split, out, config.severities, dataset=config.dataset, split_name=config.split, layout=config.layout,
                                seed=config.seed, parameters=config.parameters)  # fmt: skip

@@ -28,6 +28,7 @@ from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import Config, CorruptionEvalOptions, DataOptions, RunOptions, TrainingOptions, redefault, require, setting
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
 from noisegame_cli.evaluation import aggregate_rows, corruption_rows, evaluate, evaluate_attack
+from noisegame_cli.corruptions import names
 from noisegame_cli.evaluation import corruption as measure
 from noisegame_cli.models import load_checked
 from noisegame_cli.models.denoiser import build_denoiser, build_discriminator, purified_classifier
@@ -91,8 +92,8 @@ class EvalConfig(NoiseOptions, DataOptions, RunOptions):
     classifier: str | None = setting(None, "The classifier behind it: a run directory or saved model (required).",
                                      check=checks.existing_path, show_default=False)
     corruptions: tuple[str, ...] = setting(("common",), "Corruptions to evaluate with and without the denoiser (all, common, noise, names).",
-                                           check=measure.corruption_names_check)
-    severities: tuple[int, ...] = setting((1, 2, 3, 4, 5), "Corruption severities.", check=measure.severities_check)
+                                           check=names.names_check)
+    severities: tuple[int, ...] = setting(names.SEVERITIES, "Corruption severities.", check=names.severities_check)
     parameters: str | None = redefault(CorruptionEvalOptions, "parameters", None)
     epsilons: tuple[float, ...] = setting((2 / 255, 8 / 255), "Attack budgets (Linf, 0..1 scale).", check=checks.all_of(checks.not_empty, checks.BUDGET))
     steps: int = setting(10, "PGD steps.", check=checks.at_least(1))

@@ -9,8 +9,8 @@
 
 Writes accuracy / error / loss per corruption x severity, the clean accuracy, the mean accuracy over
 the 15 x 5 protocol and over the 19 corruptions at severity 5, with ``--baseline RUN_DIR`` the CE per
-corruption, mCE and relative mCE (for ``imagenet-c`` without ``--baseline``: CE and mCE against AlexNet's
-published errors, as papers report them); and ``corruption_heatmap.png`` and ``corruption_samples.png``.
+corruption, mCE and relative mCE (without ``--baseline``, CE and mCE against the published baseline of the
+images' parameter set where there is one: AlexNet's errors for ImageNet-C, as papers report them); and ``corruption_heatmap.png`` and ``corruption_samples.png``.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ import pandas as pd
 from noisegame_cli import checks, plots
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import CorruptionEvalOptions, DataOptions, RunOptions, redefault, require, setting
-from noisegame_cli.corruptions import CORRUPTIONS, SEVERITIES, copies
-from noisegame_cli.data import check_dataset, load_corrupted_dataset, load_dataset
+from noisegame_cli.corruptions import names
+from noisegame_cli.data import check_dataset, copies, load_corrupted_dataset, load_dataset
 from noisegame_cli.evaluation import corruption as measure
-from noisegame_cli.evaluation.clean import evaluate
+from noisegame_cli.evaluation.clean import clean_measurement
 from noisegame_cli.models import load_checked
 from noisegame_cli.options import config_command
 
@@ -43,10 +43,10 @@ class Config(DataOptions, RunOptions):
                                      check=checks.existing_path, show_default=False)
     corruptions: tuple[str, ...] = setting(("all",), "Corruption names, or all (every one there is), common (the 15), noise (3).",
                                            check=checks.not_empty)
-    severities: tuple[int, ...] = setting(SEVERITIES, "Severities in 1..5.", check=measure.severities_check)
-    baseline: str | None = setting(None, "A previous eval-corruption run directory of the baseline model, for mCE [default for imagenet-c: "
-                                   "AlexNet's published errors].", check=checks.existing_dir,
-                                   show_default=False)
+    severities: tuple[int, ...] = setting(names.SEVERITIES, "Severities in 1..5.", check=names.severities_check)
+    baseline: str | None = setting(None, "A previous eval-corruption or benchmark run of the baseline model, for mCE [default: the "
+                                   "published baseline of the parameter set where there is one: AlexNet's errors for ImageNet-C].",
+                                   check=checks.existing_dir, show_default=False)
     write_dir: str | None = setting(None, "First write the generated sets here as noisegame corrupt does (npy for arrays, JPEG folders "
                                     "for image files), then evaluate that copy.",
                                     check=checks.writable_dir, show_default=False)
@@ -59,7 +59,7 @@ class Config(DataOptions, RunOptions):
     def validate(self) -> None:
         require(self.model_path is not None, "eval-corruption needs --model-path (a saved model to evaluate)")
         if check_dataset(self.dataset).kind == "images":  # a corrupted dataset's names are checked against its files
-            measure.check_corruptions(self.corruptions)
+            names.check_names(self.corruptions)
         if self.parameters is not None:
             require(check_dataset(self.dataset).kind == "images", f"--parameters sets how corruptions are generated; {self.dataset} holds "
                     "corrupted files already")
@@ -83,89 +83,73 @@ def _clean_split(dataset, config: Config):
 
 
 @dataclasses.dataclass(frozen=True)
-class CorruptedSets:
-    """What an evaluation runs over: the model, where the corrupted sets come from, the clean split
-    (None where unknown), the corruptions and severities, and the dataset's label for the records."""
+class Evaluation:
+    """What an evaluation runs over: the model, the corrupted sets, the clean split (None where
+    unknown), the dataset's label for the records, and for --write-dir the step that writes the copy
+    and returns it as the sets to evaluate."""
 
     model: keras.Model
-    source: measure.CorruptedSource
+    sets: measure.CorruptedSets
     clean: Any
-    corruptions: tuple[str, ...]
-    severities: tuple[int, ...]
     label: str
-    published_baseline: tuple[str, pd.Series] | None = None  # (model, errors per set) where the benchmark publishes one
-    write_copy: Callable[[], measure.CorruptedSource] | None = None  # --write-dir: writes the copy, returns it as the source
+    write_copy: Callable[[], measure.CorruptedSets] | None = None
 
 
-def prepare_sets(config: Config) -> CorruptedSets:
+def prepare_evaluation(config: Config) -> Evaluation:
     if check_dataset(config.dataset).kind == "corrupted":
         dataset = load_corrupted_dataset(config.dataset, config.data_dir, image_size=config.image_size, channels=config.channels,
                                          labels=config.labels)  # fmt: skip
         model = load_checked(config.model_path, dataset)
-        where = f"{config.dataset} in {config.data_dir}"
-        corruptions = measure.select_corruptions(config.corruptions, dataset.corruptions, where)
-        severities = tuple(s for s in config.severities if s in dataset.severities)
-        require(bool(severities), f"{where} has severities {', '.join(map(str, dataset.severities))} only")
+        sets = measure.choose_sets(config.corruptions, config.severities, files=(dataset, config.data_dir), count=config.limit)
         clean = _clean_split(dataset, config) if dataset.clean is not None or dataset.clean_source else None
         # Named as the user knows it: the folder (digits-C, CIFAR-10-C), not the loader's name.
-        return CorruptedSets(model, measure.dataset_source(dataset, config.limit), clean, corruptions, severities, Path(config.data_dir).name,
-                             measure.published_baseline(dataset.parameters))  # fmt: skip
+        return Evaluation(model, sets, clean, Path(config.data_dir).name)
     data = load_data(config)
     model = load_checked(config.model_path, data)
     test = data.split("test")
-    corruptions = measure.expand_corruptions(config.corruptions)
+    sets = measure.choose_sets(config.corruptions, config.severities, test=test, seed=config.seed, parameters=config.parameters,
+                               frost_dir=config.frost_dir)  # fmt: skip
     write = None
     if config.write_dir is not None:
         layout = copies.start_copy(test, config.write_dir, config.severities, dataset=config.dataset, split_name="test", layout="auto",
                                    seed=config.seed, parameters=config.parameters)  # fmt: skip
-        write = functools.partial(write_then_read_copy, config, data, test, corruptions, layout)
-    return CorruptedSets(model, measure.generated_source(test, config.seed, config.frost_dir, config.parameters), test, corruptions,
-                         config.severities, data.name, write_copy=write)  # fmt: skip
+        write = functools.partial(write_then_read_copy, config, data, test, sets, layout)
+    return Evaluation(model, sets, test, data.name, write_copy=write)
 
 
-def write_then_read_copy(config: Config, data, test, corruptions, layout: str) -> measure.CorruptedSource:
+def write_then_read_copy(config: Config, data, test, sets: measure.CorruptedSets, layout: str) -> measure.CorruptedSets:
     """``--write-dir``: the copy ``noisegame corrupt`` would write (finished parts kept), read back."""
-    written = copies.write_copy(test, data.class_names, config.write_dir, corruptions, config.severities, layout=layout, seed=config.seed,
+    written = copies.write_copy(test, data.class_names, config.write_dir, sets.corruptions, config.severities, layout=layout, seed=config.seed,
                                 parameters=config.parameters, frost_dir=config.frost_dir, batch_size=config.batch_size)  # fmt: skip
     kept = sum(row["kept"] for row in written)
     if kept:
         print(f"kept {kept} finished corruption x severity sets already in {config.write_dir}", flush=True)
-    return measure.dataset_source(copies.read_copy(config.write_dir, layout, data.num_classes))
+    return measure.choose_sets(sets.corruptions, sets.severities, files=(copies.read_copy(config.write_dir, layout, data.num_classes), config.write_dir))
 
 
 def run(config: Config) -> dict:
     """Evaluate a saved model on every selected corruption x severity; returns the aggregates."""
     prepare(config)
-    sets = prepare_sets(config)
-    model, source, clean, corruptions, dataset_name = sets.model, sets.source, sets.clean, sets.corruptions, sets.label
-    baseline = measure.read_baseline(config.baseline) if config.baseline else None
-    with experiment(config, dataset=dataset_name, model=model.name) as run:
-        if sets.write_copy is not None:
+    evaluation = prepare_evaluation(config)
+    model, sets, clean = evaluation.model, evaluation.sets, evaluation.clean
+    baseline = measure.choose_baseline(config.baseline, sets.source.parameters)
+    with experiment(config, dataset=evaluation.label, model=model.name) as run:
+        if evaluation.write_copy is not None:
             print(f"writing the corrupted sets to {config.write_dir}, then evaluating them as written", flush=True)
-            source = sets.write_copy()
+            sets = evaluation.write_copy()
         rows, clean_error = [], None
         if clean is not None:
-            result = evaluate(model, clean, config.batch_size)
-            clean_error = 1.0 - result["accuracy"]
-            rows += [{"split": "test", "metric": m, "value": v} for m, v in {**result, "error": clean_error}.items()]
-        per_set = measure.corruption_rows({None: model}, source, corruptions, sets.severities, config.batch_size)
-        rows += per_set + measure.aggregate_rows(per_set)
-        if baseline is not None:
-            ratios = measure.mce_rows(pd.DataFrame(per_set), clean_error, measure.errors_by_set(baseline), measure.clean_error(baseline))
-            undefined = measure.undefined_ratios(ratios)
-            if undefined:
-                print(f"CE undefined for {', '.join(undefined)} (the baseline loses nothing there); mCE averages the others", flush=True)
-            rows += ratios
-        elif sets.published_baseline is not None and set(corruptions) & set(CORRUPTIONS):  # ImageNet-C: the mCE papers report, against AlexNet's published errors
-            name, errors = sets.published_baseline
-            print(f"mCE against {name}'s published errors (relative mCE needs --baseline: a run with its clean error)", flush=True)
-            rows += [{**row, "baseline": name} for row in measure.mce_rows(pd.DataFrame(per_set), clean_error, errors, None)]
+            result = clean_measurement(model, clean, config.batch_size)
+            clean_error = result["error"]
+            rows += [{"split": "test", "metric": m, "value": v} for m, v in result.items()]
+        rows += measure.evaluate_corruptions(model, sets.source, sets.corruptions, sets.severities, clean_error=clean_error, baseline=baseline,
+                                             batch_size=config.batch_size)  # fmt: skip
         frame = run.write_metrics(rows, results=config.results)
-        title = f"{model.name} on {dataset_name}"
-        accuracy = pd.DataFrame(per_set).query("metric == 'accuracy'")
+        title = f"{model.name} on {evaluation.label}"
+        accuracy = frame.query("metric == 'accuracy'").dropna(subset=["corruption"])
         table = accuracy.pivot_table(index="corruption", columns="severity", values="value").reindex(list(dict.fromkeys(accuracy["corruption"])))
         plots.heatmap(table, run.path("corruption_heatmap.png"), title=f"{title}: accuracy", xlabel="severity")
-        draw_samples(source, clean, corruptions, sets.severities, run.path("corruption_samples.png"), title)
+        draw_samples(sets.source, clean, sets.corruptions, sets.severities, run.path("corruption_samples.png"), title)
     return {"run_dir": str(run.directory), **summary_values(frame)}
 
 

@@ -24,10 +24,10 @@ from noisegame_cli import checks, frequency, plots
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import DataOptions, ModelOptions, RunOptions, TrainingOptions, setting
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
-from noisegame_cli.evaluation.clean import classification_metrics
-from noisegame_cli.evaluation.frequency import VIEWS, frequency_rows, smoothing_rows, view_logits, view_transform
+from noisegame_cli.evaluation.frequency import VIEWS, frequency_rows, smoothing_rows, view_accuracies, view_transform
 from noisegame_cli.models import build_model, load_labelled, model_label
 from noisegame_cli.options import config_command, mode_group
+from noisegame_cli.training.callbacks import EpochMetrics
 from noisegame_cli.training.classifier import compile_classifier, fit_and_record
 
 EXAMPLES_SHOWN = 6
@@ -116,21 +116,6 @@ class TrainConfig(ModelOptions, TrainingOptions, DataOptions, RunOptions):
         return f"{self.model}-{self.part}{self.radius:g}-{self.labels_kind}"
 
 
-class ViewAccuracy(keras.callbacks.Callback):
-    """Adds ``test_<view>_accuracy`` to each epoch's logs (place it before the CSV logger)."""
-
-    def __init__(self, test, radius: float, batch_size: int):
-        super().__init__()
-        self.test, self.radius, self.batch_size = test, radius, batch_size
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            return
-        for view in VIEWS:
-            logits = view_logits(self.model, self.test, view, self.radius, self.batch_size)
-            logs[f"test_{view}_accuracy"] = classification_metrics(logits, self.test.labels)["accuracy"]
-
-
 def run_train(config: TrainConfig) -> dict:
     """Train a classifier on L(r) or H(r) images (natural or shuffled labels); returns the last epoch.
 
@@ -149,7 +134,8 @@ def run_train(config: TrainConfig) -> dict:
             model,
             train_pipeline(train, config.batch_size, augment="none", seed=config.seed, transform=lambda x: to_part(x, 0)),
             eval_pipeline(val, config.batch_size, transform=lambda x: to_part(x, 0)),
-            run=run, epochs=config.epochs, epoch_metrics=[ViewAccuracy(test, config.radius, config.batch_size)],
+            run=run, epochs=config.epochs,
+            epoch_metrics=[EpochMetrics(lambda model: view_accuracies(model, test, config.radius, config.batch_size))],
             title=f"trained on {config.part}-pass r={config.radius:g}, {config.labels_kind} labels",
         )  # fmt: skip
         model.save(run.path("model.keras"))

@@ -29,6 +29,7 @@ from noisegame_cli.commands.common import experiment, prepare
 from noisegame_cli.config import RunOptions, require, setting
 from noisegame_cli.errors import UserError
 from noisegame_cli.models import model_label
+from noisegame_cli.models import extractors
 from noisegame_cli.models.applications import check_application, is_application
 from noisegame_cli.options import config_command
 
@@ -39,7 +40,7 @@ SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immuno
 @dataclasses.dataclass(frozen=True)
 class Config(RunOptions):
     command = "style-transfer"
-    smoke_preset: ClassVar[Mapping[str, Any]] = {"size": 32, "steps": 3, "save_every": 0, "weights": "none"}
+    smoke_preset: ClassVar[Mapping[str, Any]] = {"size": 32, "iterations": 3, "save_every": 0, "weights": "none"}
 
     content: str = setting("chelsea", f"Content image file, or a scikit-image photograph ({', '.join(SKIMAGE_PHOTOS)}).",
                            check=lambda value, flag: check_image_source(value, flag))
@@ -50,9 +51,9 @@ class Config(RunOptions):
                                          "[default: vgg19 unless --extractor-path is given].", multiple=True, show_default=False)
     extractor_path: tuple[str, ...] = setting((), "A classifier trained here (run directory or saved model), repeatable.", multiple=True,
                                               check=checks.existing_path, show_default=False)
-    weights: str = setting(neural_style.IMAGENET, "imagenet (from the Keras cache; downloaded only with --download), none (random), "
+    weights: str = setting(extractors.IMAGENET, "imagenet (from the Keras cache; downloaded only with --download), none (random), "
                            "or a weights file.")
-    download: bool = setting(False, "Allow Keras to download ImageNet weights of app:NAME extractors.")
+    download: bool = setting(False, "Allow Keras to download the ImageNet weights of the extractors (else read from its cache).")
     style_layers: tuple[str, ...] | None = setting(None, "Comma-separated style layers [default: Gatys' relu1_1..relu5_1 for vgg19, "
                                                    "the stage outputs otherwise].", show_default=False)
     content_layer: str | None = setting(None, "Content layer [default: relu4_2 for vgg19, the last stage but one otherwise].", show_default=False)
@@ -62,26 +63,24 @@ class Config(RunOptions):
     normalize_losses: bool = setting(True, "Divide each loss by its target's scale, so the weights fit every network (--no-normalize-losses: raw).")
     optimizer: str = setting("lbfgs", "L-BFGS or Adam.", choices=neural_style.OPTIMIZERS)
     init: str = setting("content", "Start from the content image or from noise.", choices=neural_style.INITS)
-    steps: int = setting(100, "Optimisation steps (L-BFGS iterations).", check=checks.at_least(1))
-    save_every: int = setting(25, "Save an intermediate image every N steps, 0 for none.", check=checks.at_least(0))
+    iterations: int = setting(100, "Optimisation iterations (L-BFGS iterations, or Adam steps).", check=checks.at_least(1))
+    save_every: int = setting(25, "Save an intermediate image every N iterations, 0 for none.", check=checks.at_least(0))
     learning_rate: float = setting(2.0, "Adam step size in pixel units (0..255).", check=checks.positive)
 
     def validate(self) -> None:
         shared = [architecture for architecture, weights in self.applications if weights is None]
         require(
-            len(shared) <= 1 or self.weights.lower() in (neural_style.IMAGENET, neural_style.NO_WEIGHTS),
+            len(shared) <= 1 or self.weights.lower() in (extractors.IMAGENET, extractors.NO_WEIGHTS),
             f"--weights FILE fits one network; give it with only one of {', '.join(shared)} (or per network: NAME:FILE)",
         )
         for architecture, weights in self.applications:
-            known = architecture in neural_style.ARCHITECTURES
             if is_application(architecture):
                 check_application(architecture)
-            elif not known:
-                raise UserError(f"unknown --extractor {architecture!r}; choose from {', '.join(neural_style.ARCHITECTURES)} or app:NAME "
-                                "(saved models: --extractor-path)")  # fmt: skip
-            if weights not in (None, neural_style.IMAGENET, neural_style.NO_WEIGHTS):
+            else:
+                checks.chosen(architecture, extractors.ARCHITECTURES, "--extractor", also=" or app:NAME (saved models: --extractor-path)")
+            if weights not in (None, extractors.IMAGENET, extractors.NO_WEIGHTS):
                 checks.existing_file(weights, "--extractor weights")
-        if self.weights.lower() not in (neural_style.IMAGENET, neural_style.NO_WEIGHTS):
+        if self.weights.lower() not in (extractors.IMAGENET, extractors.NO_WEIGHTS):
             checks.existing_file(self.weights, "--weights")
 
     @property
@@ -136,32 +135,27 @@ def load_image(source: str, size: int) -> tuple[str, np.ndarray]:
     return label, np.asarray(image.resize((width, height), Image.Resampling.LANCZOS), np.uint8)
 
 
-def build_extractors(config: Config) -> list[neural_style.FeatureExtractor]:
+def build_extractors(config: Config) -> list[extractors.FeatureExtractor]:
     """Every requested extractor, each with a name unique within the run (used for its files)."""
     layers = {"style_layers": config.style_layers or None, "content_layer": config.content_layer}
-    extractors = [_labelled(_application(name, weights or config.weights, config.download, layers), weights) for name, weights in config.applications]
-    extractors += [neural_style.saved_model_extractor(path, **layers) for path in config.extractor_path]
+    chosen = [_labelled(extractors.application_extractor(name, weights=weights or config.weights, download=config.download, **layers), weights)
+              for name, weights in config.applications]  # fmt: skip
+    chosen += [extractors.saved_model_extractor(path, **layers) for path in config.extractor_path]
     seen: dict[str, int] = {}
     unique = []
-    for extractor in extractors:
+    for extractor in chosen:
         seen[extractor.name] = seen.get(extractor.name, 0) + 1
         name = extractor.name if seen[extractor.name] == 1 else f"{extractor.name}-{seen[extractor.name]}"
         unique.append(dataclasses.replace(extractor, name=name))
     return unique
 
 
-def _application(name: str, weights: str, download: bool, layers) -> neural_style.FeatureExtractor:
-    if is_application(name):
-        return neural_style.app_extractor(name, weights=None if weights == neural_style.NO_WEIGHTS else weights, download=download, **layers)
-    return neural_style.application_extractor(name, weights=weights, **layers)
-
-
-def _labelled(extractor: neural_style.FeatureExtractor, own_weights: str | None) -> neural_style.FeatureExtractor:
+def _labelled(extractor: extractors.FeatureExtractor, own_weights: str | None) -> extractors.FeatureExtractor:
     """``resnet50-<file stem>`` or ``vgg19-random`` for a network given its own weights, so a grid can
     hold the same architecture with ImageNet and with adversarially robust weights."""
-    if own_weights is None or own_weights.lower() == neural_style.IMAGENET:
+    if own_weights is None or own_weights.lower() == extractors.IMAGENET:
         return extractor
-    suffix = "random" if own_weights.lower() == neural_style.NO_WEIGHTS else Path(own_weights).name.split(".")[0]
+    suffix = "random" if own_weights.lower() == extractors.NO_WEIGHTS else Path(own_weights).name.split(".")[0]
     return dataclasses.replace(extractor, name=f"{extractor.name}-{suffix}")
 
 
@@ -179,13 +173,13 @@ def run(config: Config) -> dict:
     content_label, content = load_image(config.content, config.size)
     style_label, style_image = load_image(config.style, config.size)
     prepare(config)  # seeds first: random weights (--weights none) are drawn when the extractors are built
-    extractors = build_extractors(config)
+    networks = build_extractors(config)
     weights = neural_style.LossWeights(config.content_weight, config.style_weight, config.tv_weight, config.normalize_losses)
-    with experiment(config, dataset=content_label, model="+".join(e.name for e in extractors)) as run:
+    with experiment(config, dataset=content_label, model="+".join(e.name for e in networks)) as run:
         save_png(content, run.path("content.png"))
         save_png(style_image, run.path("style.png"))
         results, rows, histories = {}, [], []
-        for extractor in extractors:
+        for extractor in networks:
             stem = _file_stem(extractor.name)
             print(f"{extractor.name}: style {', '.join(extractor.style_layers)}; content {extractor.content_layer}", flush=True)
             started = time.perf_counter()
@@ -196,7 +190,7 @@ def run(config: Config) -> dict:
                 weights=weights,
                 optimizer=config.optimizer,
                 init=config.init,
-                steps=config.steps,
+                iterations=config.iterations,
                 learning_rate=config.learning_rate,
                 save_every=config.save_every,
                 on_snapshot=lambda step, image, stem=stem: save_png(image, run.path(f"{stem}_step{step:04d}.png")),
@@ -208,16 +202,16 @@ def run(config: Config) -> dict:
             histories.append(pd.DataFrame(result.history).assign(extractor=extractor.name))
             final = result.history[-1]
             measured = {f"{part}_loss": final[part] for part in neural_style.LOSS_PARTS}
-            measured.update(steps=final["step"], seconds=seconds)
+            measured.update(iterations=final["step"], seconds=seconds)
             rows += [{"model": extractor.name, "extractor": extractor.name, "metric": k, "value": v} for k, v in measured.items()]
         history = pd.concat(histories, ignore_index=True)[["extractor", "step", *neural_style.LOSS_PARTS]]
         history.to_csv(run.path("history.csv"), index=False)
         plots.line_plot(history, x="step", y="total", series=["extractor"], path=run.path("loss_curves.png"), xlabel="step",
                         ylabel="total loss", title="style transfer loss", log_y=True)  # fmt: skip
-        if len(extractors) > 1:
+        if len(networks) > 1:
             panels = {f"content ({content_label})": content, f"style ({style_label})": style_image, **results}
             plots.image_grid({"": list(panels.values())}, run.path("comparison.png"), titles=[list(panels)], cell=3.0,
-                             title=f"style transfer, {config.optimizer}, {config.steps} steps")  # fmt: skip
+                             title=f"style transfer, {config.optimizer}, {config.iterations} iterations")  # fmt: skip
         run.write_metrics(rows, results=config.results)
     summary = {"run_dir": str(run.directory)}
     summary.update({f"{row['extractor']}_total_loss": row["value"] for row in rows if row["metric"] == "total_loss"})

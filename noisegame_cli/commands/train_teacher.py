@@ -26,9 +26,8 @@ from noisegame_cli.config import (
     require,
     setting,
 )
-from noisegame_cli.corruptions import SEVERITIES, RandomCorruption
+from noisegame_cli.corruptions import RandomCorruption, names
 from noisegame_cli.data.pipelines import eval_pipeline, one_hot_labels, train_pipeline, with_mixup
-from noisegame_cli.evaluation import corruption as measure
 from noisegame_cli.evaluation import evaluate, generated_corruption_rows
 from noisegame_cli.models import build_model
 from noisegame_cli.options import config_command
@@ -46,8 +45,8 @@ class Config(CorruptionEvalOptions, ModelOptions, AugmentOptions, EarlyStoppingO
     dropout: float = setting(0.0, "Dropout rate before the classifier layer.", check=checks.between(0, 1, high_open=True))
     batch_norm: bool = setting(True, "Batch normalisation in the model.")
     augment_corruptions: tuple[str, ...] = setting((), "Train on images corrupted by one of these corruptions each, drawn per image "
-                                                   "(names, or noise, common, all).", check=measure.check_corruptions)
-    augment_severities: tuple[int, ...] = setting(SEVERITIES, "Severities the corruption augmentation draws from.", check=measure.severities_check)
+                                                   "(names, or noise, common, all).", check=names.check_names)
+    augment_severities: tuple[int, ...] = setting(names.SEVERITIES, "Severities the corruption augmentation draws from.", check=names.severities_check)
 
     def validate(self) -> None:
         if self.swa_start is not None:
@@ -68,7 +67,7 @@ def run(config: Config) -> dict:
     with experiment(config) as run:
         corrupting = None
         if config.augment_corruptions:
-            layer = RandomCorruption(measure.expand_corruptions(config.augment_corruptions), config.augment_severities, config.parameters,
+            layer = RandomCorruption(names.expand(config.augment_corruptions), config.augment_severities, config.parameters,
                                      seed=config.seed + 2)  # fmt: skip
             corrupting = lambda images: layer(images, training=True)  # noqa: E731
         train_batches = train_pipeline(train, config.batch_size, augment=config.augment, seed=config.seed, transform=corrupting)

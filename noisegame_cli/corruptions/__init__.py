@@ -18,50 +18,29 @@ generators, because their pieces cannot ship or run here, or for speed:
   level (``ops.poisson_quantile_table``), its CDF within 1/8 192 of the exact one.
 
 ``RandomCorruption`` (``layer.py``) is the engine as a Keras preprocessing layer, a random corruption
-and severity per image, for training; ``copies.py`` writes corrupted copies of a dataset.
+and severity per image, for training. Corrupted copies of a dataset are written by ``data.copies``.
 
 Randomness is stateless and seeded: the same seed gives the same pixels, different seeds differ.
 """
 
-from noisegame_cli.corruptions.engine import (
-    BLOCK,
-    block_size,
-    check_corruption,
-    corrupt,
-    corrupt_dataset,
-    corrupt_tf,
-    parameter_set,
-    resolve_parameters,
-)
-from noisegame_cli.corruptions.layer import RandomCorruption, random_corruption
-from noisegame_cli.corruptions.parameters import (
-    ALL_CORRUPTIONS,
-    CORRUPTIONS,
-    EXTRA_CORRUPTIONS,
-    PARAMETER_SETS,
-    PARAMETERS,
-    SEVERITIES,
-    ParameterSet,
-    size_scale,
-)
+import importlib
 
-__all__ = [
-    "ALL_CORRUPTIONS",
-    "BLOCK",
-    "CORRUPTIONS",
-    "EXTRA_CORRUPTIONS",
-    "PARAMETERS",
-    "PARAMETER_SETS",
-    "SEVERITIES",
-    "ParameterSet",
-    "RandomCorruption",
-    "block_size",
-    "check_corruption",
-    "corrupt",
-    "corrupt_dataset",
-    "corrupt_tf",
-    "parameter_set",
-    "random_corruption",
-    "resolve_parameters",
-    "size_scale",
-]
+from noisegame_cli.corruptions.names import ALL_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, GROUPS, SEVERITIES
+
+# The engine's pieces load TensorFlow, so they are imported on first use: reading the names above
+# (the command line's checks, the dataset loaders) must stay cheap.
+_LAZY = {
+    **dict.fromkeys(("BLOCK", "block_size", "check_corruption", "corrupt", "corrupt_dataset", "corrupt_tf", "parameter_set",
+                     "resolve_parameters"), "engine"),
+    **dict.fromkeys(("RandomCorruption", "random_corruption"), "layer"),
+    **dict.fromkeys(("PARAMETERS", "PARAMETER_SETS", "ParameterSet", "size_scale"), "parameters"),
+}  # fmt: skip
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+
+
+__all__ = ["ALL_CORRUPTIONS", "CORRUPTIONS", "EXTRA_CORRUPTIONS", "GROUPS", "SEVERITIES", *_LAZY]

@@ -18,11 +18,13 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from noisegame_cli import checks
 from noisegame_cli.corruptions import fog as fog_module
 from noisegame_cli.corruptions import frost as frost_module
 from noisegame_cli.corruptions import ops
 from noisegame_cli.corruptions import spatter as spatter_module
-from noisegame_cli.corruptions.parameters import ALL_CORRUPTIONS, PARAMETER_SETS, SEVERITIES, ParameterSet, nearest_set
+from noisegame_cli.corruptions.names import ALL_CORRUPTIONS, SEVERITIES
+from noisegame_cli.corruptions.parameters import PARAMETER_SETS, ParameterSet, nearest_set
 from noisegame_cli.errors import UserError
 
 FUNCTIONS = {
@@ -67,8 +69,7 @@ MIN_SIZE = 8
 
 def check_corruption(name: str, severity: int) -> None:
     """Raise UserError for an unknown corruption name or a severity outside 1..5."""
-    if name not in FUNCTIONS:
-        raise UserError(f"unknown corruption {name!r}; choose from {', '.join(ALL_CORRUPTIONS)}")
+    checks.chosen(name, ALL_CORRUPTIONS, "corruption")
     if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) or severity not in SEVERITIES:
         raise UserError(f"severity must be an integer in 1..5, got {severity!r}")
 
@@ -79,7 +80,7 @@ def parameter_set(parameters: str | ParameterSet) -> ParameterSet:
         return parameters
     if isinstance(parameters, str) and parameters in PARAMETER_SETS:
         return PARAMETER_SETS[parameters]
-    raise UserError(f"unknown parameter set {parameters!r}; choose from {', '.join(PARAMETER_SETS)}")
+    checks.chosen(parameters, PARAMETER_SETS, "parameter set")
 
 
 def resolve_parameters(parameters: str | ParameterSet | None, height: int, width: int) -> ParameterSet:

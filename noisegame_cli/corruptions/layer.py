@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 
 from noisegame_cli.corruptions.engine import check_corruption, corrupt_tf, parameter_set
-from noisegame_cli.corruptions.parameters import SEVERITIES
+from noisegame_cli.corruptions.names import SEVERITIES
 from noisegame_cli.errors import UserError
 
 

@@ -20,26 +20,7 @@ from typing import Mapping
 
 import numpy as np
 
-CORRUPTIONS = (
-    "gaussian_noise",
-    "shot_noise",
-    "impulse_noise",
-    "defocus_blur",
-    "glass_blur",
-    "motion_blur",
-    "zoom_blur",
-    "snow",
-    "frost",
-    "fog",
-    "brightness",
-    "contrast",
-    "elastic_transform",
-    "pixelate",
-    "jpeg_compression",
-)
-EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
-ALL_CORRUPTIONS = CORRUPTIONS + EXTRA_CORRUPTIONS
-SEVERITIES = (1, 2, 3, 4, 5)
+from noisegame_cli.corruptions.names import ALL_CORRUPTIONS, SEVERITIES
 
 
 def zoom_factors(stop: float, step: float) -> tuple[float, ...]:

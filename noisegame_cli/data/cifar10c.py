@@ -18,19 +18,17 @@ from typing import Iterable
 
 import numpy as np
 
+from noisegame_cli.corruptions.names import ALL_CORRUPTIONS, SEVERITIES
 from noisegame_cli.data.datasets import CorruptedDataset, LoadOptions, open_npy, register_dataset
 from noisegame_cli.data.sources import Split
 from noisegame_cli.errors import UserError
 
-SEVERITIES = (1, 2, 3, 4, 5)
 LABELS_FILE = "labels.npy"
 CLEAN_FILE = "clean.npy"
 
 
 def npy_corrupted_dataset(name: str, data_dir: str | os.PathLike | None, num_classes: int, clean_source: str | None) -> CorruptedDataset:
     """A folder in the CIFAR-10-C layout as a ``CorruptedDataset`` (the corruptions whose file is there)."""
-    from noisegame_cli.corruptions import ALL_CORRUPTIONS
-
     if data_dir is None:
         raise UserError(f"--dataset {name} needs --data-dir (the folder of <corruption>.npy files and labels.npy)")
     folder = Path(data_dir)

@@ -26,13 +26,15 @@ from typing import Any, Callable, Union
 
 import numpy as np
 
+from noisegame_cli import checks
+from noisegame_cli.corruptions.names import SEVERITIES
 from noisegame_cli.data.sources import FileSplit, Split, StreamSplit
 from noisegame_cli.errors import UserError
+from noisegame_cli.keras_cache import keras_cache
 
 AnySplit = Union[Split, FileSplit, StreamSplit]
 KINDS = ("images", "corrupted")
 SPLITS = ("train", "val", "test")
-ALL_SEVERITIES = (1, 2, 3, 4, 5)
 VALIDATION_FRACTION = 0.1  # the part of a training set held out as validation where a release has none
 
 
@@ -92,7 +94,7 @@ class CorruptedDataset:
     clean: AnySplit | None = None  # the uncorrupted test images, where known
     clean_source: str | None = None  # the images dataset whose test split is the clean set, when ``clean`` is None
     parameters: str = "cifar10-c"  # the published parameter set it was made with (mCE baselines follow it)
-    severities: tuple[int, ...] = ALL_SEVERITIES  # the severities present (MNIST-C has one)
+    severities: tuple[int, ...] = SEVERITIES  # the severities present (MNIST-C has one)
 
     def load(self, corruption: str, severity: int, limit: int | None = None) -> AnySplit:
         if corruption not in self.corruptions:
@@ -151,8 +153,7 @@ def parse_spec(spec: str) -> tuple[DatasetEntry, str]:
     """The registry entry and the argument of ``NAME[:ARGUMENT]``, or a ``UserError``."""
     _load_all()
     name, _, argument = str(spec).partition(":")
-    if name not in DATASETS:
-        raise UserError(f"unknown dataset {spec!r}; choose from {', '.join(DATASETS)}")
+    checks.chosen(name, DATASETS, "dataset")
     entry = DATASETS[name]
     if argument and entry.argument is None:
         raise UserError(f"dataset {name} takes no argument (got {spec!r})")
@@ -325,7 +326,7 @@ def find_or_download(find: Callable[[Any], Path | None], data_dir, download: boo
 
 def keras_cache_dir() -> Path:
     """Where Keras keeps downloaded datasets: ``$KERAS_HOME/datasets`` or ``~/.keras/datasets``."""
-    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+    return keras_cache("datasets")
 
 
 def _load_all() -> None:

@@ -24,7 +24,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from noisegame_cli.data.datasets import ALL_SEVERITIES, CorruptedDataset, LoadOptions, register_dataset
+from noisegame_cli.corruptions.names import ALL_CORRUPTIONS, SEVERITIES
+from noisegame_cli.data.datasets import CorruptedDataset, LoadOptions, register_dataset
 from noisegame_cli.data.folders import check_same_classes, class_files, class_folder_names, file_split, sampled_image_shape
 from noisegame_cli.data.sources import FileSplit, image_files
 from noisegame_cli.errors import UserError
@@ -84,7 +85,7 @@ def folder_corrupted_dataset(name: str, data_dir: str | os.PathLike | None, *, p
 
 def severity_folders(folder: Path) -> list[int]:
     """The severities 1..5 that have a folder in ``folder``."""
-    return [severity for severity in ALL_SEVERITIES if (folder / str(severity)).is_dir()]
+    return [severity for severity in SEVERITIES if (folder / str(severity)).is_dir()]
 
 
 def part_folder(root: str | os.PathLike, corruption: str, severity: int) -> Path:
@@ -92,8 +93,6 @@ def part_folder(root: str | os.PathLike, corruption: str, severity: int) -> Path
 
 
 def _in_engine_order(names: list[str]) -> tuple[str, ...]:
-    from noisegame_cli.corruptions import ALL_CORRUPTIONS
-
     known = [name for name in ALL_CORRUPTIONS if name in names]
     return tuple(known + sorted(set(names) - set(known)))
 

@@ -20,8 +20,8 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
+from noisegame_cli import checks
 from noisegame_cli.config import AUGMENTATIONS
-from noisegame_cli.errors import UserError
 
 AUTOTUNE = tf.data.AUTOTUNE
 ImageMap = Callable[[tf.Tensor], tf.Tensor]
@@ -29,6 +29,7 @@ ImageMap = Callable[[tf.Tensor], tf.Tensor]
 
 def augmentation(kind: str, image_shape: tuple[int, int, int], seed: int = 0) -> keras.Sequential | None:
     """The geometric augmentation ``kind`` for images of ``image_shape``, or ``None`` for ``none``."""
+    checks.chosen(kind, AUGMENTATIONS, "augmentation")
     height, width = image_shape[:2]
     pad_h, pad_w = max(1, height // 8), max(1, width // 8)
     if kind == "none":
@@ -36,10 +37,8 @@ def augmentation(kind: str, image_shape: tuple[int, int, int], seed: int = 0) ->
     if kind in ("flip_crop", "crop"):
         steps = [keras.layers.RandomFlip("horizontal", seed=seed)] if kind == "flip_crop" else []
         steps += [keras.layers.ZeroPadding2D((pad_h, pad_w)), keras.layers.RandomCrop(height, width, seed=seed + 1)]
-    elif kind == "resize_crop":
+    else:  # resize_crop
         steps = [keras.layers.Resizing(height + pad_h, width + pad_w), keras.layers.RandomCrop(height, width, seed=seed + 1)]
-    else:
-        raise UserError(f"unknown augmentation {kind!r}; choose from {', '.join(AUGMENTATIONS)}")
     return keras.Sequential(steps, name=f"augment_{kind}")
 
 

@@ -1,38 +1,48 @@
 """The evaluation layer: the one place that answers "how is this measured".
 
-- ``clean``: accuracy and loss on a split (``evaluate``, ``clean_rows`` for several models by role);
-- ``corruption``: accuracy under corruptions, the published aggregates, mCE and relative mCE, and the
-  one check of corruption names (``noise``, ``common`` and ``all`` included);
-- ``adversarial``: accuracy and loss under an attack over a whole split.
+- ``clean``: accuracy and loss on a split (``evaluate``, ``clean_measurement``, ``clean_rows`` for
+  several models by role);
+- ``corruption``: accuracy under corruptions, the published aggregates, mCE and relative mCE against
+  one baseline policy (``evaluate_corruptions``: what eval-corruption and benchmark both measure);
+- ``adversarial``: accuracy and loss under an attack over a whole split;
+- ``autoattack``: AutoAttack over a whole set in resumable chunks;
+- ``benchmark``: the robustness card of one model (``benchmark``, ``card``); ``card`` renders it.
 
 Functions take models and splits (in memory or streamed) and return plain dicts, rows or frames;
 commands only write what they return.
 """
 
 from noisegame_cli.evaluation.adversarial import AttackResult, evaluate_attack
-from noisegame_cli.evaluation.clean import accuracy_by_role, classification_metrics, clean_rows, evaluate, predict_logits, role_row
+from noisegame_cli.evaluation.clean import (
+    accuracy_by_role,
+    classification_metrics,
+    clean_measurement,
+    clean_rows,
+    evaluate,
+    predict_logits,
+    role_row,
+    transformed_rows,
+)
 from noisegame_cli.evaluation.corruption import (
-    CORRUPTION_GROUPS,
     aggregate_rows,
-    check_corruptions,
     corruption_rows,
-    expand_corruptions,
+    evaluate_corruptions,
     generated_corruption_rows,
 )
 
 __all__ = [
-    "CORRUPTION_GROUPS",
     "AttackResult",
     "accuracy_by_role",
     "aggregate_rows",
-    "check_corruptions",
     "classification_metrics",
+    "clean_measurement",
     "clean_rows",
     "corruption_rows",
     "evaluate",
     "evaluate_attack",
-    "expand_corruptions",
+    "evaluate_corruptions",
     "generated_corruption_rows",
     "predict_logits",
     "role_row",
+    "transformed_rows",
 ]

@@ -43,12 +43,26 @@ def evaluate(model: keras.Model, split, batch_size: int = 256, transform: BatchT
     return classification_metrics(predict_logits(model, split, batch_size, transform), split.labels)
 
 
+def clean_measurement(model: keras.Model, split, batch_size: int = 256) -> dict[str, float]:
+    """Accuracy, error and loss of one model on ``split``: what every clean part of an evaluation records."""
+    result = evaluate(model, split, batch_size)
+    return {"accuracy": result["accuracy"], "error": 1.0 - result["accuracy"], "loss": result["loss"]}
+
+
 def clean_rows(models: Mapping[str, keras.Model], split, batch_size: int) -> list[dict]:
     """Test accuracy and loss of each model, one row each, keyed by role (teacher, student, ...)."""
     rows = []
     for role, model in models.items():
         rows += [role_row(role, model, metric, value) for metric, value in evaluate(model, split, batch_size).items()]
     return rows
+
+
+def transformed_rows(models: Mapping[str, keras.Model], split, transform: BatchTransform, batch_size: int, metric: str,
+                     **columns) -> list[dict]:  # fmt: skip
+    """The accuracy of each model (keyed by role) on the split's images after ``transform`` (a noise,
+    say; every model sees the same transformed images), one ``metric`` row each."""
+    return [role_row(role, model, metric, evaluate(model, split, batch_size, transform)["accuracy"], **columns)
+            for role, model in models.items()]  # fmt: skip
 
 
 def role_row(role: str, model: keras.Model, metric: str, value: float, **columns) -> dict:

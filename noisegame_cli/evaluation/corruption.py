@@ -5,13 +5,15 @@
 - ``mean_accuracy_19_sev5``: over all 19 corruptions at severity 5 (the Keras consistency-training example);
 - ``mce`` / ``relative_mce`` (Hendrycks & Dietterich 2019): per common corruption, the error summed over
   severities divided by a baseline model's, averaged over corruptions; the relative version subtracts
-  each model's clean error first. The baseline is a previous run here (CIFAR protocols) or, for
-  ImageNet-C, the published AlexNet errors. A corruption on which the baseline makes no error (or,
+  each model's clean error first. One baseline policy (``choose_baseline``): a previous run of the
+  baseline model when given (CIFAR protocols), else the published baseline of the images' parameter
+  set (ImageNet-C: AlexNet's errors), else no mCE. A corruption on which the baseline makes no error (or,
   for the relative version, no more error than on clean images) has no defined ratio: its CE is
   left empty and the mean is taken over the others (easy data such as digits has some).
 
 Corrupted sets come from a corrupted dataset's files (CIFAR-10-C layout, ImageNet-C folders), or are
-generated from a clean split by the corruption engine, seeded.
+generated from a clean split by the corruption engine, seeded. ``evaluate_corruptions`` is the one
+measurement that ``eval-corruption`` and ``benchmark`` both make.
 """
 
 from __future__ import annotations
@@ -19,55 +21,23 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from noisegame_cli.corruptions import ALL_CORRUPTIONS, CORRUPTIONS, SEVERITIES, corrupt, corrupt_dataset
+from noisegame_cli.corruptions import corrupt, corrupt_dataset
+from noisegame_cli.corruptions.names import ALL_CORRUPTIONS, CORRUPTIONS, NOISE_CORRUPTIONS, SEVERITIES, check_names, expand, select
+from noisegame_cli.corruptions.parameters import PARAMETER_SETS, nearest_set
 from noisegame_cli.data import CorruptedDataset
+from noisegame_cli.data.counterparts import GENERATED, source_kind
 from noisegame_cli.data.sources import Split, StreamSplit
 from noisegame_cli.errors import UserError
 from noisegame_cli.evaluation.clean import evaluate
 
 RESULT_METRICS = ("accuracy", "error", "loss")
-NOISE_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise")
-# Names that stand for several corruptions wherever a list of corruptions is asked for.
-CORRUPTION_GROUPS = {"noise": NOISE_CORRUPTIONS, "common": CORRUPTIONS, "all": ALL_CORRUPTIONS}
-
-
-def expand_corruptions(names: Iterable[str]) -> tuple[str, ...]:
-    """The corruption names, with ``noise`` / ``common`` / ``all`` expanded, in order, each once."""
-    expanded: list[str] = []
-    for name in names:
-        expanded += [n for n in CORRUPTION_GROUPS.get(name, (name,)) if n not in expanded]
-    return tuple(expanded)
-
-
-def check_corruptions(names: Sequence[str], flag: str = "--corruptions") -> None:
-    """The one check of a list of corruption names (the groups included)."""
-    for name in expand_corruptions(names):
-        if name not in ALL_CORRUPTIONS:
-            raise UserError(f"unknown corruption {name!r} in {flag}; choose from {', '.join(CORRUPTION_GROUPS)}, {', '.join(ALL_CORRUPTIONS)}")
-
-
-def corruption_names_check(value, flag) -> None:
-    """``check_corruptions`` in the form a config field's check takes."""
-    if len(value) == 0:
-        raise UserError(f"{flag} needs at least one name")
-    check_corruptions(value, flag)
-
-
-def severities_check(value, flag) -> None:
-    if len(value) == 0:
-        raise UserError(f"{flag} needs at least one severity")
-    for severity in value:
-        if severity not in SEVERITIES:
-            raise UserError(f"{flag} must lie in 1..5, got {severity}")
-    if len(set(value)) != len(value):
-        raise UserError(f"{flag} lists a severity twice")
 
 
 # --- where corrupted images come from ------------------------------------------------------------
@@ -75,10 +45,11 @@ def severities_check(value, flag) -> None:
 
 @dataclass(frozen=True)
 class CorruptedSource:
-    """Where the corrupted images of one (corruption, severity) come from."""
+    """Where the corrupted images of one (corruption, severity) come from, and the published parameter
+    set they were made with (which decides the mCE baseline)."""
 
     load: Callable[..., Split]  # (corruption, severity, count=None) -> the first `count` images (all for None)
-    description: str
+    parameters: str
 
 
 def dataset_source(dataset: CorruptedDataset, limit: int | None = None) -> CorruptedSource:
@@ -87,13 +58,15 @@ def dataset_source(dataset: CorruptedDataset, limit: int | None = None) -> Corru
     def load(corruption: str, severity: int, count: int | None = None):
         return dataset.load(corruption, severity, limit).head(count)
 
-    return CorruptedSource(load, f"the {dataset.name} files")
+    return CorruptedSource(load, dataset.parameters)
 
 
 def generated_source(test, seed: int, frost_dir: str | None = None, parameters: str | None = None) -> CorruptedSource:
-    """The test split corrupted by the engine; the same seed gives the same images. A split held in
-    memory is corrupted as arrays; one read from files streams through the engine (as `noisegame
-    corrupt` writes it), never held whole."""
+    """The test split corrupted by the engine with the ``parameters`` set (None: the set whose native
+    size is nearest the images'); the same seed gives the same images. A split held in memory is
+    corrupted as arrays; one read from files streams through the engine (as `noisegame corrupt` writes
+    it), never held whole."""
+    parameters = parameters or nearest_set(*test.image_shape[:2]).name
 
     def load(corruption: str, severity: int, count: int | None = None):
         part = test.head(count)
@@ -105,7 +78,45 @@ def generated_source(test, seed: int, frost_dir: str | None = None, parameters: 
         return StreamSplit(lambda: corrupt_dataset(part.examples(), corruption, severity, **settings),
                            lambda: tf.data.Dataset.from_tensor_slices(labels), part.image_shape, len(part))  # fmt: skip
 
-    return CorruptedSource(load, "generated by the corruption engine")
+    return CorruptedSource(load, parameters)
+
+
+@dataclass(frozen=True)
+class CorruptedSets:
+    """What a corruption measurement runs over: where the images come from, the corruptions and
+    severities, and ``kind``: "official files" (a release as published) or "generated" (by the engine,
+    now or by ``noisegame corrupt``)."""
+
+    source: CorruptedSource
+    corruptions: tuple[str, ...]
+    severities: tuple[int, ...]
+    kind: str
+
+
+def choose_sets(
+    corruptions: Sequence[str],
+    severities: Sequence[int],
+    *,
+    files: tuple[CorruptedDataset, str | os.PathLike] | None = None,
+    test=None,
+    count: int | None = None,
+    seed: int = 0,
+    parameters: str | None = None,
+    frost_dir: str | None = None,
+) -> CorruptedSets:
+    """The sets a corruption measurement evaluates, the first ``count`` images of each: a corrupted
+    dataset's ``files`` (the dataset and its folder; groups of names shrink to what it holds, and
+    severities to those present), else the ``test`` split corrupted by the engine with ``seed`` and
+    the ``parameters`` set."""
+    if files is not None:
+        dataset, folder = files
+        where = f"the corrupted images in {folder}"
+        chosen = tuple(s for s in severities if s in dataset.severities)
+        if not chosen:
+            raise UserError(f"{where} have severities {', '.join(map(str, dataset.severities))} only")
+        return CorruptedSets(dataset_source(dataset, count), select(corruptions, dataset.corruptions, where), chosen, source_kind(folder))
+    source = generated_source(test.head(count), seed, frost_dir, parameters)
+    return CorruptedSets(source, check_names(corruptions), tuple(severities), GENERATED)
 
 
 # --- evaluating -----------------------------------------------------------------------------------
@@ -124,7 +135,7 @@ def corruption_rows(
     Each corrupted set is made (or read) once and shared by the models. A progress bar counts the sets.
     """
     rows = []
-    names = expand_corruptions(corruptions)
+    names = expand(corruptions)
     progress = keras.utils.Progbar(len(names) * len(severities), unit_name="set")
     latest: dict[str, float] = {}
     for corruption in names:
@@ -185,6 +196,61 @@ def clean_error(metrics: pd.DataFrame) -> float | None:
     return float(rows["value"].iloc[0]) if len(rows) else None
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """The model mCE is measured against: its error per (corruption, severity) and, where known, its
+    clean error (relative mCE needs it)."""
+
+    name: str
+    errors: pd.Series
+    clean_error: float | None = None
+
+
+def choose_baseline(run_dir: str | os.PathLike | None, parameters: str | None) -> Baseline | None:
+    """The one baseline policy of mCE: the run given (a previous eval-corruption or benchmark run of
+    the baseline model); else the published baseline of the images' parameter set, where one exists
+    (ImageNet-C: AlexNet's errors, Hendrycks & Dietterich 2019), for generated and official files
+    alike; else None."""
+    if run_dir is not None:
+        metrics = read_baseline(run_dir)
+        return Baseline(str(run_dir), errors_by_set(metrics), clean_error(metrics))
+    chosen = PARAMETER_SETS.get(parameters) if parameters is not None else None
+    if chosen is None or chosen.baseline_errors is None:
+        return None
+    return Baseline(chosen.baseline, baseline_errors_from_means(chosen.baseline_errors))
+
+
+def evaluate_corruptions(
+    model: keras.Model,
+    source: CorruptedSource,
+    corruptions: Sequence[str],
+    severities: Sequence[int],
+    *,
+    clean_error: float | None = None,
+    baseline: Baseline | None = None,
+    batch_size: int = 256,
+    say: Callable[[str], None] = print,
+) -> list[dict]:
+    """The corruption measurement of one model: accuracy, error and loss per corruption x severity,
+    the aggregates (``aggregate_rows``), and CE per common corruption with mCE (and relative mCE where
+    both clean errors are known) against ``baseline`` (see ``choose_baseline``). What could not be
+    measured is said once through ``say``."""
+    per_set = corruption_rows({None: model}, source, corruptions, severities, batch_size)
+    rows = per_set + aggregate_rows(per_set)
+    if not set(expand(corruptions)) & set(CORRUPTIONS):
+        return rows
+    if baseline is None:
+        say(f"no mCE: no baseline run given (--baseline) and no published baseline for the {source.parameters} parameters")
+        return rows
+    ratios = mce_rows(pd.DataFrame(per_set), clean_error, baseline.errors, baseline.clean_error)
+    undefined = undefined_ratios(ratios)
+    if undefined:
+        say(f"CE undefined for {', '.join(undefined)} (the baseline loses nothing there); mCE averages the others")
+    if baseline.clean_error is None:
+        say(f"mCE against {baseline.name}'s published errors (relative mCE needs --baseline: a run with its clean error)")
+    return rows + [{**row, "baseline": baseline.name} for row in ratios]
+
+
 def read_baseline(run_dir: str | os.PathLike) -> pd.DataFrame:
     """The corruption and clean metric rows of a previous eval-corruption or benchmark run (without a
     benchmark's attack rows); UserError where there are no errors per corruption."""
@@ -206,17 +272,6 @@ def baseline_errors_from_means(mean_errors: Mapping[str, float]) -> pd.Series:
     """Published per-corruption mean errors (over the 5 severities) as errors per set, for mCE."""
     index = pd.MultiIndex.from_tuples([(c, s) for c in mean_errors for s in SEVERITIES], names=["corruption", "severity"])
     return pd.Series([mean_errors[c] for c in mean_errors for _ in SEVERITIES], index=index)
-
-
-def published_baseline(parameters: str | None) -> tuple[str, pd.Series] | None:
-    """The published baseline of a parameter set's benchmark (ImageNet-C: AlexNet's errors, Hendrycks &
-    Dietterich 2019) as ``(model name, errors per set)``; None where none is published."""
-    from noisegame_cli.corruptions import PARAMETER_SETS
-
-    chosen = PARAMETER_SETS.get(parameters) if parameters is not None else None
-    if chosen is None or chosen.baseline_errors is None:
-        return None
-    return chosen.baseline, baseline_errors_from_means(chosen.baseline_errors)
 
 
 def corruption_errors(errors: pd.Series, baseline_errors: pd.Series, clean: float | None, baseline_clean: float | None) -> pd.DataFrame:
@@ -265,20 +320,6 @@ def undefined_ratios(rows: list[dict]) -> list[str]:
     return sorted({row["corruption"] for row in rows if row["metric"] in ("ce", "relative_ce") and np.isnan(row["value"])})
 
 
-def select_corruptions(requested: Sequence[str], available: Sequence[str], where: str) -> tuple[str, ...]:
-    """The requested corruptions that ``available`` holds: groups (``all``, ``common``, ``noise``) shrink
-    to what is there; a name asked for by itself must be there."""
-    missing = [name for name in requested if name not in CORRUPTION_GROUPS and name not in available]
-    if missing:
-        raise UserError(f"{where} has no {', '.join(missing)} images; it has {', '.join(available)}")
-    if "all" in requested:  # every corruption the files hold, the dataset's own names included (MNIST-C's shear, ...)
-        return tuple(available)
-    selected = tuple(name for name in expand_corruptions(requested) if name in available)
-    if not selected:
-        raise UserError(f"{where} holds none of the corruptions asked for ({', '.join(requested)})")
-    return selected
-
-
 def sample_images(source: CorruptedSource, corruptions: Sequence[str], severities: Sequence[int]) -> dict:
     """The first image under every corruption at every severity: {(corruption, severity): image}."""
-    return {(c, s): source.load(c, s, 1).arrays()[0][0] for c in expand_corruptions(corruptions) for s in severities}
+    return {(c, s): source.load(c, s, 1).arrays()[0][0] for c in expand(corruptions) for s in severities}

@@ -27,6 +27,12 @@ def view_logits(model: keras.Model, test, view: str, radius: float, batch_size: 
     return predict_logits(model, test, batch_size, view_transform(view, radius))
 
 
+def view_accuracies(model: keras.Model, test, radius: float, batch_size: int) -> dict[str, float]:
+    """``{"test_<view>_accuracy": accuracy}`` on the original, L(r) and H(r) test images."""
+    return {f"test_{view}_accuracy": classification_metrics(view_logits(model, test, view, radius, batch_size), test.labels)["accuracy"]
+            for view in VIEWS}  # fmt: skip
+
+
 def frequency_rows(model: keras.Model, test, radii: Sequence[float], batch_size: int) -> list[dict]:
     """Accuracy and loss on original, L(r) and H(r) test images, and how many images are right from
     H(r) but wrong from L(r) (and the reverse), for one model."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import keras
 
+from noisegame_cli import checks
 from noisegame_cli.errors import UserError
 from noisegame_cli.models.applications import application_names, build_application, check_application, is_application
 from noisegame_cli.models.classifiers import MODELS, build_model as build_registered, register
@@ -28,8 +29,8 @@ def model_names() -> list[str]:
 def check_model_name(name: str) -> None:
     if is_application(name):
         check_application(name)
-    elif name not in MODELS:
-        raise UserError(f"unknown model {name!r}; choose from {', '.join(MODELS)}, or app:NAME (e.g. app:ResNet50)")
+    else:
+        checks.chosen(name, MODELS, "model", also=", or app:NAME (e.g. app:ResNet50)")
 
 
 def build_model(

@@ -13,7 +13,6 @@ Weights (``--weights``): none (random), ``imagenet`` (from the Keras cache, down
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 from typing import Iterator
 from unittest import mock
@@ -21,6 +20,7 @@ from unittest import mock
 import keras
 
 from noisegame_cli.errors import UserError
+from noisegame_cli.keras_cache import keras_cache
 
 PREFIX = "app:"
 # keras.applications submodule of each network (where its preprocess_input lives).
@@ -95,15 +95,11 @@ def downloads_allowed(allowed: bool, what: str) -> Iterator[None]:
         return
 
     def refuse(url, *args, **kwargs):
-        raise UserError(f"{what} are not in the Keras cache ({keras_models_dir()}) and this run may not download: "
+        raise UserError(f"{what} are not in the Keras cache ({keras_cache('models')}) and this run may not download: "
                         f"pass --download, or --weights FILE")  # fmt: skip
 
     with mock.patch("keras.src.utils.file_utils.urlretrieve", refuse):
         yield
-
-
-def keras_models_dir() -> Path:
-    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
 
 
 def application_backbone(

@@ -11,6 +11,7 @@ from typing import Callable
 import keras
 from keras import layers
 
+from noisegame_cli import checks
 from noisegame_cli.errors import UserError
 
 ModelBuilder = Callable[..., keras.Model]
@@ -39,8 +40,7 @@ def build_model(
     batch_norm: bool = True,
 ) -> keras.Model:
     """Build a registered classifier for images of ``input_shape`` and ``num_classes`` classes."""
-    if name not in MODELS:
-        raise UserError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    checks.chosen(name, MODELS, "model")
     if not 0.0 <= dropout < 1.0:
         raise UserError(f"dropout must lie in [0, 1), got {dropout}")
     if num_classes < 2:

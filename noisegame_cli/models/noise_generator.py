@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from noisegame_cli import checks
 from noisegame_cli.errors import UserError
 
 GENERATOR_KERNELS = {"1x1": 1, "3x3": 3}
@@ -28,8 +29,7 @@ def build_noise_generator(
 ) -> keras.Model:
     """A stack of ``depth`` convolutions (``depth - 1`` hidden ones of ``width`` filters with ReLU,
     then a linear one back to the image's channels), all of kernel ``kind`` ("1x1" or "3x3")."""
-    if kind not in GENERATOR_KERNELS:
-        raise UserError(f"unknown generator {kind!r}; choose from {', '.join(GENERATOR_KERNELS)}")
+    checks.chosen(kind, GENERATOR_KERNELS, "generator")
     if depth < 2:
         raise UserError(f"a noise generator needs at least 2 layers, got {depth}")
     if width < 1:

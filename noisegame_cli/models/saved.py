@@ -14,16 +14,15 @@ Every model must take 0..255 images and return logits (one ``[batch, classes]`` 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import keras
 
 from noisegame_cli.errors import UserError
+from noisegame_cli.runs import run_name_of
 
 MODEL_FILE = "model.keras"
 SAVED_MODEL_FILE = "saved_model.pb"
-RUN_TIMESTAMP = re.compile(r"^\d{8}-\d{6}-")  # runs/<command>/<YYYYmmdd-HHMMSS>-<name>/
 
 
 def resolve_model_file(path: str | os.PathLike) -> Path:
@@ -117,7 +116,7 @@ def model_label(path: str | os.PathLike) -> str:
     path = Path(path)
     if (path.is_dir() and not (path / SAVED_MODEL_FILE).is_file()) or path.name == MODEL_FILE:
         run_name = (path if path.is_dir() else path.parent).resolve().name
-        return RUN_TIMESTAMP.sub("", run_name) or run_name
+        return run_name_of(run_name)
     return path.stem if path.is_file() else path.name
 
 

@@ -60,6 +60,18 @@ class _OnEpochEnd(keras.callbacks.Callback):
         self.action()
 
 
+class EpochMetrics(keras.callbacks.Callback):
+    """Adds the values ``measure(model)`` returns to each epoch's logs (place it before the CSV logger)."""
+
+    def __init__(self, measure: Callable[[keras.Model], dict[str, float]]):
+        super().__init__()
+        self.measure = measure
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self.measure(self.model))
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Adds ``epoch_seconds`` (wall time of the epoch, validation included) to each epoch's logs."""
 

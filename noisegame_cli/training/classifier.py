@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Sequence
 
 import keras
-import numpy as np
 import pandas as pd
 import tensorflow as tf
 
 from noisegame_cli import plots
 from noisegame_cli.runs import Run
 from noisegame_cli.training.callbacks import EpochTimer, HeldSignals
-from noisegame_cli.losses import cross_entropy
 
 HISTORY_FILE = "history.csv"
 BACKUP_DIR = "backup"
@@ -75,23 +73,3 @@ def fit_and_record(
     history = pd.read_csv(run.path(HISTORY_FILE))
     plots.training_curves(history, run.path("training_curves.png"), title=title)
     return history
-
-
-def predict_logits(model: keras.Model, images: np.ndarray, batch_size: int) -> np.ndarray:
-    dataset = tf.data.Dataset.from_tensor_slices(images).batch(batch_size).map(lambda x: tf.cast(x, tf.float32))
-    return model.predict(dataset, verbose=0)
-
-
-def evaluate_classifier(model: keras.Model, images: np.ndarray, labels: np.ndarray, batch_size: int = 256) -> dict[str, float]:
-    """Mean cross-entropy and accuracy of ``model`` on uint8 or float images in 0..255."""
-    logits = predict_logits(model, images, batch_size)
-    return classification_metrics(logits, labels)
-
-
-def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    labels = np.asarray(labels, dtype=np.int64)
-    loss = cross_entropy(labels, logits)
-    return {
-        "loss": float(np.mean(keras.ops.convert_to_numpy(loss))),
-        "accuracy": float(np.mean(np.argmax(logits, axis=-1) == labels)),
-    }

@@ -21,12 +21,13 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from noisegame_cli import checks
+from noisegame_cli.budgets import PIXEL_MAX
 from noisegame_cli.errors import UserError
 from noisegame_cli.training.strategy import scale_for_replicas
 
 LOSSES = ("gan", "l1", "gan+l1")
 PIX2PIX_L1_WEIGHT = 100.0
-PIXEL_MAX = 255.0
 SSIM_WINDOW = 11
 
 
@@ -66,8 +67,7 @@ def image_quality(restored, clean) -> dict[str, tf.Tensor]:
 
 
 def validate_training(loss: str, l1_weight: float, discriminator) -> None:
-    if loss not in LOSSES:
-        raise UserError(f"unknown denoiser loss {loss!r}; choose from {', '.join(LOSSES)}")
+    checks.chosen(loss, LOSSES, "denoiser loss")
     if loss == "gan+l1" and not l1_weight > 0:
         raise UserError(f"the L1 weight must be positive, got {l1_weight:g}")
     if loss != "l1" and discriminator is None:

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from noisegame_cli import checks
 from noisegame_cli.errors import UserError
 from noisegame_cli.losses import mean_cross_entropy
 from noisegame_cli.training.l2_budget import BUDGETS, apply_noise, budget_penalty, l2_norms
@@ -215,10 +216,8 @@ def validate_game(epsilon, p_noise, budget, generator_loss, replay) -> None:
         raise UserError(f"epsilon must be positive (L2 size in the 0..1 image scale), got {epsilon}")
     if not 0.0 < p_noise <= 1.0:
         raise UserError(f"p-noise must lie in (0, 1], got {p_noise}")
-    if budget not in BUDGETS:
-        raise UserError(f"unknown budget {budget!r}; choose from {', '.join(BUDGETS)}")
-    if generator_loss not in GENERATOR_LOSSES:
-        raise UserError(f"unknown generator loss {generator_loss!r}; choose from {', '.join(GENERATOR_LOSSES)}")
+    checks.chosen(budget, BUDGETS, "budget")
+    checks.chosen(generator_loss, GENERATOR_LOSSES, "generator loss")
     if not 0.0 <= replay < 1.0:
         raise UserError(f"replay probability must lie in [0, 1), got {replay}")
 

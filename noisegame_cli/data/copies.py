@@ -26,8 +26,9 @@ from typing import Callable, Sequence
 import keras
 import numpy as np
 
+from noisegame_cli import checks
 from noisegame_cli.corruptions.engine import corrupt, corrupt_dataset
-from noisegame_cli.corruptions.parameters import SEVERITIES
+from noisegame_cli.corruptions.names import SEVERITIES
 from noisegame_cli.data import cifar10c, imagenet_c
 from noisegame_cli.errors import UserError
 
@@ -39,9 +40,7 @@ def choose_layout(split, layout: str) -> str:
     """``auto``: npy for a split held as arrays, folder for one streamed from files or a pipeline."""
     if layout == "auto":
         return "npy" if split.in_memory else "folder"
-    if layout not in LAYOUTS:
-        raise UserError(f"unknown layout {layout!r}; choose from auto, {', '.join(LAYOUTS)}")
-    return layout
+    return checks.chosen(layout, ("auto", *LAYOUTS), "layout")
 
 
 def check_settings(out: str | os.PathLike, settings: dict) -> None:
@@ -107,8 +106,7 @@ def write_copy(
     Returns one row per (corruption, severity): ``images`` (the part's image count) and, for the parts
     written now, ``seconds`` (for npy, a corruption's time spread evenly over its severities); rows
     of kept parts carry ``kept: True``."""
-    if layout not in LAYOUTS:
-        raise UserError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
+    checks.chosen(layout, LAYOUTS, "layout")
     check_layout_severities(layout, severities)
     bar = keras.utils.Progbar(len(corruptions) * len(severities), unit_name="set", verbose=1 if progress else 0)
     writer = _write_npy if layout == "npy" else _write_folders

@@ -1,0 +1,87 @@
+"""Corruption names, their groups and the severities: what every list of corruptions is checked and
+expanded against.
+
+A leaf module (no TensorFlow, nothing of this project but the checks), so the command line, the
+configuration and the dataset loaders can read it without loading the engine.
+
+- ``CORRUPTIONS``: the 15 common corruptions, in the CIFAR-10-C order;
+- ``EXTRA_CORRUPTIONS``: the 4 held-out ones (speckle noise, gaussian blur, spatter, saturate);
+- ``GROUPS``: names that stand for several corruptions wherever a list is asked for
+  (``noise``, ``common``, ``all``);
+- ``SEVERITIES``: 1..5, the index into each corruption's row of a parameter table.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from noisegame_cli import checks
+from noisegame_cli.errors import UserError
+
+CORRUPTIONS = (
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "defocus_blur",
+    "glass_blur",
+    "motion_blur",
+    "zoom_blur",
+    "snow",
+    "frost",
+    "fog",
+    "brightness",
+    "contrast",
+    "elastic_transform",
+    "pixelate",
+    "jpeg_compression",
+)
+EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
+ALL_CORRUPTIONS = CORRUPTIONS + EXTRA_CORRUPTIONS
+NOISE_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise")
+GROUPS = {"noise": NOISE_CORRUPTIONS, "common": CORRUPTIONS, "all": ALL_CORRUPTIONS}
+SEVERITIES = (1, 2, 3, 4, 5)
+
+
+def expand(names: Iterable[str]) -> tuple[str, ...]:
+    """The corruption names with the groups expanded, in order, each once."""
+    expanded: list[str] = []
+    for name in names:
+        expanded += [n for n in GROUPS.get(name, (name,)) if n not in expanded]
+    return tuple(expanded)
+
+
+def check_names(names: Sequence[str], flag: str = "--corruptions") -> tuple[str, ...]:
+    """The one check of a list of corruption names (groups included); returns them expanded."""
+    expanded = expand(names)
+    checks.chosen(expanded, (*GROUPS, *ALL_CORRUPTIONS), "corruption", where=flag)
+    return expanded
+
+
+def names_check(value, flag) -> None:
+    """A config field's check of a corruption list: at least one name, each known."""
+    checks.not_empty(value, flag)
+    check_names(value, flag)
+
+
+def severities_check(value, flag) -> None:
+    """A config field's check of severities: at least one, each in 1..5, none twice."""
+    checks.not_empty(value, flag)
+    for severity in value:
+        if severity not in SEVERITIES:
+            raise UserError(f"{flag} must lie in 1..5, got {severity}")
+    checks.distinct(value, flag)
+
+
+def select(requested: Sequence[str], available: Sequence[str], where: str) -> tuple[str, ...]:
+    """The requested corruptions that ``available`` (a dataset's files) holds: groups shrink to what
+    is there; a name asked for by itself must be there. ``all`` keeps every corruption the files hold,
+    the dataset's own names included (MNIST-C's shear, ...)."""
+    missing = [name for name in requested if name not in GROUPS and name not in available]
+    if missing:
+        raise UserError(f"{where} has no {', '.join(missing)} images; it has {', '.join(available)}")
+    if "all" in requested:
+        return tuple(available)
+    selected = tuple(name for name in expand(requested) if name in available)
+    if not selected:
+        raise UserError(f"{where} holds none of the corruptions asked for ({', '.join(requested)})")
+    return selected
