@@ -51,9 +51,9 @@ def restricted_to_dataset(model: keras.Model, data, *, what: str = "model") -> k
         count = len(subset.indices)
         raise UserError(f"{what} predicts {outputs} classes but {data.name} takes a model of its {count} classes "
                         f"or of the {subset.total} {subset.space} classes (restricted to its {count})")  # fmt: skip
-    images = keras.Input(shape=tuple(model.inputs[0].shape[1:]), dtype=model.inputs[0].dtype, name="images")
-    logits = LogitSubset(subset.indices, subset.protocol, name="class_subset")(model(images))
-    return keras.Model(images, logits, name=model.name)
+    # the model's own graph, extended: its layers stay visible (a SavedModel's TFSMLayer among them)
+    logits = LogitSubset(subset.indices, subset.protocol, name="class_subset")(model.outputs[0])
+    return keras.Model(model.inputs, logits, name=model.name)
 
 
 def class_protocol(model: keras.Model) -> str:
