@@ -19,6 +19,7 @@ from noisegame_cli.data import load_dataset
 from noisegame_cli.data.imagenet_classes import imagenet_a_wnids, imagenet_classes, imagenet_indices, imagenet_r_wnids, imagenet_wnids
 from noisegame_cli.errors import UserError
 from noisegame_cli.evaluation.clean import evaluate
+from noisegame_cli.evaluation.shifts import evaluate_shift
 from noisegame_cli.losses import cross_entropy
 from noisegame_cli.models import LogitSubset, class_protocol, load_checked, load_classifier, restricted_to_dataset
 
@@ -119,6 +120,14 @@ def test_the_200_wnids_of_r_and_a_are_distinct_imagenet_classes(wnids, first, la
     indices = imagenet_indices(listed)
     assert list(indices[:6]) == first and list(indices[-3:]) == last
     assert set(imagenet_r_wnids()) != set(imagenet_a_wnids())
+
+
+def test_each_original_dataset_lists_registered_shift_sets():
+    from noisegame_cli.data import DATASETS
+    from noisegame_cli.data.shifts import NATURAL_SHIFTS
+
+    for original, shifts in NATURAL_SHIFTS.items():
+        assert original in DATASETS and all(DATASETS[name].kind == "images" for name in shifts)
 
 
 # --- the ImageNet shift sets: layouts ---------------------------------------------------------------
@@ -261,6 +270,15 @@ def test_a_1000_class_model_is_restricted_to_the_200_classes_before_the_argmax(t
     unrestricted = np.argmax(full, axis=1)  # the argmax over all 1000 picks class k + 1 for every near image
     near = [kind == "near" for kind in kinds]
     assert all(np.asarray(data.class_subset.indices)[labels[near]] + 1 == unrestricted[near])
+
+
+def test_evaluate_shift_reports_accuracy_count_and_protocol(tmp_path):
+    write_r_images(tmp_path)
+    result = evaluate_shift(imagenet_classifier(), "imagenet-r:partial", tmp_path, batch_size=4)
+    assert result["dataset"] == "imagenet-r:partial" and result["count"] == 12 and result["accuracy"] == pytest.approx(8 / 12)
+    assert result["protocol"] == "200-class subset of the 1000 ImageNet classes" and result["loss"] > 0
+    with raises("model colour_classifier predicts 10 classes but imagenet-r:partial takes a model of its 200 classes"):
+        evaluate_shift(colour_classifier(np.zeros((10, 3))), "imagenet-r:partial", tmp_path)
 
 
 def test_the_restriction_comes_before_any_attack(tmp_path, saved_imagenet_classifier):

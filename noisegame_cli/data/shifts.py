@@ -56,6 +56,11 @@ from noisegame_cli.data.sources import Split
 from noisegame_cli.errors import UserError
 
 PARTIAL = "partial"
+# The natural shifts of each original dataset, as a card lists them (the C-bar corruptions are corrupted datasets).
+NATURAL_SHIFTS = {
+    "cifar10": ("cifar10.1",),
+    "imagenet": ("imagenet-v2", "imagenet-sketch", "imagenet-r", "imagenet-a"),
+}
 
 
 def _class_index_folders() -> tuple[str, ...]:
