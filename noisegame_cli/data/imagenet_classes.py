@@ -25,7 +25,7 @@ def _lines(file_name: str) -> list[str]:
 @cache
 def imagenet_classes() -> tuple[tuple[str, str], ...]:
     """``(wnid, name)`` of each of the 1000 classes, in class-index order."""
-    header, *rows = _lines("imagenet.tsv")
+    rows = _lines("imagenet.tsv")[1:]  # after the header line
     return tuple(tuple(row.split("\t")) for row in rows)
 
 
