@@ -5,6 +5,7 @@ Importing this package registers every dataset loader (``DATASETS``).
 
 from noisegame_cli.data.datasets import (
     DATASETS,
+    ClassSubset,
     CorruptedDataset,
     Dataset,
     LoadOptions,
@@ -22,6 +23,7 @@ from noisegame_cli.data import (  # noqa: E402,F401  (registers their datasets)
     imagenet,
     imagenet_c,
     mnist,
+    shifts,
     stl10,
     svhn,
     tfds_builders,
@@ -29,6 +31,7 @@ from noisegame_cli.data import (  # noqa: E402,F401  (registers their datasets)
 
 __all__ = [
     "DATASETS",
+    "ClassSubset",
     "CorruptedDataset",
     "Dataset",
     "FileSplit",

@@ -54,12 +54,28 @@ class LoadOptions:
 
 
 @dataclass(frozen=True)
+class ClassSubset:
+    """A dataset's classes as a part of the larger label space its models are trained on (ImageNet-R's
+    200 of the 1000 ImageNet classes): a model of the whole space is evaluated on these classes alone."""
+
+    indices: tuple[int, ...]  # each class's index in the larger space, in label order
+    total: int  # the number of classes of the larger space
+    space: str  # its name ("ImageNet")
+
+    @property
+    def protocol(self) -> str:
+        """What evaluating a model of the whole space on these classes does, in words for a card."""
+        return f"{len(self.indices)}-class subset of the {self.total} {self.space} classes"
+
+
+@dataclass(frozen=True)
 class Dataset:
     name: str
     train: AnySplit | None
     val: AnySplit | None
     test: AnySplit | None
     class_names: tuple[str, ...]
+    class_subset: ClassSubset | None = None  # where its classes are a part of a larger label space (ImageNet-R, -A)
 
     @property
     def num_classes(self) -> int:

@@ -8,6 +8,7 @@ import keras
 from noisegame_cli import checks
 from noisegame_cli.errors import UserError
 from noisegame_cli.models.applications import application_names, build_application, check_application, is_application
+from noisegame_cli.models.class_subset import LogitSubset, class_protocol, restricted_to_dataset
 from noisegame_cli.models.classifiers import MODELS, build_model as build_registered, register
 from noisegame_cli.models.denoiser import build_denoiser, build_discriminator, purified_classifier
 from noisegame_cli.models.saved import (
@@ -57,11 +58,13 @@ def build_model(
 
 __all__ = [
     "MODELS",
+    "LogitSubset",
     "build_denoiser",
     "build_discriminator",
     "build_model",
     "check_fits",
     "check_model_name",
+    "class_protocol",
     "copy_classifier",
     "load_checked",
     "load_classifier",
@@ -71,4 +74,5 @@ __all__ = [
     "purified_classifier",
     "register",
     "resolve_model_file",
+    "restricted_to_dataset",
 ]

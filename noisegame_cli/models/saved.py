@@ -19,6 +19,7 @@ from pathlib import Path
 import keras
 
 from noisegame_cli.errors import UserError
+from noisegame_cli.models.class_subset import restricted_to_dataset
 from noisegame_cli.runs import run_name_of
 
 MODEL_FILE = "model.keras"
@@ -105,9 +106,11 @@ def check_fits(model: keras.Model, image_shape: tuple[int, ...], num_classes: in
 
 def load_checked(path: str | os.PathLike, data, *, what: str | None = None) -> keras.Model:
     """Load a saved classifier and check it fits ``data`` (a Dataset or CorruptedDataset): the one
-    way every command loads a model, a teacher or a baseline."""
-    model = load_classifier(path)
-    check_fits(model, data.image_shape, data.num_classes, what=what or f"model {path}")
+    way every command loads a model, a teacher or a baseline. A model of all 1000 ImageNet classes
+    is restricted to the classes of a dataset that has a class subset (ImageNet-R, -A)."""
+    what = what or f"model {path}"
+    model = restricted_to_dataset(load_classifier(path), data, what=what)
+    check_fits(model, data.image_shape, data.num_classes, what=what)
     return model
 
 
