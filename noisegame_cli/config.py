@@ -38,13 +38,12 @@ def setting(
     flag: str | None = None,
     metavar: str | None = None,
     multiple: bool = False,
-    argument: bool = False,
     show_default: bool = True,
 ) -> Any:
     """A config field: its default, one line of help, and how its value is checked.
 
     ``choices`` (a tuple, or a function returning one for registries) is checked and listed in the
-    help; ``multiple`` makes a repeatable option; ``argument`` a positional argument.
+    help; ``multiple`` makes a repeatable option.
     """
     metadata = {
         "help": help,
@@ -53,7 +52,6 @@ def setting(
         "flag": flag,
         "metavar": metavar,
         "multiple": multiple,
-        "argument": argument,
         "show_default": show_default,
     }
     return dataclasses.field(default=default, metadata=metadata)
@@ -160,17 +158,13 @@ class Config:
     # Values a ``--smoke`` run overrides (seconds-long, same code path); merged along the class
     # hierarchy, so each option group contributes its own.
     smoke_preset: ClassVar[Mapping[str, Any]] = {}
+    # Former option names and the fields that replaced them, merged like the preset: a former name,
+    # typed or in a recipe, is refused with one line naming the new one.
+    renamed: ClassVar[Mapping[str, str]] = {}
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if value is None:
-                continue
-            choices, check = field.metadata.get("choices"), field.metadata.get("check")
-            if choices is not None:
-                checks.one_of(choices, what=flag_name(field)[2:].replace("-", " "))(value, flag_name(field))
-            if check is not None:
-                check(value, flag_name(field))
+            check_field(field, getattr(self, field.name))
         self.validate()
 
     def validate(self) -> None:
@@ -190,10 +184,20 @@ class Config:
     @classmethod
     def smoke_values(cls) -> dict[str, Any]:
         names = {field.name for field in dataclasses.fields(cls)}
-        merged: dict[str, Any] = {}
-        for klass in reversed(cls.__mro__):
-            merged.update(klass.__dict__.get("smoke_preset", {}))
-        return {key: value for key, value in merged.items() if key in names}
+        return {key: value for key, value in _merged(cls, "smoke_preset").items() if key in names}
+
+    @classmethod
+    def renamed_options(cls) -> dict[str, str]:
+        """``{former field name: its field now}`` along the class hierarchy."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        return {old: new for old, new in _merged(cls, "renamed").items() if old not in names}
+
+
+def _merged(cls: type, attribute: str) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        merged.update(klass.__dict__.get(attribute, {}))
+    return merged
 
 
 @dataclasses.dataclass(frozen=True)
@@ -313,12 +317,24 @@ class CorruptionEvalOptions(Config):
     """An evaluation under generated corruptions after training (teacher and trained model side by side)."""
 
     option_group: ClassVar[str] = "evaluation"
+    renamed: ClassVar[Mapping[str, str]] = {"eval_corruptions": "corruptions"}
 
-    eval_corruptions: tuple[str, ...] = setting((), "After training, evaluate on these corruptions (comma list; noise = gaussian, "
-                                                "shot and impulse noise; common = the 15; all = the 19).", check=names.check_names)
+    corruptions: tuple[str, ...] = setting((), "After training, evaluate on these corruptions (comma list; noise = gaussian, "
+                                           "shot and impulse noise; common = the 15; all = the 19).", check=names.check_names)
     severities: tuple[int, ...] = setting(names.SEVERITIES, "Corruption severities to evaluate.", check=names.severities_check)
     parameters: str | None = setting(None, "Corruption parameters of this published benchmark [default: the set whose native size is "
                                      "nearest the images'].", choices=_parameter_set_names, show_default=False)
+
+
+def check_field(field: dataclasses.Field, value: Any) -> None:
+    """The checks a field declares (its choices, its check), on a value that is not None."""
+    if value is None:
+        return
+    choices, check = field.metadata.get("choices"), field.metadata.get("check")
+    if choices is not None:
+        checks.one_of(choices, what=flag_name(field)[2:].replace("-", " "))(value, flag_name(field))
+    if check is not None:
+        check(value, flag_name(field))
 
 
 def require(condition: bool, message: str) -> None:
@@ -362,6 +378,47 @@ def load_saved_config(run_dir: str | Path, command: str) -> dict[str, Any]:
     return {**saved, "resume": str(run_dir)}
 
 
+def parse_values(cls: type[Config], values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """``values`` (from a file or flags) parsed by the kinds of ``cls``'s fields; a former option name,
+    an unknown one or a value that does not parse is a ``UserError`` naming it."""
+    kinds = field_kinds(cls)
+    renamed = cls.renamed_options()
+    parsed = {}
+    for key, value in values.items():
+        if key in renamed:
+            raise UserError(f"{source}: option {key!r} is now {renamed[key]!r} (the option names of docs/runs.md)")
+        if key not in kinds:
+            raise UserError(f"{source}: unknown option {key!r} for {cls.command or cls.__name__}")
+        try:
+            parsed[key] = parse_value(kinds[key], value)
+        except (ValueError, TypeError, ZeroDivisionError):
+            raise UserError(f"{source}: {'--' + key.replace('_', '-')}: {value!r} is not a valid {kinds[key]} value") from None
+    return parsed
+
+
+def check_values(cls: type[Config], values: Mapping[str, Any], source: str) -> None:
+    """Parse and check ``values`` field by field, without building the config (the checks that involve
+    several fields, and the fields left out, wait for the real run): a recipe checked ahead of time."""
+    fields = cls.__dataclass_fields__
+    for key, value in parse_values(cls, values, source).items():
+        try:
+            check_field(fields[key], value)
+        except UserError as error:
+            raise UserError(f"{source}: {error}") from None
+
+
+def recorded_config(values: Mapping[str, Any], cls: type[Config], source: str) -> tuple[dict[str, Any], bool]:
+    """A config file's values without its ``command`` key, and whether it is a recorded ``config.json``
+    (it has one: it must name this command, and its values are already resolved)."""
+    values = dict(values)
+    if "command" not in values:
+        return values, False
+    command = values.pop("command")
+    if command != cls.command:
+        raise UserError(f"{source} is the config of a {command} run, not of {cls.command}")
+    return values, True
+
+
 def resolve_config(
     cls: type[Config],
     file_values: Mapping[str, Any] | None = None,
@@ -373,23 +430,13 @@ def resolve_config(
 
     ``flags`` holds only the options the user actually gave. ``smoke`` may come from either layer.
     Values from a file are parsed like flags (``8/255``, comma lists); a value that does not parse
-    is a ``UserError`` naming the option.
+    is a ``UserError`` naming the option. A recorded ``config.json`` (it names its command) is
+    already resolved: the preset is applied over it only when ``--smoke`` is typed now.
     """
-    file_values = dict(file_values or {})
+    file_values, recorded = recorded_config(file_values or {}, cls, source)
     flags = dict(flags or {})
-    kinds = field_kinds(cls)
-    unknown = sorted(set(file_values) - set(kinds))
-    if unknown:
-        raise UserError(f"{source}: unknown option {unknown[0]!r} for {cls.command or cls.__name__}")
-    values = {}
-    for key, value in {**file_values, **flags}.items():
-        if key not in kinds:
-            raise UserError(f"unknown option {key!r} for {cls.command or cls.__name__}")
-        try:
-            values[key] = parse_value(kinds[key], value)
-        except (ValueError, TypeError, ZeroDivisionError):
-            raise UserError(f"{'--' + key.replace('_', '-')}: {value!r} is not a valid {kinds[key]} value") from None
-    smoke = values.get("smoke", False)
+    values = {**parse_values(cls, file_values, source), **parse_values(cls, flags, "command line")}
+    smoke = flags.get("smoke", False) if recorded else values.get("smoke", False)
     if smoke:
         preset = cls.smoke_values()
         values = {**{k: v for k, v in values.items() if k not in flags}, **preset, **{k: values[k] for k in flags}}

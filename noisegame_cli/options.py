@@ -62,7 +62,7 @@ def _help(field: dataclasses.Field) -> str:
     choices = field.metadata.get("choices")
     if choices is not None and callable(choices):
         text += f" Choices: {', '.join(map(str, choices()))}."
-    show = field.metadata.get("show_default", True) and field.default is not None and not field.metadata.get("argument")
+    show = field.metadata.get("show_default", True) and field.default is not None
     if show and not (isinstance(field.default, bool) and field.default is False):
         text += f" [default: {format_default(field.default)}]"
     return text
@@ -85,9 +85,6 @@ def click_params(cls: type[Config]) -> list[click.Parameter]:
     for field in fields:
         kind = kinds[field.name]
         meta = field.metadata
-        if meta.get("argument"):
-            params.append(click.Argument([field.name], type=ConfigValue(kind), required=False, metavar=field.name.upper()))
-            continue
         flag = flag_name(field)
         choices = meta.get("choices")
         if kind == "bool":
@@ -104,7 +101,7 @@ def click_params(cls: type[Config]) -> list[click.Parameter]:
             metavar=meta.get("metavar"),
         ))  # fmt: skip
     params.append(click.Option(["--config", "config_file"], type=click.Path(dir_okay=False), default=None,
-                               help="YAML recipe; its values sit between the defaults and the flags."))  # fmt: skip
+                               help="YAML recipe, or a run's config.json (reruns that run's settings); its values sit between the defaults and the flags."))  # fmt: skip
     return params
 
 
@@ -154,6 +151,28 @@ def print_summary(summary: Mapping[str, Any]) -> None:
         click.echo(f"{key}: {value:.4f}" if isinstance(value, float) else f"{key}: {value}")
 
 
+class ConfigCommand(click.Command):
+    """A command generated from a config class; a former option name is refused with one line naming
+    the option that replaced it (``Config.renamed``), and so are positional arguments where the
+    command has none (``no_arguments``: what to write instead)."""
+
+    def __init__(self, *args, config_class: type[Config], no_arguments: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config_class = config_class  # also for the test that every option is read
+        self.no_arguments = no_arguments
+
+    def parse_args(self, ctx, args):
+        renamed = {f"--{old.replace('_', '-')}": flag_name(self.config_class.__dataclass_fields__[new])
+                   for old, new in self.config_class.renamed_options().items()}  # fmt: skip
+        for arg in args:
+            flag = arg.split("=", 1)[0]
+            if flag in renamed:
+                raise click.UsageError(f"{flag} is now {renamed[flag]} (the option names of docs/runs.md)", ctx)
+        if self.no_arguments and args and not args[0].startswith("-"):
+            raise click.UsageError(f"this command takes options only: {self.no_arguments}", ctx)
+        return super().parse_args(ctx, args)
+
+
 def config_command(
     name: str,
     cls: type[Config],
@@ -161,6 +180,7 @@ def config_command(
     help: str,
     *,
     short_help: str | None = None,
+    no_arguments: str | None = None,
 ) -> click.Command:
     """A Click command with one option per field of ``cls`` that resolves the config, runs, and
     prints the summary ``run`` returns."""
@@ -169,32 +189,23 @@ def config_command(
     def callback(ctx: click.Context, **params):
         print_summary(run(build_config(cls, ctx, params)))
 
-    command = click.Command(name, callback=callback, params=click_params(cls), help=help, short_help=short_help,
-                            context_settings={"help_option_names": ["-h", "--help"]})  # fmt: skip
-    command.config_class = cls  # for the test that every option is read
-    return command
+    return ConfigCommand(name, callback=callback, params=click_params(cls), help=help, short_help=short_help, config_class=cls,
+                         no_arguments=no_arguments, context_settings={"help_option_names": ["-h", "--help"]})  # fmt: skip
 
 
 class ModeGroup(click.Group):
-    """A command with modes as subcommands (``fgsm eval|train``), accepting an older spelling for one
-    release: where the arguments start with an option instead of a mode, ``legacy(args)`` returns
-    them rewritten to the new spelling and a notice."""
-
-    def __init__(self, *args, legacy: Callable[[list[str]], tuple[list[str], str] | None] | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.legacy = legacy
+    """A command with modes as subcommands (``fgsm eval|train``); arguments that start with an option
+    instead of a mode are refused with one line naming the modes."""
 
     def parse_args(self, ctx, args):
-        if self.legacy is not None and args and args[0].startswith("-") and args[0] not in ("-h", "--help"):
-            rewritten = self.legacy(list(args))
-            if rewritten is not None:
-                args, notice = rewritten
-                click.echo(f"noisegame: warning: {notice}", err=True)
+        if args and args[0].startswith("-") and args[0] not in ("-h", "--help"):
+            modes = " or ".join(f"`{self.name} {mode} ...`" for mode in self.commands)
+            raise click.UsageError(f"{self.name} takes a mode first: {modes}", ctx)
         return super().parse_args(ctx, args)
 
 
-def mode_group(name: str, help: str, modes: Mapping[str, click.Command], *, legacy=None) -> click.Group:
-    group = ModeGroup(name, help=help, legacy=legacy, context_settings={"help_option_names": ["-h", "--help"]})
+def mode_group(name: str, help: str, modes: Mapping[str, click.Command]) -> click.Group:
+    group = ModeGroup(name, help=help, context_settings={"help_option_names": ["-h", "--help"]})
     for mode, command in modes.items():
         group.add_command(command, mode)
     return group

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from noisegame_cli import checks
-from noisegame_cli.config import Config, load_config_file, resolve_config
+from noisegame_cli.config import Config, check_values, load_config_file, resolve_config
 from noisegame_cli.errors import UserError
 
 CORRUPTED_SET = "digits-C"
@@ -68,7 +68,7 @@ SHORTENED = {
         "student": {**COMPACT, "epochs": 12},
         "adversarial": {**COMPACT, "epochs": 8},
         "freq-train": {**COMPACT, "epochs": 8},
-        "freq-smooth": {"steps": 5},
+        "freq-smooth": {"attack_steps": 5},
     },
     "cifar10": {},
 }
@@ -102,7 +102,7 @@ def build_study(name: str) -> tuple[Step, ...]:
                     every_seed=every_seed)  # fmt: skip
 
     # On digits the corrupted test set is made once, before any model needs it.
-    written_set = [Step("corrupted-set", corrupt.Config, corrupt.run, values={"dataset": "digits", "out_dir": "{runs}/" + CORRUPTED_SET})]
+    written_set = [Step("corrupted-set", corrupt.Config, corrupt.run, values={"dataset": "digits", "out": "{runs}/" + CORRUPTED_SET})]
     return (
         *(written_set if name == "digits" else ()),
         Step("teacher", train_teacher.Config, train_teacher.run, recipe["teacher"], shorten=shorter.get("teacher", {}), every_seed=True),
@@ -142,10 +142,22 @@ def default_recipes_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "experiments"
 
 
+def recipe_values(step: Step, recipes: Path) -> dict[str, Any]:
+    """The values of a step's recipe with the study's shortening (a missing or broken file: ``UserError``)."""
+    return {**(load_config_file(recipes / step.recipe) if step.recipe else {}), **step.shorten}
+
+
+def check_recipes(steps: Sequence[Step], recipes: Path) -> None:
+    """Every step's recipe read and its options checked before the first step runs, so a broken or
+    outdated recipe costs one line, not a study stopped minutes in."""
+    for step in steps:
+        check_values(step.config, recipe_values(step, recipes), source=f"recipe {recipes / step.recipe}" if step.recipe else step.name)
+
+
 def step_config(step: Step, runs_dir: Path, done: Mapping[str, str], *, smoke: bool, seed: int, recipes: Path,
                 data_dir: str | None = None, corrupted_dir: str | None = None) -> Config:  # fmt: skip
     """The resolved config of one step: its recipe (shortened), its fixed values, its links, the study's settings."""
-    file_values = {**(load_config_file(recipes / step.recipe) if step.recipe else {}), **step.shorten}
+    file_values = recipe_values(step, recipes)
     places = {"{runs}": str(runs_dir), "{corrupted}": str(corrupted_dir)}
     fields = step.config.__dataclass_fields__
     flags: dict[str, Any] = {"data_dir": str(data_dir)} if data_dir and "data_dir" in fields else {}
@@ -181,6 +193,7 @@ def run_study(
     recipes = Path(recipes) if recipes else default_recipes_dir()
     if not recipes.is_dir():
         raise UserError(f"--recipes {recipes}: no such folder (the study's YAML recipes, experiments/ in the repository)")
+    check_recipes(steps, recipes)
     runs_dir = Path(runs_dir)
     planned = [(step, seed) for seed_index, seed in enumerate(seeds) for step in steps if seed_index == 0 or step.every_seed]
     done_by_seed: dict[int, dict[str, str]] = {seed: {} for seed in seeds}

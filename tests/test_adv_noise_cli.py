@@ -39,12 +39,10 @@ def test_gnt_smoke_run_with_several_sigmas(invoke, runs_dir, teacher_file):
 
 
 def test_ant_smoke_run_keeps_the_budget_and_logs_the_game(invoke, runs_dir, teacher_file):
-    result = invoke("adv-noise", "--smoke", "--limit", "48", "--mode", "ant", "--epsilon", "2.5", "--generator", "3x3",
+    result = invoke("adv-noise", "ant", "--smoke", "--limit", "48", "--eps", "2.5", "--generator", "3x3",
                     "--replay", "0.5", "--replay-size", "2", "--reset-generator-every", "1",
                     "--teacher", teacher_file, "--runs-dir", runs_dir)
     assert result.exit_code == 0, result.output
-    # the old spelling still works for one release, with a one-line notice
-    assert result.stderr.strip().splitlines()[0].startswith("noisegame: warning: `--mode ant` is deprecated")
     run, history, metrics = _complete_run(runs_dir, "ant")
     for column in ("classifier_loss", "generator_loss", "clean_accuracy", "noise_accuracy", "noise_l2", "val_noise_accuracy"):
         assert column in history.columns
@@ -59,8 +57,10 @@ def test_ant_smoke_run_keeps_the_budget_and_logs_the_game(invoke, runs_dir, teac
     "args, message",
     [
         (["ant", "--teacher", "{other}"], "teacher predicts 3 classes but the dataset has 10"),
-        (["ant", "--teacher", "{teacher}", "--epsilon", "0"], "--epsilon must be positive"),
-        (["ant", "--teacher", "{teacher}", "--epsilon", "-1"], "--epsilon must be positive"),
+        (["ant", "--teacher", "{teacher}", "--eps", "0"], "--eps must be positive"),
+        (["ant", "--teacher", "{teacher}", "--eps", "-1"], "--eps must be positive"),
+        (["ant", "--teacher", "{teacher}", "--epsilon", "3"], "--epsilon is now --eps"),
+        (["--mode", "ant", "--teacher", "{teacher}"], "adv-noise takes a mode first: `adv-noise gnt ...` or `adv-noise ant ...`"),
         (["fgsm", "--teacher", "{teacher}"], "No such command 'fgsm'"),
         (["ant", "--teacher", "{teacher}", "--config", "{tmp}/mode.yaml"], "unknown option 'sigma' for adv-noise-ant"),
         (["gnt", "--teacher", "{teacher}", "--sigma", "0"], "--sigma must lie in (0, 1]"),

@@ -42,7 +42,7 @@ def per_set_accuracy(run_dir) -> pd.Series:
 
 def test_npy_layout_reads_back_with_the_generated_accuracies(invoke, tmp_path, digits_model):
     out = tmp_path / "digits-C"
-    result = invoke("corrupt", "digits", out, "--corruptions", "gaussian_noise,contrast", "--limit", "40", "--seed", "3",
+    result = invoke("corrupt", "--dataset", "digits", "--out", out, "--corruptions", "gaussian_noise,contrast", "--limit", "40", "--seed", "3",
                     "--runs-dir", tmp_path / "runs")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "layout: npy" in result.output
@@ -63,7 +63,7 @@ def test_npy_layout_reads_back_with_the_generated_accuracies(invoke, tmp_path, d
 
 def test_folder_layout_writes_jpegs_that_read_back(invoke, tmp_path, image_folder):
     out = tmp_path / "folder-C"
-    result = invoke("corrupt", f"folder:{image_folder}", out, "--corruptions", "fog,pixelate", "--severities", "2,5",
+    result = invoke("corrupt", "--dataset", f"folder:{image_folder}", "--out", out, "--corruptions", "fog,pixelate", "--severities", "2,5",
                     "--runs-dir", tmp_path / "runs", "--batch-size", "4")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "layout: folder" in result.output
@@ -89,14 +89,14 @@ def test_folder_layout_writes_jpegs_that_read_back(invoke, tmp_path, image_folde
 
 def test_an_interrupted_copy_resumes_without_rewriting_finished_parts(invoke, tmp_path, image_folder):
     out = tmp_path / "folder-C"
-    first = invoke("corrupt", f"folder:{image_folder}", out, "--corruptions", "gaussian_noise", "--severities", "1",
+    first = invoke("corrupt", "--dataset", f"folder:{image_folder}", "--out", out, "--corruptions", "gaussian_noise", "--severities", "1",
                    "--runs-dir", tmp_path / "runs1")  # fmt: skip
     assert first.exit_code == 0, first.output
     finished = part_folder(out, "gaussian_noise", 1) / "cat" / "cat_000.JPEG"
     stamp = finished.stat().st_mtime_ns
     (out / "gaussian_noise" / ".2.partial" / "cat").mkdir(parents=True)  # what an interrupted part leaves
     (out / "gaussian_noise" / ".2.partial" / "cat" / "half.JPEG").write_bytes(b"\xff\xd8\xff")
-    again = invoke("corrupt", f"folder:{image_folder}", out, "--corruptions", "gaussian_noise", "--severities", "1,2",
+    again = invoke("corrupt", "--dataset", f"folder:{image_folder}", "--out", out, "--corruptions", "gaussian_noise", "--severities", "1,2",
                    "--runs-dir", tmp_path / "runs2")  # fmt: skip
     assert again.exit_code == 0, again.output
     assert "kept the finished parts gaussian_noise/1" in again.output and "sets_written: 1" in again.output
@@ -108,7 +108,7 @@ def test_an_interrupted_copy_resumes_without_rewriting_finished_parts(invoke, tm
     assert seconds["severity"].astype(int).tolist() == [2]  # only the part written now was timed
 
     # another seed into the same copy would mix two copies: refused, nothing written
-    other = invoke("corrupt", f"folder:{image_folder}", out, "--corruptions", "fog", "--seed", "1", "--runs-dir", tmp_path / "runs3")
+    other = invoke("corrupt", "--dataset", f"folder:{image_folder}", "--out", out, "--corruptions", "fog", "--seed", "1", "--runs-dir", tmp_path / "runs3")
     assert_one_line_error(other, "holds a copy made with seed 0, not 1")
     assert not (out / "fog").exists() and not (tmp_path / "runs3").exists()
 
@@ -129,7 +129,7 @@ def test_parameter_sets_give_different_images_and_are_recorded(invoke, tmp_path)
     written = {}
     for name in ("cifar10-c", "imagenet-c"):
         out = tmp_path / name
-        result = invoke("corrupt", "digits", out, "--corruptions", "gaussian_noise", "--limit", "8", "--parameters", name,
+        result = invoke("corrupt", "--dataset", "digits", "--out", out, "--corruptions", "gaussian_noise", "--limit", "8", "--parameters", name,
                         "--runs-dir", tmp_path / f"runs-{name}")  # fmt: skip
         assert result.exit_code == 0, result.output
         written[name] = np.load(out / "gaussian_noise.npy")
@@ -143,12 +143,14 @@ def test_parameter_sets_give_different_images_and_are_recorded(invoke, tmp_path)
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["digits", "{tmp}/x", "--parameters", "cifar-10-c"], "unknown parameters 'cifar-10-c'; choose from cifar10-c, tiny-imagenet-c, imagenet-c"),
-        (["digits", "{tmp}/x", "--severities", "1,2"], "needs all 5 severities"),
-        (["digits", "{tmp}/x", "--layout", "npy", "--severities", "3"], "stacks all 5 severities"),
-        (["digits", "{tmp}/x", "--layout", "tar"], "--layout"),
-        (["cifar10-c", "{tmp}/x"], "holds only corrupted test images"),
-        (["digits"], "corrupt needs DATASET and OUT_DIR"),
+        (["--dataset", "digits", "--out", "{tmp}/x", "--parameters", "cifar-10-c"], "unknown parameters 'cifar-10-c'; choose from cifar10-c, tiny-imagenet-c, imagenet-c"),
+        (["--dataset", "digits", "--out", "{tmp}/x", "--severities", "1,2"], "needs all 5 severities"),
+        (["--dataset", "digits", "--out", "{tmp}/x", "--layout", "npy", "--severities", "3"], "stacks all 5 severities"),
+        (["--dataset", "digits", "--out", "{tmp}/x", "--layout", "tar"], "--layout"),
+        (["--dataset", "cifar10-c", "--out", "{tmp}/x"], "holds only corrupted test images"),
+        (["--dataset", "digits"], "corrupt needs --out DIR"),
+        (["digits", "{tmp}/x"], "this command takes options only: noisegame corrupt --dataset D --out DIR"),
+        (["--dataset", "digits", "--out-dir", "{tmp}/x"], "--out-dir is now --out"),
     ],
 )
 def test_mistakes_are_one_line_errors(invoke, tmp_path, extra, message):

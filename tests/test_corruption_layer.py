@@ -94,7 +94,7 @@ def test_bad_arguments_are_user_errors(names, severities, parameters, message):
 def test_train_teacher_augments_with_corruptions_in_smoke(invoke, tmp_path):
     runs = tmp_path / "runs"
     result = invoke("train-teacher", "--smoke", "--augment-corruptions", "gaussian_noise,contrast", "--augment-severities", "2,4",
-                    "--eval-corruptions", "fog", "--severities", "3", "--runs-dir", runs)  # fmt: skip
+                    "--corruptions", "fog", "--severities", "3", "--runs-dir", runs)  # fmt: skip
     assert result.exit_code == 0, result.output
     run = only_run_dir(runs, "train-teacher")
     config = json.loads((run / "config.json").read_text())

@@ -37,12 +37,12 @@ def test_train_records_quality_per_epoch_and_the_grid(denoiser_run):
     metrics = pd.read_csv(denoiser_run / "metrics.csv").set_index("metric")["value"]
     assert 25 < metrics["noisy_psnr"] < 40  # variance 50 on 0..255 is about 31 dB
     config = json.loads((denoiser_run / "config.json").read_text())
-    assert config["noise"] == ["gaussian"] and config["variance"] == 50
+    assert config["noise"] == ["gaussian"] and config["sigma"] == pytest.approx(50**0.5 / 255)  # the study's variance of 50
 
 
 def test_eval_reports_every_setting_and_the_white_box_is_at_least_as_strong(invoke, runs_dir, denoiser_run, classifier):
     result = invoke("denoise", "eval", "--smoke", "--denoiser", denoiser_run, "--classifier", classifier, "--bpda",
-                    "--epsilons", "8/255", "--steps", "5", "--runs-dir", runs_dir)  # fmt: skip
+                    "--eps", "8/255", "--attack-steps", "5", "--runs-dir", runs_dir)  # fmt: skip
     assert result.exit_code == 0, result.output
     run = only_run_dir(runs_dir, "denoise-eval")
     metrics = pd.read_csv(run / "metrics.csv")
@@ -58,7 +58,9 @@ def test_eval_reports_every_setting_and_the_white_box_is_at_least_as_strong(invo
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "--variance", "0"], "--variance must be positive"),
+        (["train", "--sigma", "0"], "--sigma must lie in (0, 1]"),
+        (["train", "--variance", "50"], "--variance is now --sigma"),
+        (["eval", "--denoiser", "{denoiser}", "--classifier", "{classifier}", "--norm", "L2", "--eps", "-1"], "L2 --eps must be finite"),
         (["train", "--noise", "corruption:fog:9"], "severity must be an integer in 1..5"),
         (["train", "--noise", "salt"], "unknown noise 'salt'"),
         (["train", "--dataset", "synthetic:18x18x3:4", "--depth", "2"], "divisible by 4"),

@@ -19,8 +19,8 @@ from noisegame_cli.models.denoiser import build_denoiser, build_discriminator, p
 from noisegame_cli.training.denoiser import DenoiserGAN, adversarial_loss, dcgan_optimizer, discriminator_loss
 from noisegame_cli.training.noisy_pairs import (
     CorruptionNoise,
+    STUDY_SIGMA,
     GaussianNoise,
-    gaussian_noise,
     noisy_copies,
     noisy_pairs,
     parse_noise,
@@ -88,31 +88,32 @@ def test_bad_architectures_are_user_errors(shape, kwargs):
 # --- noises and noisy pairs -------------------------------------------------------------------------
 
 
-def test_gaussian_noise_has_the_asked_variance_on_the_0_255_scale_and_is_seeded():
+def test_gaussian_noise_has_the_asked_sigma_on_the_0_1_scale_and_is_seeded():
     grey = np.full((8, 32, 32, 3), 128, np.uint8)
-    noisy = gaussian_noise(grey, 50.0, seed=3).numpy()
+    noise = GaussianNoise(STUDY_SIGMA)
+    noisy = noise(grey, 3).numpy()
     assert noisy.dtype == np.float32
-    assert abs(np.var(noisy - 128.0) - 50.0) < 2.5
-    np.testing.assert_array_equal(noisy, gaussian_noise(grey, 50.0, seed=3).numpy())
-    assert not np.array_equal(noisy, gaussian_noise(grey, 50.0, seed=4).numpy())
-    extremes = gaussian_noise(np.array([[[[0, 255, 0]]]] * 4, np.uint8), 400.0, seed=0).numpy()
+    assert abs(np.var(noisy - 128.0) - 50.0) < 2.5  # the study's variance of 50 on the 0..255 scale
+    np.testing.assert_array_equal(noisy, noise(grey, 3).numpy())
+    assert not np.array_equal(noisy, noise(grey, 4).numpy())
+    extremes = GaussianNoise(20 / 255)(np.array([[[[0, 255, 0]]]] * 4, np.uint8), 0).numpy()
     assert extremes.min() >= 0.0 and extremes.max() <= 255.0 and (extremes == 0).any() and (extremes == 255).any()
 
 
-@pytest.mark.parametrize("variance", [0.0, -50.0])
-def test_non_positive_variance_is_a_user_error(variance):
-    with pytest.raises(UserError, match="variance"):
-        gaussian_noise(np.zeros((1, 8, 8, 3), np.uint8), variance, seed=0)
-    with pytest.raises(UserError, match="variance"):
-        parse_noise(f"gaussian:{variance}")
+@pytest.mark.parametrize("sigma", [0.0, -0.1, 1.5])
+def test_a_sigma_outside_the_image_scale_is_a_user_error(sigma):
+    with pytest.raises(UserError, match="sigma"):
+        GaussianNoise(sigma)
+    with pytest.raises(UserError, match="sigma"):
+        parse_noise(f"gaussian:{sigma}")
 
 
 def test_noise_specs_parse_to_noises():
-    assert parse_noise("gaussian") == GaussianNoise(50.0)
-    assert parse_noise("gaussian:12.5") == GaussianNoise(12.5)
+    assert parse_noise("gaussian") == GaussianNoise(STUDY_SIGMA)
+    assert parse_noise("gaussian:0.05") == GaussianNoise(0.05)
     assert parse_noise("corruption:gaussian_noise:3") == CorruptionNoise("gaussian_noise", 3)
-    assert parse_noises("gaussian, corruption:fog:1") == (GaussianNoise(50.0), CorruptionNoise("fog", 1))
-    assert [noise.spec for noise in parse_noises(["gaussian", "corruption:fog:1"])] == ["gaussian:50", "corruption:fog:1"]
+    assert parse_noises("gaussian, corruption:fog:1") == (GaussianNoise(STUDY_SIGMA), CorruptionNoise("fog", 1))
+    assert [noise.spec for noise in parse_noises(["gaussian:0.1", "corruption:fog:1"])] == ["gaussian:0.1", "corruption:fog:1"]
 
 
 @pytest.mark.parametrize(
@@ -157,7 +158,7 @@ def test_fixed_pairs_repeat_every_epoch_and_training_pairs_do_not():
 
 def test_several_noises_draw_one_per_batch():
     images = np.full((64, 16, 16, 3), 100, np.uint8)
-    pairs = pair_batches(images, "gaussian:1,corruption:brightness:5", batch_size=4)
+    pairs = pair_batches(images, "gaussian:0.004,corruption:brightness:5", batch_size=4)
     shifts = np.array([float(np.mean(noisy - clean)) for noisy, clean in pairs.as_numpy_iterator()])
     brightened, gaussian = shifts > 20, np.abs(shifts) < 1
     assert np.all(brightened | gaussian) and brightened.any() and gaussian.any()
@@ -166,7 +167,7 @@ def test_several_noises_draw_one_per_batch():
 def test_pairs_accept_labelled_batches():
     images = clean_images(8)
     labelled = tf.data.Dataset.from_tensor_slices((images.astype(np.float32), np.arange(8))).batch(4)
-    noisy = np.concatenate([n for n, _ in noisy_pairs(labelled, [GaussianNoise(50.0)], 0, fixed=True).as_numpy_iterator()])
+    noisy = np.concatenate([n for n, _ in noisy_pairs(labelled, [GaussianNoise(STUDY_SIGMA)], 0, fixed=True).as_numpy_iterator()])
     np.testing.assert_array_equal(noisy, noisy_copies(images, "gaussian", seed=0, batch_size=4))
 
 

@@ -53,15 +53,14 @@ def test_the_teacher_trained_on_the_folder_fits_it(folder_teacher):
         (["freq-split", "train"], "freq-split-train"),
         (["freq-split", "smooth", "--model-path", "{teacher}"], "freq-split-smooth"),
         (["eval-corruption", "--model-path", "{teacher}"], "eval-corruption"),
-        (["corrupt", "{data}", "{tmp}/folder-C"], "corrupt"),
+        (["corrupt", "--out", "{tmp}/folder-C"], "corrupt"),
         (["denoise", "train"], "denoise-train"),
     ],
 )
 def test_every_command_runs_on_an_image_folder(invoke, runs_dir, tmp_path, image_folder, folder_teacher, command, run_folder):
     fill = {"{teacher}": str(folder_teacher), "{data}": f"folder:{image_folder}", "{tmp}": str(tmp_path)}
     args = [fill.get(a, a.replace("{tmp}", str(tmp_path))) for a in command]
-    dataset = [] if command[0] == "corrupt" else ["--dataset", f"folder:{image_folder}"]
-    result = invoke(*args, "--smoke", *dataset, "--runs-dir", runs_dir)
+    result = invoke(*args, "--smoke", "--dataset", f"folder:{image_folder}", "--runs-dir", runs_dir)
     assert result.exit_code == 0, result.output
     run = only_run_dir(runs_dir, run_folder)
     assert json.loads((run / "status.json").read_text())["status"] == "completed"

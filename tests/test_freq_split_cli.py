@@ -60,7 +60,7 @@ def test_train_on_high_part_with_shuffled_labels_records_each_view(invoke, runs_
 
 def test_smooth_measures_each_rho_and_draws_the_kernels(invoke, runs_dir, digits_model):
     result = invoke("freq-split", "smooth", "--smoke", "--runs-dir", runs_dir, "--model-path", digits_model,
-                    "--rho", "0.5,1", "--epsilon", "8/255", "--steps", "2", "--limit", "64")  # fmt: skip
+                    "--rho", "0.5,1", "--eps", "8/255", "--attack-steps", "2", "--limit", "64")  # fmt: skip
     assert result.exit_code == 0, result.output
     run = only_run_dir(runs_dir, "freq-split-smooth")
     assert (run / "first_layer_kernels.png").is_file() and (run / "accuracy_vs_rho.png").is_file()
@@ -80,7 +80,7 @@ def test_smooth_measures_each_rho_and_draws_the_kernels(invoke, runs_dir, digits
         (["eval"], "--model-path needs at least one value"),
         (["smooth", "--model-path", "{dense}"], "has no Conv2D layer to smooth"),
         (["smooth", "--model-path", "{model}", "--rho", "-0.5"], "--rho must be at least 0"),
-        (["smooth", "--model-path", "{model}", "--epsilon", "-8/255"], "--epsilon must lie in [0, 1]"),
+        (["smooth", "--model-path", "{model}", "--eps", "-8/255"], "--eps must lie in [0, 1]"),
         (["eval", "--model-path", "{model}", "--dataset", "synthetic:32x32x3:4"], "predicts 10 classes but the dataset has 4"),
         (["eval", "--model-path", "{model}", "--dataset", "synthetic:16x16x3:10"], "takes images of shape [32, 32, 3]"),
         (["train", "--part", "middle"], "Invalid value for '--part'"),

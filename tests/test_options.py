@@ -72,11 +72,13 @@ def test_defaults_in_help_come_from_the_dataclass(invoke):
 def test_yaml_values_parse_like_flags():
     from noisegame_cli.commands.fgsm import TrainConfig
 
-    config = resolve_config(TrainConfig, {"train_epsilon": "16/255", "epsilons": ["0", "8/255"], "image_size": "24x20"})
-    assert config.train_epsilon == pytest.approx(16 / 255) and config.epsilons == (0.0, pytest.approx(8 / 255))
+    config = resolve_config(TrainConfig, {"train_eps": "16/255", "eps": ["0", "8/255"], "image_size": "24x20"})
+    assert config.train_eps == pytest.approx(16 / 255) and config.eps == (0.0, pytest.approx(8 / 255))
     assert config.image_size == (24, 20) and parse_value("size", 32) == (32, 32)
-    with pytest.raises(UserError, match="--train-epsilon: 'lots' is not a valid float value"):
-        resolve_config(TrainConfig, {"train_epsilon": "lots"})
+    with pytest.raises(UserError, match="--train-eps: 'lots' is not a valid float value"):
+        resolve_config(TrainConfig, {"train_eps": "lots"})
+    with pytest.raises(UserError, match="option 'train_epsilon' is now 'train_eps'"):
+        resolve_config(TrainConfig, {"train_epsilon": "8/255"})
 
 
 def test_budgets_are_written_on_the_pixel_grid_when_they_are_on_it():

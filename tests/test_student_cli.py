@@ -23,7 +23,7 @@ def teacher_file(tmp_path_factory):
 
 def test_smoke_run_writes_teacher_and_student_side_by_side(invoke, runs_dir, teacher_file):
     result = invoke("train-student", "--smoke", "--limit", "48", "--teacher", teacher_file, "--runs-dir", runs_dir,
-                    "--eval-corruptions", "gaussian_noise", "--severities", "2", "--temperature", "4")
+                    "--corruptions", "gaussian_noise", "--severities", "2", "--temperature", "4")
     assert result.exit_code == 0, result.output
     run = only_run_dir(runs_dir, "train-student")
     for name in ("config.json", "env.json", "history.csv", "metrics.csv", "model.keras", "training_curves.png"):
@@ -59,8 +59,9 @@ def test_noise_layers_keep_shape_and_range(kind):
         ([], "--teacher is required"),
         (["--teacher", "{teacher}", "--alpha", "1.5"], "--alpha must lie in [0, 1]"),
         (["--teacher", "{teacher}", "--temperature", "0"], "--temperature must be positive"),
-        (["--teacher", "{teacher}", "--eval-corruptions", "fog_of_war"], "unknown corruption 'fog_of_war'"),
-        (["--teacher", "{teacher}", "--noise", "cutout"], "Invalid value for '--noise'"),
+        (["--teacher", "{teacher}", "--corruptions", "fog_of_war"], "unknown corruption 'fog_of_war'"),
+        (["--teacher", "{teacher}", "--view", "cutout"], "Invalid value for '--view'"),
+        (["--teacher", "{teacher}", "--noise", "augmix"], "--noise is now --view"),
     ],
 )
 def test_bad_input_fails_in_one_line_without_a_run_directory(invoke, runs_dir, tmp_path, teacher_file, args, message):

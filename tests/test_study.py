@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from noisegame_cli import study
+from noisegame_cli.errors import UserError
 
 COMMANDS = ("train-teacher", "train-student", "adv-noise-gnt", "adv-noise-ant", "fgsm-train", "fgsm-eval", "freq-split-eval",
             "freq-split-train", "freq-split-smooth", "style-transfer", "eval-corruption", "benchmark")
@@ -34,6 +35,28 @@ def test_the_demo_shortening_sits_below_the_smoke_preset(tmp_path):
     smoke = study.step_config(student, tmp_path, done, smoke=True, seed=0, recipes=study.default_recipes_dir())
     assert full.epochs == study.SHORTENED["digits"]["student"]["epochs"] and smoke.epochs == 1
     assert full.model == "compact_cnn" and smoke.model == "tiny_cnn"
+
+
+@pytest.mark.parametrize(
+    "recipe_text, message",
+    [(None, "cannot read config file"), ("epochs: [1\n", "not valid YAML"), ("epochz: 3\n", "unknown option 'epochz'"),
+     ("eval_corruptions: [noise]\n", "option 'eval_corruptions' is now 'corruptions'"), ("epochs: 0\n", "--epochs must be at least 1")],
+)  # fmt: skip
+def test_every_recipe_is_checked_before_the_first_step_runs(tmp_path, recipe_text, message):
+    """A broken recipe of a late step (the ANT step, after teacher, student and GNT) ends the study in
+    one line before anything runs."""
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    for name in study.RECIPE_FILES["digits"].values():
+        (recipes / name).write_text((study.default_recipes_dir() / name).read_text())
+    ant = recipes / study.RECIPE_FILES["digits"]["ant"]
+    if recipe_text is None:
+        ant.unlink()
+    else:
+        ant.write_text(recipe_text)
+    with pytest.raises(UserError, match=message):
+        study.run_study(tmp_path / "runs", recipes=recipes, smoke=True)
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.slow

@@ -75,7 +75,7 @@ def leaf_commands() -> list[tuple[tuple[str, ...], click.Command]]:
 
 TRAINERS = {
     "train-teacher": (("train-teacher",), "train-teacher"),
-    "fgsm train": (("fgsm", "train", "--epsilons", "2/255"), "fgsm-train"),
+    "fgsm train": (("fgsm", "train", "--eps", "2/255"), "fgsm-train"),
     # RandomCorruption draws a corruption, a severity and the corruption's own randomness per image
     "train-teacher --augment-corruptions": (("train-teacher", "--augment-corruptions", "gaussian_noise,fog"), "train-teacher"),
 }
@@ -348,7 +348,7 @@ def test_a_saved_file_that_is_not_a_model_is_refused_before_a_run(invoke, tmp_pa
 
 # --- 5. every name, checked before a run directory exists -------------------------------------------------
 
-NAME_CHECK_FIELDS = {"dataset", "model", "eval_corruptions", "corruptions", "noise"}
+NAME_CHECK_FIELDS = {"dataset", "model", "corruptions", "noise"}
 
 
 def name_cases():
@@ -377,7 +377,7 @@ def test_an_unknown_name_fails_before_a_run_directory_exists(invoke, tmp_path, d
 
 def test_the_names_of_the_issue_are_covered():
     covered = {case.values[1][0] for case in name_cases()}
-    assert {"--model", "--dataset", "--augment", "--eval-corruptions", "--corruptions", "--attack", "--noise"} <= covered
+    assert {"--model", "--dataset", "--augment", "--corruptions", "--attack", "--noise"} <= covered
 
 
 @pytest.fixture(scope="module")
@@ -387,7 +387,7 @@ def digits_model(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("words", [
     ("eval-corruption", "--model-path", "{model}", "--corruptions", "gaussian_noise,no_such_name"),
-    ("corrupt", "digits", "{tmp}/out", "--corruptions", "no_such_name"),
+    ("corrupt", "--out", "{tmp}/out", "--corruptions", "no_such_name"),
     ("denoise", "eval", "--corruptions", "no_such_name"),
     ("style-transfer", "--extractor", "no_such_name"),
     ("train-teacher", "--model", "app:no_such_name"),

@@ -4,17 +4,18 @@
   (one value, or a list from which each noisy image draws its own, the multi-sigma variant of Rusak
   et al. 2020).
 - ``ant``: adversarial noise training, the Game of Noise (Rusak et al., ECCV 2020). A noise generator
-  (1x1 or 3x3 convolutions on N(0, 1) input) learns the noise of L2 size ``--epsilon`` that fools the
+  (1x1 or 3x3 convolutions on N(0, 1) input) learns the noise of L2 size ``--eps`` that fools the
   classifier, while the classifier fine-tunes on batches where a random ``--p-noise`` share is noisy.
 
-Sizes (``sigma``, ``epsilon``) are in the 0..1 image scale. The teacher is copied, not changed; the
+Sizes (``--sigma``, ``--eps``) are on the 0..1 image scale. The teacher is copied, not changed; the
 test metrics put teacher and fine-tuned model side by side (role column), clean, under the mode's own
-noise, and with ``--eval-corruptions`` under the common corruptions.
+noise, and with ``--corruptions`` under the common corruptions.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar, Mapping
 
 import keras
 import tensorflow as tf
@@ -82,9 +83,10 @@ class GntConfig(FineTuningOptions):
 @dataclasses.dataclass(frozen=True)
 class AntConfig(FineTuningOptions):
     command = "adv-noise-ant"
+    renamed: ClassVar[Mapping[str, str]] = {"epsilon": "eps"}
 
-    epsilon: float = setting(4.0, "L2 size of the noise per image, 0..1 scale.", check=checks.positive)
-    budget: str = setting("project", "Exact projection onto epsilon, or the penalty |norm - epsilon|.", choices=BUDGETS)
+    eps: float = setting(4.0, "Budget of the generator's noise: its L2 size per image, on the 0..1 image scale.", check=checks.positive)
+    budget: str = setting("project", "Exact projection onto --eps, or the penalty |norm - eps|.", choices=BUDGETS)
     penalty_weight: float = setting(1.0, "Weight of the budget penalty (--budget penalty).", check=checks.at_least(0))
     generator: str = setting("1x1", "Generator convolutions: 1x1 (pixel-wise) or 3x3 (spatially correlated).", choices=tuple(GENERATOR_KERNELS))
     generator_depth: int = setting(4, "Generator layers.", check=checks.at_least(2))
@@ -123,8 +125,8 @@ def _fine_tune(config: FineTuningOptions, build_trainer, train_fit, evaluate_noi
         models = {"teacher": teacher, config.mode: classifier}
         rows = clean_rows(models, test, config.batch_size)
         rows += evaluate_noise(models, test, run, trainer)
-        if config.eval_corruptions:
-            rows += generated_corruption_rows(models, test, config.eval_corruptions, config.severities, config.batch_size, seed=config.seed,
+        if config.corruptions:
+            rows += generated_corruption_rows(models, test, config.corruptions, config.severities, config.batch_size, seed=config.seed,
                                               parameters=config.parameters)
         run.write_metrics(rows, results=config.results)
     accuracy = accuracy_by_role(rows)
@@ -160,7 +162,7 @@ def run_ant(config: AntConfig) -> dict:
         generator = build_noise_generator(data.image_shape, kind=config.generator, depth=config.generator_depth,
                                           width=config.generator_width, batch_norm=config.generator_batch_norm)  # fmt: skip
         trainer = GameOfNoiseTrainer(
-            classifier, generator, epsilon=config.epsilon, p_noise=config.p_noise, budget=config.budget,
+            classifier, generator, epsilon=config.eps, p_noise=config.p_noise, budget=config.budget,
             generator_loss=config.generator_loss, penalty_weight=config.penalty_weight,
             replay=config.replay, replay_size=config.replay_size,
         )  # fmt: skip
@@ -173,26 +175,15 @@ def run_ant(config: AntConfig) -> dict:
         fit_and_record(trainer, train, validation, run=run, epochs=config.epochs, callbacks=[schedule], title=title)
 
     def evaluate_noise(models, test, run, trainer):
-        transform = generator_transform(trainer.generator, config.epsilon, budget=config.budget, seed=config.seed)
-        rows = transformed_rows(models, test, transform, config.batch_size, "generator_noise_accuracy", epsilon=config.epsilon)
-        size = mean_noise_l2(trainer.generator, float_batches(test, config.batch_size), config.epsilon, budget=config.budget, seed=config.seed)
+        transform = generator_transform(trainer.generator, config.eps, budget=config.budget, seed=config.seed)
+        rows = transformed_rows(models, test, transform, config.batch_size, "generator_noise_accuracy", epsilon=config.eps)
+        size = mean_noise_l2(trainer.generator, float_batches(test, config.batch_size), config.eps, budget=config.budget, seed=config.seed)
         rows.append({"split": "test", "role": "generator", "model": "noise_generator", "metric": "noise_l2", "value": size,
-                     "epsilon": config.epsilon})  # fmt: skip
-        _noise_grid(run.path("noise_grid.png"), test, transform, f"final generator noise, L2 epsilon {config.epsilon:g}")
+                     "epsilon": config.eps})  # fmt: skip
+        _noise_grid(run.path("noise_grid.png"), test, transform, f"final generator noise, L2 epsilon {config.eps:g}")
         return rows
 
     return _fine_tune(config, build, fit, evaluate_noise)
-
-
-def _legacy(args: list[str]):
-    """``adv-noise --mode gnt ...`` (and no mode, which meant ant) as ``adv-noise gnt ...``."""
-    mode, rest = "ant", list(args)
-    if "--mode" in rest:
-        at = rest.index("--mode")
-        mode = rest[at + 1] if at + 1 < len(rest) else ""
-        del rest[at : at + 2]
-    spelling = f"--mode {mode}" if "--mode" in args else "adv-noise without a mode"
-    return [mode, *rest], f"`{spelling}` is deprecated and will be removed; write `adv-noise {mode} ...`"
 
 
 command = mode_group(
@@ -202,5 +193,4 @@ command = mode_group(
         "gnt": config_command("gnt", GntConfig, run_gnt, "Gaussian-noise training (one or several sigmas) from a teacher."),
         "ant": config_command("ant", AntConfig, run_ant, "Adversarial noise training (the Game of Noise) from a teacher."),
     },
-    legacy=_legacy,
 )

@@ -45,6 +45,7 @@ class Config(DataOptions, RunOptions):
         "n_examples": 32, "chunk_size": 16, "attack_steps": 5, "square_queries": 20,
         "corruptions": ("gaussian_noise", "defocus_blur", "jpeg_compression"),
     }  # fmt: skip
+    renamed: ClassVar[Mapping[str, str]] = {"threat_model": "norm", "corruption_names": "corruptions"}
 
     model_path: str | None = setting(None, "Saved model to benchmark (model.keras, .h5, SavedModel or its run directory; required).",
                                      check=checks.existing_path, show_default=False)

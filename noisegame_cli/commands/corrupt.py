@@ -1,15 +1,15 @@
-"""``noisegame corrupt DATASET OUT_DIR``: write a corrupted copy of any dataset in the standard layout.
+"""``noisegame corrupt --dataset D --out DIR``: write a corrupted copy of any dataset in the standard layout.
 
 - ``--layout npy`` (CIFAR-10-C; the default for datasets held as arrays: digits, cifar10, mnist, ...):
   ``<corruption>.npy`` with the five severities stacked, ``labels.npy`` and ``clean.npy``;
-  ``eval-corruption --dataset cifar10-c --data-dir OUT_DIR`` reads it back.
+  ``eval-corruption --dataset cifar10-c --data-dir DIR`` reads it back.
 - ``--layout folder`` (ImageNet-C; the default for image folders and other streamed datasets:
   ``folder:PATH``, ``imagenet``, ``tiny-imagenet``, ...): ``<corruption>/<severity>/<class>/<file>.JPEG``
   saved as the released ImageNet-C was (JPEG quality 85); ``eval-corruption --dataset imagenet-c``
-  (or ``tiny-imagenet-c``) ``--data-dir OUT_DIR`` reads it back.
+  (or ``tiny-imagenet-c``) ``--data-dir DIR`` reads it back.
 
 Each part (a corruption's file; a corruption x severity folder) is written atomically, so an
-interrupted run resumes where it stopped: finished parts are kept and skipped. ``OUT_DIR/corrupt.json``
+interrupted run resumes where it stopped: finished parts are kept and skipped. ``DIR/corrupt.json``
 records the dataset, split, seed and parameter set; adding to a copy made with others is refused.
 """
 
@@ -34,10 +34,9 @@ from noisegame_cli.options import config_command
 class Config(DataOptions, RunOptions):
     command = "corrupt"
     smoke_preset: ClassVar[Mapping[str, Any]] = {"limit": 32, "corruptions": ("gaussian_noise", "defocus_blur", "jpeg_compression")}
+    renamed: ClassVar[Mapping[str, str]] = {"out_dir": "out"}
 
-    dataset: str | None = setting(None, "The dataset to corrupt (any dataset spec: digits, cifar10, folder:PATH, ...).", argument=True,
-                                  check=lambda value, flag: check_dataset(value, "images"))
-    out_dir: str | None = setting(None, "Where the corrupted copy goes.", argument=True, check=checks.writable_dir)
+    out: str | None = setting(None, "Where the corrupted copy goes (required).", check=checks.writable_dir, show_default=False)
     split: str = setting("test", "Which split to corrupt.", choices=SPLITS)
     corruptions: tuple[str, ...] = setting(("all",), "Corruption names, or all (the 19), common (the 15), noise (3).",
                                            check=names.names_check)
@@ -49,12 +48,13 @@ class Config(DataOptions, RunOptions):
                                     check=checks.existing_dir, show_default=False)
 
     def validate(self) -> None:
-        require(self.dataset is not None and self.out_dir is not None, "corrupt needs DATASET and OUT_DIR (e.g. noisegame corrupt digits digits-C)")
+        require(self.out is not None, "corrupt needs --out DIR (e.g. noisegame corrupt --dataset digits --out digits-C)")
+        check_dataset(self.dataset, "images")
         copies.check_layout_severities(self.layout, self.severities)  # before loading the data, for an explicit --layout npy
 
     @property
     def default_run_name(self) -> str:
-        return Path(self.out_dir).name
+        return Path(self.out).name
 
 
 def run(config: Config) -> dict:
@@ -63,7 +63,7 @@ def run(config: Config) -> dict:
     data = load_data(config)
     split = data.split(config.split)
     corruptions = names.expand(config.corruptions)
-    out = Path(config.out_dir)
+    out = Path(config.out)
     layout = copies.start_copy(split, out, config.severities, dataset=config.dataset, split_name=config.split, layout=config.layout,
                                seed=config.seed, parameters=config.parameters)  # fmt: skip
     with experiment(config, dataset=config.dataset, model="none") as run:
@@ -87,4 +87,4 @@ def run(config: Config) -> dict:
 
 
 command = config_command("corrupt", Config, run, "Write a corrupted copy of a dataset (CIFAR-10-C npy files or ImageNet-C folders), "
-                         "readable by eval-corruption.")  # fmt: skip
+                         "readable by eval-corruption.", no_arguments="noisegame corrupt --dataset D --out DIR")  # fmt: skip

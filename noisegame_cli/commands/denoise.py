@@ -2,7 +2,7 @@
 purifier in front of a classifier.
 
 - ``train``: a convolutional encoder in front of DCGAN's transposed-convolution decoder learns to
-  remove noise (the study's: Gaussian noise of variance 50 on the 0..255 scale), against a DCGAN
+  remove noise (the study's: Gaussian noise of variance 50 on the 0..255 scale, ``--sigma`` sqrt(50)/255), against a DCGAN
   discriminator (``--loss gan``, the study's), by L1 reconstruction (``l1``), or both (``gan+l1``,
   pix2pix's weighting). Writes the denoiser as ``model.keras`` (image in, image out), per-epoch L1,
   PSNR and SSIM, and ``denoise_grid.png`` (noisy | denoised | clean).
@@ -22,21 +22,20 @@ import numpy as np
 import tensorflow as tf
 
 from noisegame_cli import checks, plots
-from noisegame_cli.attacks import AttackSpec
+from noisegame_cli.attacks import NORMS, AttackSpec, check_budget
 from noisegame_cli.budgets import budget_label
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import Config, CorruptionEvalOptions, DataOptions, RunOptions, TrainingOptions, redefault, require, setting
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
-from noisegame_cli.evaluation import aggregate_rows, corruption_rows, evaluate, evaluate_attack
 from noisegame_cli.corruptions import names
-from noisegame_cli.evaluation import corruption as measure
+from noisegame_cli.evaluation import evaluate_attack, generated_corruption_rows, transformed_rows
 from noisegame_cli.models import load_checked
 from noisegame_cli.models.denoiser import build_denoiser, build_discriminator, purified_classifier
 from noisegame_cli.models.saved import load_denoiser
 from noisegame_cli.options import config_command, mode_group
 from noisegame_cli.training.classifier import fit_and_record
 from noisegame_cli.training.denoiser import LOSSES, DenoiserGAN, dcgan_optimizer
-from noisegame_cli.training.noisy_pairs import STUDY_VARIANCE, noise_transform, noisy_pairs, parse_noises
+from noisegame_cli.training.noisy_pairs import STUDY_SIGMA, GaussianNoise, noise_transform, noisy_pairs, parse_noise, parse_noises
 
 EXAMPLES_SHOWN = 8
 # Why the settings differ, written on every card: published reminders of what the weak setting hides.
@@ -53,15 +52,21 @@ class NoiseOptions(Config):
     """The noise the denoiser removes."""
 
     option_group: ClassVar[str] = "evaluation"
+    renamed: ClassVar[Mapping[str, str]] = {"variance": "sigma"}
 
-    noise: tuple[str, ...] = setting(("gaussian",), "Noise to remove, repeatable: gaussian (of --variance), gaussian:VARIANCE, "
+    noise: tuple[str, ...] = setting(("gaussian",), "Noise to remove, repeatable: gaussian (of --sigma), gaussian:SIGMA, "
                                      "or corruption:NAME:SEVERITY (any corruption of the engine).", multiple=True,
                                      check=lambda value, flag: parse_noises(list(value)))  # fmt: skip
-    variance: float = setting(STUDY_VARIANCE, "Variance of the gaussian noise on the 0..255 scale (the study's: 50).", check=checks.positive)
+    sigma: float = setting(STUDY_SIGMA, "Standard deviation of the gaussian noise on the 0..1 image scale [default: the study's "
+                           "variance of 50 on the 0..255 scale, sqrt(50)/255].", check=checks.between(0, 1, low_open=True), show_default=False)
+
+    def noises(self) -> tuple:
+        """The noises to remove; ``gaussian`` with ``--sigma``."""
+        return tuple(GaussianNoise(self.sigma) if spec == "gaussian" else parse_noise(spec) for spec in self.noise)
 
     @property
     def noise_specs(self) -> tuple[str, ...]:
-        return tuple(f"gaussian:{self.variance:g}" if spec == "gaussian" else spec for spec in self.noise)
+        return tuple(noise.spec for noise in self.noises())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +90,8 @@ class TrainConfig(NoiseOptions, TrainingOptions, DataOptions, RunOptions):
 @dataclasses.dataclass(frozen=True)
 class EvalConfig(NoiseOptions, DataOptions, RunOptions):
     command = "denoise-eval"
-    smoke_preset: ClassVar[Mapping[str, Any]] = {"corruptions": ("gaussian_noise", "contrast"), "severities": (3,), "steps": 2}
+    smoke_preset: ClassVar[Mapping[str, Any]] = {"corruptions": ("gaussian_noise", "contrast"), "severities": (3,), "attack_steps": 2}
+    renamed: ClassVar[Mapping[str, str]] = {"epsilons": "eps", "steps": "attack_steps"}
 
     denoiser: str | None = setting(None, "The denoiser: a denoise train run directory or its model.keras (required).",
                                    check=checks.existing_path, show_default=False)
@@ -95,12 +101,15 @@ class EvalConfig(NoiseOptions, DataOptions, RunOptions):
                                            check=names.names_check)
     severities: tuple[int, ...] = setting(names.SEVERITIES, "Corruption severities.", check=names.severities_check)
     parameters: str | None = redefault(CorruptionEvalOptions, "parameters", None)
-    epsilons: tuple[float, ...] = setting((2 / 255, 8 / 255), "Attack budgets (Linf, 0..1 scale).", check=checks.all_of(checks.not_empty, checks.BUDGET))
-    steps: int = setting(10, "PGD steps.", check=checks.at_least(1))
+    eps: tuple[float, ...] = setting((2 / 255, 8 / 255), "Attack budgets on the 0..1 image scale.", check=checks.not_empty)
+    norm: str = setting("Linf", "Budget norm: Linf, or L2 (the length of the change of the 0..1 image).", choices=NORMS)
+    attack_steps: int = setting(10, "PGD steps.", check=checks.at_least(1))
     bpda: bool = setting(False, "Also attack through a straight-through denoiser (BPDA).")
 
     def validate(self) -> None:
         require(self.denoiser is not None and self.classifier is not None, "denoise eval needs --denoiser and --classifier")
+        for eps in self.eps:
+            check_budget(eps, "--eps", norm=self.norm)
 
     @property
     def default_run_name(self) -> str:
@@ -123,7 +132,7 @@ def run_train(config: TrainConfig) -> dict:
     strategy = prepare(config)
     data = load_data(config)
     train, val, test = data.split("train"), data.split("val"), data.split("test")
-    noises = parse_noises(list(config.noise_specs))
+    noises = config.noises()
     with strategy.scope():
         denoiser = build_denoiser(data.image_shape, depth=config.depth, base_filters=config.base_filters)
         discriminator = None if config.loss == "l1" else build_discriminator(data.image_shape, depth=config.depth, base_filters=config.base_filters)
@@ -152,17 +161,15 @@ def run_eval(config: EvalConfig) -> dict:
     classifier = load_checked(config.classifier, data, what="classifier")
     denoiser = load_denoiser(config.denoiser, data.image_shape)
     purified = purified_classifier(denoiser, classifier)
-    noises = parse_noises(list(config.noise_specs))
+    noises = config.noises()
     noisy = noise_transform(noises, config.seed)
     models = {"classifier": classifier, "purified": purified}
     with experiment(config, model=f"{denoiser.name}+{classifier.name}") as run:
         rows = []
-        for role, model in models.items():
-            for inputs, transform in (("clean", None), ("noisy", noisy)):
-                result = evaluate(model, test, config.batch_size, transform)
-                rows.append({"split": "test", "role": role, "model": model.name, "inputs": inputs, "metric": "accuracy", "value": result["accuracy"]})
-        per_set = corruption_rows(models, measure.generated_source(test, config.seed, parameters=config.parameters), config.corruptions, config.severities, config.batch_size)
-        rows += [{**row, "split": "test"} for row in per_set if row["metric"] == "accuracy"] + aggregate_rows(per_set)
+        for inputs, transform in (("clean", None), ("noisy", noisy)):
+            rows += transformed_rows(models, test, transform, config.batch_size, "accuracy", inputs=inputs)
+        rows += generated_corruption_rows(models, test, config.corruptions, config.severities, config.batch_size, seed=config.seed,
+                                          parameters=config.parameters)  # fmt: skip
         rows += attack_rows(config, classifier, denoiser, purified, test)
         frame = run.write_metrics(rows, results=config.results)
         _grid(run.path("denoise_grid.png"), denoiser, test, noisy, f"noisy | denoised | clean ({', '.join(config.noise_specs)})")
@@ -177,13 +184,13 @@ def attack_rows(config: EvalConfig, classifier, denoiser, purified, test) -> lis
     if config.bpda:
         settings["bpda"] = (purified_classifier(denoiser, classifier, bpda=True), purified)
     rows = []
-    for eps in config.epsilons:
+    for eps in config.eps:
         for attack in ("fgsm", "pgd"):
-            spec = AttackSpec(attack, eps, steps=config.steps)
+            spec = AttackSpec(attack, eps, steps=config.attack_steps, norm=config.norm)
             for name, (attacked, evaluated) in settings.items():
-                print(f"{attack} at {budget_label(eps)}, {name}", flush=True)
+                print(f"{attack} at {budget_label(eps, config.norm)}, {name}", flush=True)
                 result = evaluate_attack(attacked, test, spec, batch_size=config.batch_size, seed=config.seed, evaluated=evaluated)
-                rows.append({"split": "test", "attack": attack, "epsilon": eps, "setting": name, "model": evaluated.name,
+                rows.append({"split": "test", "attack": attack, "norm": config.norm, "epsilon": eps, "setting": name, "model": evaluated.name,
                              "metric": "accuracy", "value": result.accuracy})  # fmt: skip
     return rows
 
@@ -202,7 +209,7 @@ def card(frame, config: EvalConfig) -> str:
     attacked = frame[frame["setting"].notna()] if "setting" in frame else frame.iloc[:0]
     for (attack, eps), group in attacked.groupby(["attack", "epsilon"], sort=False):
         values = group.set_index("setting")["value"]
-        lines.append(f"| {attack} | {budget_label(eps)} | " + " | ".join(f"{values[s]:.4f}" for s in values.index) + " |")
+        lines.append(f"| {attack} | {budget_label(eps, config.norm)} | " + " | ".join(f"{values[s]:.4f}" for s in values.index) + " |")
     lines += ["", "Settings:"] + [f"- **{name}**: {text}" for name, text in SETTINGS.items() if name != "bpda" or config.bpda]
     lines += ["", "Only the white-box (and BPDA) numbers measure the defence; the oblivious ones measure the attacker's ignorance."]
     return "\n".join(lines) + "\n"

@@ -1,6 +1,6 @@
 """``noisegame fgsm eval|train``: adversarial examples (FGSM, PGD) and adversarial training.
 
-- ``fgsm eval --model-path M --epsilons 0,1/255,2/255,4/255,8/255``: test accuracy and loss of a saved
+- ``fgsm eval --model-path M --eps 0,1/255,2/255,4/255,8/255``: test accuracy and loss of a saved
   model at each budget under FGSM (and PGD with ``--attack pgd``); an accuracy-vs-epsilon PNG and a
   PNG of clean / perturbation / adversarial images with their predictions.
 - ``fgsm train``: adversarial training with ``alpha * J(x) + (1 - alpha) * J(x_adv)`` (``--attack pgd``
@@ -50,20 +50,21 @@ class AttackOptions(Config):
     """The attack (FGSM, or PGD with its steps and start) and the budgets it is evaluated at."""
 
     option_group: ClassVar[str] = "evaluation"
-    smoke_preset: ClassVar[Mapping[str, Any]] = {"steps": 3}
+    smoke_preset: ClassVar[Mapping[str, Any]] = {"attack_steps": 3}
+    renamed: ClassVar[Mapping[str, str]] = {"epsilons": "eps", "steps": "attack_steps"}
 
-    epsilons: tuple[float, ...] = setting((0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), "Budgets to evaluate, in the 0..1 image scale.",
+    eps: tuple[float, ...] = setting((0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255), "Budgets to evaluate, in the 0..1 image scale.",
                                           check=checks.not_empty)
     norm: str = setting("Linf", "Budget norm: Linf, or L2 (the length of the change of the 0..1 image).", choices=NORMS)
     attack: str = setting("fgsm", "fgsm, or pgd (evaluates FGSM and PGD; trains with PGD).", choices=ATTACKS)
-    steps: int = setting(10, "PGD steps.", check=checks.at_least(1))
-    step_size: float | None = setting(None, "PGD step in the 0..1 scale [default: 2.5 * epsilon / steps].", show_default=False,
+    attack_steps: int = setting(10, "PGD steps.", check=checks.at_least(1))
+    step_size: float | None = setting(None, "PGD step in the 0..1 scale [default: 2.5 * eps / attack steps].", show_default=False,
                                       check=checks.positive)
     random_start: bool = setting(True, "PGD from a uniform random point in the ball.")
 
     def validate(self) -> None:
-        for eps in self.epsilons:
-            check_budget(eps, "--epsilons", norm=self.norm)
+        for eps in self.eps:
+            check_budget(eps, "--eps", norm=self.norm)
         if self.step_size is not None:
             check_budget(self.step_size, "--step-size", norm=self.norm)
 
@@ -73,7 +74,7 @@ class AttackOptions(Config):
         return ("fgsm", "pgd") if self.attack == "pgd" else ("fgsm",)
 
     def spec(self, attack: str, eps: float, *, target_class: int | None = None, use_predictions: bool = False) -> AttackSpec:
-        return AttackSpec(attack, eps, self.steps, self.step_size, self.random_start, target_class, use_predictions, self.norm)
+        return AttackSpec(attack, eps, self.attack_steps, self.step_size, self.random_start, target_class, use_predictions, self.norm)
 
     def evaluation_spec(self, attack: str, eps: float) -> AttackSpec:
         return self.spec(attack, eps)
@@ -104,16 +105,17 @@ class EvalConfig(AttackOptions, DataOptions, RunOptions):
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(AttackOptions, ModelOptions, AugmentOptions, EarlyStoppingOptions, TrainingOptions, DataOptions, RunOptions):
     command = "fgsm-train"
+    renamed: ClassVar[Mapping[str, str]] = {"train_epsilon": "train_eps"}
 
     model_path: str | None = setting(None, "Start from this saved model instead of a new --model.", check=checks.existing_path,
                                      show_default=False)
-    train_epsilon: float = setting(8 / 255, "Training budget in the 0..1 scale (of --norm).")
+    train_eps: float = setting(8 / 255, "Training budget in the 0..1 scale (of --norm).")
     alpha: float = setting(0.5, "Weight of the clean loss in the training objective.", check=checks.between(0, 1))
     augment: str = redefault(AugmentOptions, "augment", "crop")
 
     def validate(self) -> None:
         super().validate()
-        check_budget(self.train_epsilon, "--train-epsilon", norm=self.norm)
+        check_budget(self.train_eps, "--train-eps", norm=self.norm)
 
     @property
     def default_run_name(self) -> str:
@@ -124,7 +126,7 @@ def robustness_rows(config: AttackOptions, model: keras.Model, test, batch_size:
     """Accuracy and loss on the test split for every attack and epsilon."""
     rows = []
     for attack in config.attacks_evaluated:
-        for eps in config.epsilons:
+        for eps in config.eps:
             print(f"{attack} at epsilon {budget_label(eps, config.norm)}", flush=True)
             result = evaluate_attack(model, test, config.evaluation_spec(attack, eps), batch_size=batch_size, seed=seed)
             measured = {"accuracy": result.accuracy, "loss": result.loss}
@@ -139,7 +141,7 @@ def draw_examples(config: AttackOptions, model: keras.Model, data: Dataset, run:
     """Clean, amplified perturbation and adversarial test images at the largest epsilon."""
     images, labels = data.split("test").arrays(EXAMPLES_SHOWN)
     images = images.astype(np.float32)
-    eps = max(config.epsilons)
+    eps = max(config.eps)
     adversarial = run_attack(model, images, labels, config.evaluation_spec(config.attack, eps), seed=seed).numpy()
     names = data.class_names
 
@@ -193,7 +195,7 @@ def run_train(config: TrainConfig) -> dict:
             classifier = build_model(config.model, data.image_shape, data.num_classes, weights=config.weights, download=config.download)
         else:
             classifier = copy_classifier(load_checked(config.model_path, data))
-        trainer = AdversarialTrainer(classifier, config.spec(config.attack, config.train_epsilon), alpha=config.alpha, seed=config.seed)
+        trainer = AdversarialTrainer(classifier, config.spec(config.attack, config.train_eps), alpha=config.alpha, seed=config.seed)
         trainer.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
         trainer(np.zeros((1, *data.image_shape), np.float32))  # built before fit, as the run's backup callback needs
     with experiment(config, model=classifier.name) as run:
@@ -201,18 +203,10 @@ def run_train(config: TrainConfig) -> dict:
             trainer, train_pipeline(train, config.batch_size, augment=config.augment, seed=config.seed),
             eval_pipeline(val, config.batch_size), run=run, epochs=config.epochs,
             callbacks=plateau_callbacks(patience=config.patience, restore_best_weights=True),
-            title=f"{config.attack} adversarial training (eps {budget_label(config.train_epsilon, config.norm)}, alpha {config.alpha:g}) on {data.name}",
+            title=f"{config.attack} adversarial training (eps {budget_label(config.train_eps, config.norm)}, alpha {config.alpha:g}) on {data.name}",
         )  # fmt: skip
         classifier.save(run.path("model.keras"))
         return attack_and_record(config, classifier, data, run)
-
-
-def _legacy(args: list[str]):
-    """``fgsm --train ...`` as ``fgsm train ...`` and ``fgsm --model-path M ...`` as ``fgsm eval ...``."""
-    if "--train" in args:
-        rest = [a for a in args if a != "--train"]
-        return ["train", *rest], "`fgsm --train` is deprecated and will be removed; write `fgsm train ...`"
-    return ["eval", *args], "`fgsm` without a mode is deprecated and will be removed; write `fgsm eval ...`"
 
 
 command = mode_group(
@@ -222,5 +216,4 @@ command = mode_group(
         "eval": config_command("eval", EvalConfig, run_eval, "FGSM/PGD accuracy and loss of a saved model at each epsilon, with pictures."),
         "train": config_command("train", TrainConfig, run_train, "Adversarial training (FGSM or PGD), then the same evaluation."),
     },
-    legacy=_legacy,
 )

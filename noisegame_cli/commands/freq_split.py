@@ -154,13 +154,14 @@ def run_train(config: TrainConfig) -> dict:
 @dataclasses.dataclass(frozen=True)
 class SmoothConfig(DataOptions, RunOptions):
     command = "freq-split-smooth"
-    smoke_preset: ClassVar[Mapping[str, Any]] = {"steps": 3}
+    smoke_preset: ClassVar[Mapping[str, Any]] = {"attack_steps": 3}
+    renamed: ClassVar[Mapping[str, str]] = {"epsilon": "eps", "steps": "attack_steps"}
 
     model_paths: tuple[str, ...] = setting((), MODEL_PATHS_HELP, flag="--model-path", multiple=True,
                                            check=checks.all_of(checks.not_empty, checks.existing_path), show_default=False)
     rho: tuple[float, ...] = setting((0.1, 0.25, 0.5, 1.0), "Smoothing weights of the 8 neighbours.", check=checks.all_of(checks.not_empty, checks.at_least(0)))
-    epsilon: float = setting(8 / 255, "FGSM/PGD budget in the 0..1 scale.", check=checks.BUDGET)
-    steps: int = setting(10, "PGD steps.", check=checks.at_least(1))
+    eps: float = setting(8 / 255, "FGSM/PGD budget (Linf) in the 0..1 scale.", check=checks.BUDGET)
+    attack_steps: int = setting(10, "PGD steps.", check=checks.at_least(1))
     normalize: bool = setting(False, "Divide the smoothing filter by 1 + 8 * rho (keeps the kernel's scale).")
 
     @property
@@ -185,7 +186,7 @@ def run_smooth(config: SmoothConfig) -> dict:
         rows, kernels = [], {}
         for label, model in models.items():
             rows += [{**row, "model": label} for row in smoothing_rows(
-                model, test, config.rhos_with_baseline, config.epsilon, config.steps, normalize=config.normalize,
+                model, test, config.rhos_with_baseline, config.eps, config.attack_steps, normalize=config.normalize,
                 batch_size=config.batch_size, seed=config.seed)]  # fmt: skip
             kernel = keras.ops.convert_to_numpy(frequency.first_conv2d(model).kernel)
             kernels[label] = kernel
@@ -196,7 +197,7 @@ def run_smooth(config: SmoothConfig) -> dict:
         plots.line_plot(
             accuracy, x="rho", y="value", series=["model", "attack"], path=run.path("accuracy_vs_rho.png"), xlabel="rho",
             ylabel="test accuracy",
-            title=f"first-layer smoothing{' (normalised)' if config.normalize else ''}, epsilon {config.epsilon * 255:.3g}/255",
+            title=f"first-layer smoothing{' (normalised)' if config.normalize else ''}, epsilon {config.eps * 255:.3g}/255",
         )  # fmt: skip
         plots.kernel_grid(kernels, run.path("first_layer_kernels.png"))
         print_table(accuracy, ["model", "rho"], "attack")

@@ -2,15 +2,16 @@
 
 The recipe of the Keras example "Consistency training with supervision" (Sayak Paul, 2021): the
 frozen teacher predicts on the clean view of a batch, the student learns on a RandAugment (or
-AugMix) view of the same images with ``alpha * CE(y, s) + (1 - alpha) * KL(softmax(t/T) || softmax(s/T))``.
+AugMix) view (``--view``) of the same images with ``alpha * CE(y, s) + (1 - alpha) * KL(softmax(t/T) || softmax(s/T))``.
 The student is ``--model`` trained from scratch, or a copy of the teacher (``--init-from-teacher``).
 Clean test accuracy of teacher and student is reported side by side, and with
-``--eval-corruptions`` their accuracy under the common corruptions.
+``--corruptions`` their accuracy under the common corruptions.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar, Mapping
 
 import keras
 
@@ -34,16 +35,17 @@ from noisegame_cli.options import config_command
 from noisegame_cli.training.classifier import fit_and_record, plateau_callbacks
 from noisegame_cli.training.student import SelfTrainer, noise_layer
 
-NOISES = ("randaugment", "augmix", "none")
+VIEWS = ("randaugment", "augmix", "none")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config(CorruptionEvalOptions, ModelOptions, AugmentOptions, EarlyStoppingOptions, TrainingOptions, DataOptions, RunOptions):
     command = "train-student"
+    renamed: ClassVar[Mapping[str, str]] = {"noise": "view"}
 
     teacher: str | None = setting(None, "Teacher: a train-teacher run directory or a saved model (required).", check=checks.existing_path,
                                   show_default=False)
-    noise: str = setting("randaugment", "How the student's view is made.", choices=NOISES)
+    view: str = setting("randaugment", "How the student's (noised) view is made.", choices=VIEWS)
     strength: float = setting(0.5, "RandAugment/AugMix factor in (0, 1] (docs/train-student.md relates it to magnitude 9).",
                               check=checks.between(0, 1, low_open=True))
     num_ops: int = setting(2, "RandAugment operations per batch.", check=checks.at_least(1))
@@ -69,7 +71,7 @@ def run(config: Config) -> dict:
         trainer = SelfTrainer(student, teacher, temperature=config.temperature, alpha=config.alpha)
         trainer.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     with experiment(config, model=student.name) as run:
-        noise = noise_layer(config.noise, config.strength, config.num_ops, config.seed)
+        noise = noise_layer(config.view, config.strength, config.num_ops, config.seed)
         train_batches = paired_pipeline(train, config.batch_size, noise, augment=config.augment, seed=config.seed)
         validation = eval_pipeline(val, config.batch_size)
         fit_and_record(trainer, train_batches, validation, run=run, epochs=config.epochs,
@@ -78,8 +80,8 @@ def run(config: Config) -> dict:
         student.save(run.path("model.keras"))
         models = {"teacher": teacher, "student": student}
         rows = clean_rows(models, test, config.batch_size)
-        if config.eval_corruptions:
-            rows += generated_corruption_rows(models, test, config.eval_corruptions, config.severities, config.batch_size, seed=config.seed,
+        if config.corruptions:
+            rows += generated_corruption_rows(models, test, config.corruptions, config.severities, config.batch_size, seed=config.seed,
                                               parameters=config.parameters)
         run.write_metrics(rows, results=config.results)
     accuracy = accuracy_by_role(rows)

@@ -6,7 +6,7 @@ with either, the averaged weights are the result and early stopping restores not
 heuristics of the frequency study are options too: ``--mixup``, ``--dropout``, ``--no-batch-norm``.
 ``--augment-corruptions NAMES`` corrupts each training image with one of those corruptions at a severity
 of ``--augment-severities`` (``RandomCorruption``, after the geometric augmentation), and
-``--eval-corruptions`` evaluates the trained model under corruptions (the held-out ones, say).
+``--corruptions`` evaluates the trained model under corruptions (the held-out ones, say).
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def run(config: Config) -> dict:
         model.save(run.path("model.keras"))
         result = evaluate(model, test, config.batch_size)
         rows = [{"split": "test", "metric": name, "value": value} for name, value in result.items()]
-        if config.eval_corruptions:
-            rows += generated_corruption_rows({None: model}, test, config.eval_corruptions, config.severities, config.batch_size,
+        if config.corruptions:
+            rows += generated_corruption_rows({None: model}, test, config.corruptions, config.severities, config.batch_size,
                                               seed=config.seed, parameters=config.parameters)  # fmt: skip
         run.write_metrics(rows, results=config.results)
     summary = {"run_dir": str(run.directory), "test_accuracy": result["accuracy"], "test_loss": result["loss"]}

@@ -9,7 +9,16 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from noisegame_cli.budgets import PIXEL_MAX
 from noisegame_cli.errors import UserError
+
+
+def add_gaussian_noise(images, sigma: float, seed) -> tf.Tensor:
+    """``clip(images + N(0, sigma^2))`` as float32 0..255, ``sigma`` a standard deviation on the 0..1
+    image scale; ``seed`` a stateless seed pair (the same seed gives the same noise)."""
+    images = tf.cast(images, tf.float32)
+    noise = tf.random.stateless_normal(tf.shape(images), seed=seed)
+    return tf.clip_by_value(images + noise * (float(sigma) * PIXEL_MAX), 0.0, PIXEL_MAX)
 
 
 def gaussian_transform(sigma: float, seed: int):
@@ -18,8 +27,7 @@ def gaussian_transform(sigma: float, seed: int):
     evaluated with it sees the same noisy images."""
 
     def transform(images, index):
-        noise = tf.random.stateless_normal(tf.shape(images), seed=tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)]))
-        return tf.clip_by_value(tf.cast(images, tf.float32) + noise * (sigma * 255.0), 0.0, 255.0)
+        return add_gaussian_noise(images, sigma, tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)]))
 
     return transform
 

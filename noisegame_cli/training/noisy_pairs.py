@@ -2,8 +2,9 @@
 
 A noise is named by a spec string, through one table of kinds (:data:`NOISE_KINDS`):
 
-- ``gaussian`` or ``gaussian:VARIANCE``: additive Gaussian noise of mean 0 and the given variance on
-  the 0..255 scale (default 50, std about 7.07 grey levels, as in the study), clipped to 0..255;
+- ``gaussian`` or ``gaussian:SIGMA``: additive Gaussian noise of mean 0 and standard deviation SIGMA on
+  the 0..1 image scale, clipped to 0..255 (default: the study's variance of 50 on the 0..255 scale,
+  sigma = sqrt(50) / 255, about 0.0277 or 7.07 grey levels);
 - ``corruption:NAME:SEVERITY``: a corruption of the engine (:func:`noisegame_cli.corruptions.corrupt_tf`),
   e.g. ``corruption:gaussian_noise:3``; RGB images only.
 
@@ -23,8 +24,9 @@ import tensorflow as tf
 
 from noisegame_cli.corruptions import ALL_CORRUPTIONS, check_corruption, corrupt_tf
 from noisegame_cli.errors import UserError
+from noisegame_cli.training.gaussian_noise import add_gaussian_noise, validate_sigmas
 
-STUDY_VARIANCE = 50.0
+STUDY_SIGMA = math.sqrt(50.0) / 255.0  # the study's noise: variance 50 on the 0..255 scale
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -41,35 +43,19 @@ def _as_uint8(images) -> tf.Tensor:
     return tf.cast(tf.clip_by_value(tf.round(tf.cast(images, tf.float32)), 0.0, 255.0), tf.uint8)
 
 
-def check_variance(variance) -> float:
-    variance = float(variance)
-    if not 0 < variance < math.inf:
-        raise UserError(f"Gaussian noise variance must be positive (0..255 scale, e.g. 50), got {variance:g}")
-    return variance
-
-
-def gaussian_noise(images, variance: float = STUDY_VARIANCE, *, seed=0) -> tf.Tensor:
-    """``clip(images + N(0, variance))`` as float32 0..255; ``variance`` on the 0..255 scale.
-
-    ``images`` are 0..255 (any dtype), ``seed`` an int or an int ``[2]`` tensor (stateless: the same
-    seed gives the same noise).
-    """
-    std = check_variance(variance) ** 0.5
-    images = tf.cast(images, tf.float32)
-    noise = tf.random.stateless_normal(tf.shape(images), seed=_as_seed(seed), stddev=std)
-    return tf.clip_by_value(images + noise, 0.0, 255.0)
-
-
 @dataclass(frozen=True)
 class GaussianNoise:
-    variance: float = STUDY_VARIANCE
+    sigma: float = STUDY_SIGMA  # standard deviation on the 0..1 image scale
+
+    def __post_init__(self) -> None:
+        validate_sigmas(self.sigma)
 
     @property
     def spec(self) -> str:
-        return f"gaussian:{self.variance:g}"
+        return f"gaussian:{self.sigma:g}"
 
     def __call__(self, images, seed) -> tf.Tensor:
-        return gaussian_noise(images, self.variance, seed=seed)
+        return add_gaussian_noise(images, self.sigma, _as_seed(seed))
 
 
 @dataclass(frozen=True)
@@ -90,14 +76,14 @@ Noise = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 def _gaussian(arguments: list[str], spec: str) -> GaussianNoise:
     if len(arguments) > 1:
-        raise UserError(f"bad noise {spec!r}: write gaussian or gaussian:VARIANCE")
+        raise UserError(f"bad noise {spec!r}: write gaussian or gaussian:SIGMA")
     if not arguments:
         return GaussianNoise()
     try:
-        variance = float(arguments[0])
+        sigma = float(arguments[0])
     except ValueError:
-        raise UserError(f"bad noise {spec!r}: the variance {arguments[0]!r} is not a number") from None
-    return GaussianNoise(check_variance(variance))
+        raise UserError(f"bad noise {spec!r}: the sigma {arguments[0]!r} is not a number") from None
+    return GaussianNoise(sigma)
 
 
 def _corruption(arguments: list[str], spec: str) -> CorruptionNoise:
@@ -127,7 +113,7 @@ def parse_noises(specs: str | Sequence[str]) -> tuple[Noise, ...]:
         specs = specs.split(",")
     noises = tuple(parse_noise(spec) for spec in specs if spec.strip())
     if not noises:
-        raise UserError("no noise given; e.g. gaussian, gaussian:50 or corruption:gaussian_noise:3")
+        raise UserError("no noise given; e.g. gaussian, gaussian:0.05 or corruption:gaussian_noise:3")
     return noises
 
 
@@ -190,5 +176,5 @@ def _as_noises(noises) -> tuple[Noise, ...]:
         return parse_noises(noises)
     noises = tuple(noises)
     if not noises:
-        raise UserError("no noise given; e.g. gaussian, gaussian:50 or corruption:gaussian_noise:3")
+        raise UserError("no noise given; e.g. gaussian, gaussian:0.05 or corruption:gaussian_noise:3")
     return noises
