@@ -23,6 +23,7 @@ import yaml
 
 from noisegame_cli import checks
 from noisegame_cli.errors import UserError
+from noisegame_cli.sections import Section
 
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
 AUGMENTATIONS = ("flip_crop", "crop", "resize_crop", "none")
@@ -159,6 +160,12 @@ class Config:
     # Values a ``--smoke`` run overrides (seconds-long, same code path); merged along the class
     # hierarchy, so each option group contributes its own.
     smoke_preset: ClassVar[Mapping[str, Any]] = {}
+    # What the results page needs to know of each command, declared by the command (None: not said):
+    # the section its runs appear in; the role of the model it trains, a template filled from the
+    # config ("{attack}-trained"); the config field naming the one model an evaluation measures.
+    section: ClassVar[Section | None] = None
+    model_role: ClassVar[str | None] = None
+    evaluates: ClassVar[str | None] = None
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

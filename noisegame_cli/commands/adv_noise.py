@@ -19,7 +19,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from noisegame_cli import checks, plots
+from noisegame_cli import checks, plots, sections
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import (
     AugmentOptions,
@@ -74,6 +74,8 @@ class FineTuningOptions(CorruptionEvalOptions, AugmentOptions, TrainingOptions, 
 @dataclasses.dataclass(frozen=True)
 class GntConfig(FineTuningOptions):
     command = "adv-noise-gnt"
+    section = sections.NOISE_TRAINING
+    model_role = "gnt"
 
     sigma: tuple[float, ...] = setting((0.1,), "Gaussian noise std in the 0..1 scale; a comma list draws one per noisy image.",
                                        check=checks.all_of(checks.not_empty, checks.between(0, 1, low_open=True)))
@@ -82,6 +84,8 @@ class GntConfig(FineTuningOptions):
 @dataclasses.dataclass(frozen=True)
 class AntConfig(FineTuningOptions):
     command = "adv-noise-ant"
+    section = sections.NOISE_TRAINING
+    model_role = "ant"
 
     epsilon: float = setting(4.0, "L2 size of the noise per image, 0..1 scale.", check=checks.positive)
     budget: str = setting("project", "Exact projection onto epsilon, or the penalty |norm - epsilon|.", choices=BUDGETS)
@@ -107,7 +111,7 @@ def _noise_grid(path, test, transform, title: str) -> None:
 
 
 def _noise_rows(models, test, transform, batch_size: int, metric: str, **columns) -> list[dict]:
-    return [role_row(role, model, metric, evaluate(model, test, batch_size, transform)["accuracy"], **columns)
+    return [role_row(role, model, metric, evaluate(model, test, batch_size, transform)["accuracy"], condition="noise", **columns)
             for role, model in models.items()]  # fmt: skip
 
 
@@ -181,7 +185,7 @@ def run_ant(config: AntConfig) -> dict:
         transform = generator_transform(trainer.generator, config.epsilon, budget=config.budget, seed=config.seed)
         rows = _noise_rows(models, test, transform, config.batch_size, "generator_noise_accuracy", epsilon=config.epsilon)
         size = mean_noise_l2(trainer.generator, float_batches(test, config.batch_size), config.epsilon, budget=config.budget, seed=config.seed)
-        rows.append({"split": "test", "role": "generator", "model": "noise_generator", "metric": "noise_l2", "value": size,
+        rows.append({"split": "test", "role": "generator", "model": "noise_generator", "condition": "noise", "metric": "noise_l2", "value": size,
                      "epsilon": config.epsilon})  # fmt: skip
         _noise_grid(run.path("noise_grid.png"), test, transform, f"final generator noise, L2 epsilon {config.epsilon:g}")
         return rows

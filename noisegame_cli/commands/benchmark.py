@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, Mapping
 
-from noisegame_cli import checks
+from noisegame_cli import checks, sections
 from noisegame_cli.attacks import SETTINGS
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import DataOptions, RunOptions, require, setting
@@ -33,6 +33,7 @@ from noisegame_cli.runs import environment_record
 @dataclasses.dataclass(frozen=True)
 class Config(DataOptions, RunOptions):
     command = "benchmark"
+    section = sections.BENCHMARK  # the model it measures is named on its card.json, which the report reads
     smoke_preset: ClassVar[Mapping[str, Any]] = {
         "n_examples": 32, "chunk_size": 16, "attack_steps": 5, "square_queries": 20,
         "corruption_names": ("gaussian_noise", "defocus_blur", "jpeg_compression"),

@@ -21,13 +21,13 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import tensorflow as tf
 
-from noisegame_cli import checks, plots
+from noisegame_cli import checks, plots, sections
 from noisegame_cli.attacks import AttackSpec
 from noisegame_cli.budgets import budget_label
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import Config, CorruptionEvalOptions, DataOptions, RunOptions, TrainingOptions, redefault, require, setting
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
-from noisegame_cli.evaluation import aggregate_rows, corruption_rows, evaluate, evaluate_attack
+from noisegame_cli.evaluation import aggregate_rows, attack_condition, corruption_rows, evaluate, evaluate_attack
 from noisegame_cli.evaluation import corruption as measure
 from noisegame_cli.models import load_checked
 from noisegame_cli.models.denoiser import build_denoiser, build_discriminator, purified_classifier
@@ -66,6 +66,7 @@ class NoiseOptions(Config):
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(NoiseOptions, TrainingOptions, DataOptions, RunOptions):
     command = "denoise-train"
+    section = sections.DENOISER
     smoke_preset: ClassVar[Mapping[str, Any]] = {"depth": 2, "base_filters": 8}
 
     loss: str = setting("gan", "gan (the study's: the generator learns only from the discriminator), l1, or gan+l1 (pix2pix).",
@@ -84,6 +85,7 @@ class TrainConfig(NoiseOptions, TrainingOptions, DataOptions, RunOptions):
 @dataclasses.dataclass(frozen=True)
 class EvalConfig(NoiseOptions, DataOptions, RunOptions):
     command = "denoise-eval"
+    section = sections.DENOISER
     smoke_preset: ClassVar[Mapping[str, Any]] = {"corruptions": ("gaussian_noise", "contrast"), "severities": (3,), "steps": 2}
 
     denoiser: str | None = setting(None, "The denoiser: a denoise train run directory or its model.keras (required).",
@@ -136,7 +138,7 @@ def run_train(config: TrainConfig) -> dict:
         denoiser.save(run.path("model.keras"))
         measured = trainer.evaluate(noisy_pairs(eval_pipeline(test, config.batch_size), noises, config.seed, fixed=True),
                                     return_dict=True, verbose=0)  # fmt: skip
-        rows = [{"split": "test", "metric": name, "value": float(value)} for name, value in measured.items()]
+        rows = [{"split": "test", "condition": "noise", "metric": name, "value": float(value)} for name, value in measured.items()]
         run.write_metrics(rows, results=config.results)
         _grid(run.path("denoise_grid.png"), denoiser, test, noise_transform(noises, config.seed),
               f"noisy | denoised | clean ({config.loss}, {', '.join(config.noise_specs)})")  # fmt: skip
@@ -157,9 +159,10 @@ def run_eval(config: EvalConfig) -> dict:
     with experiment(config, model=f"{denoiser.name}+{classifier.name}") as run:
         rows = []
         for role, model in models.items():
-            for inputs, transform in (("clean", None), ("noisy", noisy)):
+            for inputs, condition, transform in (("clean", "clean", None), ("noisy", "noise", noisy)):
                 result = evaluate(model, test, config.batch_size, transform)
-                rows.append({"split": "test", "role": role, "model": model.name, "inputs": inputs, "metric": "accuracy", "value": result["accuracy"]})
+                rows.append({"split": "test", "role": role, "model": model.name, "inputs": inputs, "condition": condition, "metric": "accuracy",
+                             "value": result["accuracy"]})  # fmt: skip
         per_set = corruption_rows(models, measure.generated_source(test, config.seed, parameters=config.parameters), config.corruptions, config.severities, config.batch_size)
         rows += [{**row, "split": "test"} for row in per_set if row["metric"] == "accuracy"] + aggregate_rows(per_set)
         rows += attack_rows(config, classifier, denoiser, purified, test)
@@ -183,7 +186,7 @@ def attack_rows(config: EvalConfig, classifier, denoiser, purified, test) -> lis
                 print(f"{attack} at {budget_label(eps)}, {name}", flush=True)
                 result = evaluate_attack(attacked, test, spec, batch_size=config.batch_size, seed=config.seed, evaluated=evaluated)
                 rows.append({"split": "test", "attack": attack, "epsilon": eps, "setting": name, "model": evaluated.name,
-                             "metric": "accuracy", "value": result.accuracy})  # fmt: skip
+                             "condition": attack_condition(eps), "metric": "accuracy", "value": result.accuracy})  # fmt: skip
     return rows
 
 

@@ -14,7 +14,7 @@ import dataclasses
 
 import keras
 
-from noisegame_cli import checks
+from noisegame_cli import checks, sections
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import (
     AugmentOptions,
@@ -40,6 +40,8 @@ NOISES = ("randaugment", "augmix", "none")
 @dataclasses.dataclass(frozen=True)
 class Config(CorruptionEvalOptions, ModelOptions, AugmentOptions, EarlyStoppingOptions, TrainingOptions, DataOptions, RunOptions):
     command = "train-student"
+    section = sections.NOISE_TRAINING
+    model_role = "student"
 
     teacher: str | None = setting(None, "Teacher: a train-teacher run directory or a saved model (required).", check=checks.existing_path,
                                   show_default=False)

@@ -38,14 +38,14 @@ from noisegame_cli.data import cifar10c
 from noisegame_cli.data.datasets import keras_cache_dir
 from noisegame_cli.errors import UserError
 from noisegame_cli.evaluation import corruption as measure
+from noisegame_cli.evaluation.adversarial import attack_condition
 from noisegame_cli.evaluation.clean import evaluate
-from noisegame_cli.runs import write_text_atomically
+from noisegame_cli.runs import CARD_FILE, write_text_atomically
 
 THREAT_MODELS = ("Linf", "L2")
 DEFAULT_EPS = {"Linf": 8 / 255, "L2": 0.5}  # RobustBench's budgets for CIFAR-10
 VERSIONS = ("standard", "plus", "rand")
 N_EXAMPLES = 10_000  # RobustBench evaluates the first 10 000 test images
-CARD_FILE = "card.json"
 CARD_MARKDOWN = "card.md"
 CHUNKS_DIR = "autoattack"
 OFFICIAL_FILES = "official files"
@@ -389,9 +389,9 @@ def metric_rows(result: BenchmarkResult) -> list[dict]:
     """The long-format rows (fractions): clean accuracy / error / loss (split test), accuracy after
     each attack (attack ``autoattack-<name>``, and ``autoattack`` for the final one, with norm and
     epsilon), then the corruption rows and their aggregates."""
-    rows = [{"split": "test", "metric": metric, "value": value} for metric, value in result.clean.items()]
+    rows = [{"split": "test", "condition": "clean", "metric": metric, "value": value} for metric, value in result.clean.items()]
     if result.autoattack is not None:
-        attack = {"split": "test", "norm": result.plan.norm, "epsilon": result.plan.eps, "metric": "accuracy"}
+        attack = {"split": "test", "norm": result.plan.norm, "epsilon": result.plan.eps, "condition": attack_condition(result.plan.eps), "metric": "accuracy"}
         rows += [{**attack, "attack": f"autoattack-{name}", "value": result.autoattack.accuracy[name]} for name in result.autoattack.attacks]
         rows.append({**attack, "attack": "autoattack", "value": result.autoattack.robust_accuracy})
     return rows + list(result.corruption_rows)
