@@ -191,6 +191,15 @@ def test_rows_are_placed_by_their_condition_not_by_their_blank_columns(tmp_path)
     assert set(pd.read_csv(tmp_path / "page" / "report.csv")["condition"]) == {"clean", "noise", "attack"}
 
 
+def test_a_command_that_declares_no_section_gets_other_runs_last(tmp_path):
+    root = tmp_path / "runs"
+    _run(root, "retired-command", "old", [{"split": "test", "condition": "clean", "metric": "accuracy", "value": 0.5}])
+    _run(root, "train-teacher", "teacher", [{"split": "test", "condition": "clean", "metric": "accuracy", "value": 0.9}])
+    sections = build_report(root, tmp_path / "page")["page"].sections
+    assert [content.section.anchor for content in sections] == ["noise-training", "other"]
+    assert sections[1].tables[0].frame["accuracy"].iloc[0].values == (0.5,)
+
+
 def test_runs_written_before_the_condition_column_still_make_the_page(tmp_path):
     root = tmp_path / "runs"
     teacher = _run(root, "train-teacher", "teacher", [{"split": "test", "condition": "clean", "metric": "accuracy", "value": 0.9}])

@@ -134,8 +134,8 @@ def robustness_rows(config: AttackOptions, model: keras.Model, test, batch_size:
             measured = {"accuracy": result.accuracy, "loss": result.loss}
             if result.target_rate is not None:
                 measured["target_rate"] = result.target_rate
-            rows += [{"split": "test", "attack": attack, "norm": config.norm, "epsilon": eps, "condition": attack_condition(eps), "metric": m, "value": v}
-                     for m, v in measured.items()]
+            rows += [{"split": "test", "attack": attack, "norm": config.norm, "epsilon": eps, "condition": attack_condition(eps), "metric": m,
+                      "value": v} for m, v in measured.items()]  # fmt: skip
     return rows
 
 

@@ -210,7 +210,8 @@ def run(config: Config) -> dict:
             final = result.history[-1]
             measured = {f"{part}_loss": final[part] for part in neural_style.LOSS_PARTS}
             measured.update(steps=final["step"], seconds=seconds)
-            rows += [{"model": extractor.name, "extractor": extractor.name, "condition": "style", "metric": k, "value": v} for k, v in measured.items()]
+            rows += [{"model": extractor.name, "extractor": extractor.name, "condition": "style", "metric": k, "value": v}
+                     for k, v in measured.items()]  # fmt: skip
         history = pd.concat(histories, ignore_index=True)[["extractor", "step", *neural_style.LOSS_PARTS]]
         history.to_csv(run.path("history.csv"), index=False)
         plots.line_plot(history, x="step", y="total", series=["extractor"], path=run.path("loss_curves.png"), xlabel="step",

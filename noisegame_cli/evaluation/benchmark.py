@@ -391,7 +391,8 @@ def metric_rows(result: BenchmarkResult) -> list[dict]:
     epsilon), then the corruption rows and their aggregates."""
     rows = [{"split": "test", "condition": "clean", "metric": metric, "value": value} for metric, value in result.clean.items()]
     if result.autoattack is not None:
-        attack = {"split": "test", "norm": result.plan.norm, "epsilon": result.plan.eps, "condition": attack_condition(result.plan.eps), "metric": "accuracy"}
+        attack = {"split": "test", "norm": result.plan.norm, "epsilon": result.plan.eps, "condition": attack_condition(result.plan.eps),
+                  "metric": "accuracy"}  # fmt: skip
         rows += [{**attack, "attack": f"autoattack-{name}", "value": result.autoattack.accuracy[name]} for name in result.autoattack.attacks]
         rows.append({**attack, "attack": "autoattack", "value": result.autoattack.robust_accuracy})
     return rows + list(result.corruption_rows)

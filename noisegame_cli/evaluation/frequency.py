@@ -37,7 +37,8 @@ def frequency_rows(model: keras.Model, test, radii: Sequence[float], batch_size:
     H(r) but wrong from L(r) (and the reverse), for one model."""
     labels = test.labels
     original = classification_metrics(view_logits(model, test, "original", 0.0, batch_size), labels)
-    rows = [{"split": "test", "part": "original", "condition": view_condition("original"), "metric": m, "value": v} for m, v in original.items()]
+    rows = [{"split": "test", "part": "original", "condition": view_condition("original"), "metric": m, "value": v}
+            for m, v in original.items()]  # fmt: skip
     for radius in radii:
         right = {}
         for part in frequency.PARTS:
@@ -46,8 +47,10 @@ def frequency_rows(model: keras.Model, test, radii: Sequence[float], batch_size:
             rows += [{"split": "test", "radius": radius, "part": part, "condition": view_condition(part), "metric": m, "value": v}
                      for m, v in classification_metrics(logits, labels).items()]  # fmt: skip
         rows += [
-            {"split": "test", "radius": radius, "condition": "view", "metric": "right_high_wrong_low", "value": int(np.sum(right["high"] & ~right["low"]))},
-            {"split": "test", "radius": radius, "condition": "view", "metric": "right_low_wrong_high", "value": int(np.sum(right["low"] & ~right["high"]))},
+            {"split": "test", "radius": radius, "condition": "view", "metric": "right_high_wrong_low",
+             "value": int(np.sum(right["high"] & ~right["low"]))},
+            {"split": "test", "radius": radius, "condition": "view", "metric": "right_low_wrong_high",
+             "value": int(np.sum(right["low"] & ~right["high"]))},
         ]
     return rows
 
@@ -61,7 +64,7 @@ def smoothing_rows(model: keras.Model, test, rhos: Sequence[float], epsilon: flo
         for attack, spec in specs.items():
             print(f"rho {rho:g}, attack {attack}", flush=True)
             result = evaluate_attack(smoothed, test, spec, batch_size=batch_size, seed=seed)
-            rows += [{"split": "test", "rho": rho, "attack": attack, "epsilon": spec.eps, "condition": attack_condition(spec.eps), "metric": metric, "value": value,
-                      "smoothing": "normalized" if normalize else "plain"}
+            rows += [{"split": "test", "rho": rho, "attack": attack, "epsilon": spec.eps, "condition": attack_condition(spec.eps), "metric": metric,
+                      "value": value, "smoothing": "normalized" if normalize else "plain"}
                      for metric, value in (("accuracy", result.accuracy), ("loss", result.loss))]  # fmt: skip
     return rows

@@ -97,7 +97,7 @@ def mce_means_something(run: str, rows: pd.DataFrame, runs: pd.DataFrame) -> boo
     corrupted = rows[rows["condition"] == "corruption"]
     mine = corrupted[corrupted["path"] == run]
     ratios = mine[(mine["metric"] == "ce") & mine["value"].notna()]
-    measured = mine.loc[mine["metric"] == "error", ["corruption", "severity"]]
+    measured = mine.loc[mine["metric"] == "error", ["corruption", "severity"]].drop_duplicates()
     theirs = corrupted[(corrupted["path"] == baseline[0]) & (corrupted["metric"] == "error") & corrupted["corruption"].isin(ratios["corruption"])]
     if not measured.empty:
         theirs = theirs.merge(measured, on=["corruption", "severity"])

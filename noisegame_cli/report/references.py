@@ -36,7 +36,8 @@ def reference_table(measured: pd.DataFrame, rows: pd.DataFrame, datasets: Sequen
     corruption results the corruption rows), or a note saying why none applies. Never mixed into
     the leaderboard: a published row is another model, another protocol run, another machine."""
     cards = measured[measured["source"] == "card"] if not measured.empty else measured
-    corrupted = rows[(rows["condition"] == "corruption") & rows["metric"].isin(["mean_accuracy_15x5", "mean_accuracy_19_sev5", "mean_accuracy", "mce"])]
+    aggregates = ["mean_accuracy_15x5", "mean_accuracy_19_sev5", "mean_accuracy", "mce"]
+    corrupted = rows[(rows["condition"] == "corruption") & rows["metric"].isin(aggregates)]
     published = []
     for ref in REFERENCES:
         if ref["threat_model"] == "corruptions":
