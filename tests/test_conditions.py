@@ -49,8 +49,7 @@ def test_every_command_declares_its_section_beside_its_config(name):
     assert set(configs) == _click_configs(import_module(module).command)  # the registry finds every config a command runs
     for config in configs:
         assert config.section is not None, f"{config.command}: its Config declares no report section (section = sections.X)"
-        declared = declarations()[config.command]
-        assert (declared.section, declared.model_role, declared.evaluates) == (config.section, config.model_role, config.evaluates)
+        assert declarations()[config.command] is config
         fields = {field.name for field in dataclasses.fields(config)}
         assert config.evaluates is None or config.evaluates in fields
         if config.model_role is not None:

@@ -11,19 +11,11 @@ from __future__ import annotations
 
 import functools
 import importlib
-from dataclasses import dataclass
 from typing import Mapping
 
+from noisegame_cli.commands import COMMANDS
 from noisegame_cli.config import Config
 from noisegame_cli.sections import OTHER, Section
-
-
-@dataclass(frozen=True)
-class Declaration:
-    command: str  # the run's command, as its run directory's parent folder is named (``fgsm-eval``)
-    section: Section | None
-    model_role: str | None
-    evaluates: str | None
 
 
 def command_configs(module_name: str) -> list[type[Config]]:
@@ -34,46 +26,41 @@ def command_configs(module_name: str) -> list[type[Config]]:
 
 
 @functools.cache
-def declarations() -> dict[str, Declaration]:
-    """Every run command's declaration, in the order of ``COMMANDS`` (then of the modes in their module)."""
-    from noisegame_cli.commands import COMMANDS
-
-    found = {}
-    for module_name, _ in COMMANDS.values():
-        for config in command_configs(module_name):
-            found[config.command] = Declaration(config.command, config.section, config.model_role, config.evaluates)
-    return found
+def declarations() -> dict[str, type[Config]]:
+    """Every run command's config (which carries its declarations), in the order of ``COMMANDS``, then
+    of the modes in their module."""
+    return {config.command: config for module_name, _ in COMMANDS.values() for config in command_configs(module_name)}
 
 
 def section_of(command: str) -> Section:
     """The section a run command's runs appear in (``OTHER`` for a command that declares none)."""
-    declared = declarations().get(command)
-    return declared.section if declared is not None and declared.section is not None else OTHER
+    config = declarations().get(command)
+    return config.section if config is not None and config.section is not None else OTHER
 
 
 def section_order() -> list[Section]:
     """The sections in the order of the commands that first declare them, "Other runs" last."""
-    return list(dict.fromkeys([*(d.section for d in declarations().values() if d.section is not None), OTHER]))
+    return list(dict.fromkeys([*(c.section for c in declarations().values() if c.section is not None), OTHER]))
 
 
 def model_commands() -> list[str]:
     """The commands that train a model, in the order the leaderboard lists their models."""
-    return [d.command for d in declarations().values() if d.model_role is not None]
+    return [command for command, config in declarations().items() if config.model_role is not None]
 
 
 def evaluated_field(command: str) -> str | None:
     """The config field naming the one model a run of ``command`` measures, where it is an evaluation."""
-    declared = declarations().get(command)
-    return declared.evaluates if declared is not None else None
+    config = declarations().get(command)
+    return config.evaluates if config is not None else None
 
 
-def model_role(command: str, config: Mapping) -> str | None:
+def model_role(command: str, run_config: Mapping) -> str | None:
     """The role of the model a run of ``command`` trained, from its declared template and the run's config."""
-    declared = declarations().get(command)
-    template = declared.model_role if declared is not None else None
+    config = declarations().get(command)
+    template = config.model_role if config is not None else None
     if template is None:
         return None
     try:
-        return template.format(**config)
+        return template.format(**run_config)
     except (KeyError, IndexError):
         return template.split("}")[-1].lstrip("-") or command
