@@ -24,6 +24,7 @@ import yaml
 from noisegame_cli import checks
 from noisegame_cli.corruptions import names
 from noisegame_cli.errors import UserError
+from noisegame_cli.sections import Section
 
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
 AUGMENTATIONS = ("flip_crop", "crop", "resize_crop", "none")
@@ -161,6 +162,12 @@ class Config:
     # Former option names and the fields that replaced them, merged like the preset: a former name,
     # typed or in a recipe, is refused with one line naming the new one.
     renamed: ClassVar[Mapping[str, str]] = {}
+    # What the results page needs to know of each command, declared by the command (None: not said):
+    # the section its runs appear in; the role of the model it trains, a template filled from the
+    # config ("{attack}-trained"); the config field naming the one model an evaluation measures.
+    section: ClassVar[Section | None] = None
+    model_role: ClassVar[str | None] = None
+    evaluates: ClassVar[str | None] = None
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

@@ -6,8 +6,8 @@ A run directory is ``<runs_dir>/<command>/<YYYYmmdd-HHMMSS>-<name>/`` and holds
 - ``env.json``: package versions, git commit, seed, devices, command line;
 - ``status.json``: ``running`` while the command works, then ``completed`` or ``failed``
   (with the error), so an interrupted or failed run never passes as a result;
-- ``metrics.csv``: long format, one measurement per row (``METRIC_COLUMNS`` first, then the
-  extra columns a command needs, empty where unused);
+- ``metrics.csv``: long format, one measurement per row (``METRIC_COLUMNS`` first, ``condition``
+  among them, then the extra columns a command needs, empty where unused);
 - ``history.csv``, ``model.keras`` and ``*.png`` where the command trains or draws.
 """
 
@@ -30,15 +30,21 @@ from typing import Iterable, Iterator, Mapping
 
 import pandas as pd
 
-RUN_STAMP = re.compile(r"^\d{8}-\d{6}-")  # runs/<command>/<YYYYmmdd-HHMMSS>-<name>/
+METRIC_COLUMNS = ("run_id", "command", "dataset", "model", "metric", "value", "condition")
+# What a metric row measured (its ``condition``; docs/runs.md says which commands write each).
+CONDITIONS = (
+    "clean",  # the unmodified test images
+    "corruption",  # a corruption x severity set, or an aggregate over such sets (mean accuracy, CE, mCE)
+    "attack",  # adversarial images at a budget above 0 (FGSM, PGD, AutoAttack)
+    "noise",  # Gaussian or learned (adversarial) noise added to the images; a denoiser's noisy inputs
+    "view",  # a transformed view of the images: low- or high-pass parts and their counts
+    "style",  # the losses of a style transfer
+    "copy",  # a corrupted copy written to disk (images and seconds per set)
+    "shift",  # a natural distribution shift: another test set of the same classes
+)
 
 
-def run_name_of(run_id: str) -> str:
-    """A run directory's name without its time stamp (the name it was given), or the whole name."""
-    return RUN_STAMP.sub("", run_id) or run_id
 
-
-METRIC_COLUMNS = ("run_id", "command", "dataset", "model", "metric", "value")
 # Extra columns in the order they appear when a command uses them; any others follow, sorted.
 EXTRA_COLUMNS = (
     "split",
@@ -72,6 +78,14 @@ RECORDED_PACKAGES = (
 )
 STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.csv"
+CARD_FILE = "card.json"  # a benchmark's robustness card
+RUN_STAMP_FORMAT = "%Y%m%d-%H%M%S"  # a run directory's name starts with its time, then its name
+RUN_STAMP = re.compile(r"^\d{8}-\d{6}-")
+
+
+def run_name_of(run_id: str) -> str:
+    """A run directory's name without its time stamp (the name it was given), or the whole name."""
+    return RUN_STAMP.sub("", run_id) or run_id
 
 
 @dataclass(frozen=True)
@@ -114,11 +128,15 @@ class Run:
 
 
 def metrics_frame(rows: list[Mapping]) -> pd.DataFrame:
-    """Rows as a long-format frame: the fixed columns, then the known extras, then the rest."""
+    """Rows as a long-format frame: the fixed columns, then the known extras, then the rest. Every
+    row must say what it measured (its ``condition``, one of ``CONDITIONS``)."""
     frame = pd.DataFrame(rows)
     for column in METRIC_COLUMNS:
         if column not in frame:
             raise ValueError(f"metric rows need a {column!r} column")
+    unknown = sorted({str(condition) for condition in frame["condition"] if condition not in CONDITIONS})
+    if unknown:
+        raise ValueError(f"every metric row needs a condition, one of {', '.join(CONDITIONS)}; found {', '.join(unknown)}")
     extras = [c for c in EXTRA_COLUMNS if c in frame]
     others = sorted(c for c in frame.columns if c not in METRIC_COLUMNS and c not in EXTRA_COLUMNS)
     for column in INTEGER_COLUMNS:
@@ -138,8 +156,53 @@ def append_results(frame: pd.DataFrame, results: Path) -> None:
     results.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(results) + ".lock"):
         if results.exists() and results.stat().st_size > 0:
-            frame = metrics_frame(pd.concat([pd.read_csv(results), frame], ignore_index=True).to_dict("records"))
+            frame = metrics_frame(pd.concat([read_metrics(results), frame], ignore_index=True).to_dict("records"))
         write_csv_atomically(frame, results)
+
+
+def read_metrics(path: str | os.PathLike) -> pd.DataFrame:
+    """A ``metrics.csv`` (or ``--results`` table) as written; rows from before the ``condition`` column
+    get theirs from :func:`derived_condition`. Every reader of metric rows goes through here."""
+    frame = pd.read_csv(path)
+    if "condition" not in frame:
+        frame["condition"] = None
+    unknown = frame["condition"].isna()
+    if unknown.any():
+        frame["condition"] = frame["condition"].astype(object)
+        frame.loc[unknown, "condition"] = [derived_condition(row) for row in frame[unknown].to_dict("records")]
+    return frame
+
+
+# Commands of the format before the condition column whose every row measured one condition.
+WHOLE_RUN_CONDITIONS = {"style-transfer": "style", "corrupt": "copy", "denoise-train": "noise"}
+CORRUPTION_AGGREGATES = ("mean_accuracy", "mean_accuracy_15x5", "mean_accuracy_19_sev5", "mean_accuracy_noise", "mce", "relative_mce")
+
+
+def derived_condition(row: Mapping) -> str:
+    """What a row written before the ``condition`` column measured, from its command and the columns it
+    fills: the one place that reads a condition from blank columns."""
+
+    def given(column: str) -> bool:
+        value = row.get(column)
+        return value is not None and not pd.isna(value) and value != ""
+
+    if row.get("command") in WHOLE_RUN_CONDITIONS:
+        return WHOLE_RUN_CONDITIONS[row["command"]]
+    if given("corruption") or given("severity") or row.get("metric") in CORRUPTION_AGGREGATES:
+        return "corruption"
+    if given("inputs"):  # denoise eval: the classifier on clean or on noisy images
+        return "clean" if row["inputs"] == "clean" else "noise"
+    if given("sigma"):
+        return "noise"
+    if given("attack"):  # an attack at budget 0 leaves the images as they are
+        return "attack" if given("epsilon") and float(row["epsilon"]) > 0 else "clean"
+    if given("epsilon"):  # adv-noise ant: the generator's noise of that L2 size
+        return "noise"
+    if given("part"):
+        return "clean" if row["part"] == "original" else "view"
+    if given("radius"):  # freq-split eval's counts of images right from one part and wrong from the other
+        return "view"
+    return "clean"
 
 
 def write_csv_atomically(frame: pd.DataFrame, path: Path) -> None:
@@ -177,7 +240,7 @@ def read_status(run_dir: Path) -> str:
 def create_run_directory(runs_dir: str | os.PathLike, command: str, name: str) -> Path:
     parent = Path(runs_dir) / command
     parent.mkdir(parents=True, exist_ok=True)
-    stem = f"{_now():%Y%m%d-%H%M%S}-{_safe_name(name)}"
+    stem = f"{_now():{RUN_STAMP_FORMAT}}-{_safe_name(name)}"
     for attempt in range(1000):
         candidate = parent / (stem if attempt == 0 else f"{stem}-{attempt + 1}")
         try:

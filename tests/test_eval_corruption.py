@@ -117,7 +117,8 @@ def test_aggregates_follow_the_published_protocols():
 def test_mce_and_relative_mce_follow_imagenet_c():
     def error_rows(errors):
         return pd.DataFrame(
-            [{"corruption": c, "severity": s, "metric": "error", "value": e} for c, by_severity in errors.items() for s, e in by_severity.items()]
+            [{"corruption": c, "severity": s, "condition": "corruption", "metric": "error", "value": e}
+             for c, by_severity in errors.items() for s, e in by_severity.items()]  # fmt: skip
         )
 
     def mce(per_set, clean, baseline):
@@ -125,7 +126,8 @@ def test_mce_and_relative_mce_follow_imagenet_c():
 
     mine = {"gaussian_noise": {1: 0.2, 2: 0.4}, "fog": {1: 0.3, 2: 0.3}, "spatter": {1: 0.9, 2: 0.9}}
     theirs = {"gaussian_noise": {1: 0.4, 2: 0.6}, "fog": {1: 0.3, 2: 0.5}, "spatter": {1: 0.1, 2: 0.1}}
-    baseline = pd.concat([error_rows(theirs), pd.DataFrame([{"corruption": None, "severity": None, "metric": "error", "value": 0.2}])])
+    clean = pd.DataFrame([{"corruption": None, "severity": None, "condition": "clean", "metric": "error", "value": 0.2}])
+    baseline = pd.concat([error_rows(theirs), clean])
     rows = {(r.get("corruption"), r["metric"]): r["value"] for r in mce(error_rows(mine), 0.1, baseline)}
     # CE = sum of errors / baseline's sum, over the common corruptions only (spatter is an extra)
     assert rows[("gaussian_noise", "ce")] == pytest.approx(0.6 / 1.0)
@@ -140,7 +142,7 @@ def test_mce_and_relative_mce_follow_imagenet_c():
     # gives no ratio there: that CE is NaN and the means are over the others
     theirs = {"gaussian_noise": {1: 0.4, 2: 0.6}, "fog": {1: 0.0, 2: 0.0}, "contrast": {1: 0.2, 2: 0.2}}
     mine = {"gaussian_noise": {1: 0.2, 2: 0.4}, "fog": {1: 0.1, 2: 0.1}, "contrast": {1: 0.3, 2: 0.3}}
-    baseline = pd.concat([error_rows(theirs), pd.DataFrame([{"corruption": None, "severity": None, "metric": "error", "value": 0.2}])])
+    baseline = pd.concat([error_rows(theirs), clean])
     ratio_rows = mce(error_rows(mine), 0.1, baseline)
     rows = {(r.get("corruption"), r["metric"]): r["value"] for r in ratio_rows}
     assert np.isnan(rows[("fog", "ce")]) and rows[(None, "mce")] == pytest.approx((0.6 + 1.5) / 2)

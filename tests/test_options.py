@@ -85,7 +85,7 @@ def test_budgets_are_written_on_the_pixel_grid_when_they_are_on_it():
     import numpy as np
 
     from noisegame_cli.budgets import budget_label, budget_text
-    from noisegame_cli.report_tables import epsilon_text
+    from noisegame_cli.report.cells import epsilon_text
 
     assert budget_text(8 / 255) == "8/255" and budget_text(0.0) == "0" and budget_text(0.1) == "0.1"
     assert budget_text(0.5, "L2") == "0.5" and budget_text(1 / 255, "L2") == f"{1 / 255:g}"

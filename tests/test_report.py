@@ -19,9 +19,8 @@ import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 from noisegame_cli.cli import cli  # noqa: E402
-from noisegame_cli.report import build_report  # noqa: E402
-from noisegame_cli.report_tables import RUN_STAMP, Ref, Stat  # noqa: E402
-from noisegame_cli.runs import recorded_run  # noqa: E402
+from noisegame_cli.report import Ref, Stat, build_report  # noqa: E402
+from noisegame_cli.runs import RUN_STAMP, recorded_run  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 from check_report import check_page, figures_loaded, find_chromium  # noqa: E402
@@ -49,16 +48,24 @@ def _run(root, command, name, rows, *, seed=0, config=None, dataset="digits", pn
     return str(run.directory)
 
 
-def _accuracy(value, **context):
-    return {"metric": "accuracy", "value": value, "split": "test", **context}
+def _accuracy(value, condition="clean", **context):
+    return {"metric": "accuracy", "value": value, "split": "test", "condition": condition, **context}
+
+
+def _corruption(metric, value, **context):
+    return {"metric": metric, "value": value, "condition": "corruption", **context}
+
+
+def _attacked(value, attack, epsilon):
+    return _accuracy(value, "attack" if epsilon > 0 else "clean", attack=attack, epsilon=epsilon)
 
 
 def _corruption_eval(root, model_dir, name, seed, *, c15, c19, rmce=None, noise, baseline=None, dataset="digits-C"):
-    rows = [_accuracy(c15 + 0.1), {"metric": "mean_accuracy_15x5", "value": c15}, {"metric": "mean_accuracy_19_sev5", "value": c19},
-            {"metric": "mean_accuracy_noise", "value": noise},
-            *({"metric": "accuracy", "value": c15 - 0.01 * i, "corruption": c, "severity": 1} for i, c in enumerate(("gaussian_noise", "fog")))]
+    rows = [_accuracy(c15 + 0.1), _corruption("mean_accuracy_15x5", c15), _corruption("mean_accuracy_19_sev5", c19),
+            _corruption("mean_accuracy_noise", noise),
+            *(_corruption("accuracy", c15 - 0.01 * i, corruption=c, severity=1) for i, c in enumerate(("gaussian_noise", "fog")))]
     if rmce is not None:
-        rows += [{"metric": "relative_mce", "value": rmce}, {"metric": "mce", "value": rmce - 0.1}]
+        rows += [_corruption("relative_mce", rmce), _corruption("mce", rmce - 0.1)]
     config = {"model_path": model_dir, "dataset": "cifar10-c", "data_dir": f"{root}/digits-C", "baseline": baseline}
     return _run(root, "eval-corruption", name, rows, seed=seed, config=config, dataset=dataset, png="corruption_heatmap.png")
 
@@ -74,13 +81,13 @@ def study(tmp_path):
         baseline = _corruption_eval(root, teachers[seed], "teacher-C", seed, c15=0.60 + seed / 100, c19=0.50, noise=0.40)
         students[seed] = _run(root, "train-student", "digits-student",
                               [_accuracy(clean, role="teacher"), _accuracy(student_clean, role="student"),
-                               {"metric": "mean_accuracy_noise", "value": 0.55, "split": "test", "role": "student"}],
+                               _corruption("mean_accuracy_noise", 0.55, split="test", role="student")],
                               seed=seed, config={"teacher": teachers[seed]}, png="training_curves.png")  # fmt: skip
         _corruption_eval(root, students[seed], "student-C", seed, c15=0.70, c19=0.62, rmce=0.80 + seed / 10, noise=0.65, baseline=baseline)
-    adversarial = _run(root, "fgsm-train", "digits-adv", [_accuracy(0.88, attack="fgsm", epsilon=0.0)], config={"attack": "fgsm"})
+    adversarial = _run(root, "fgsm-train", "digits-adv", [_attacked(0.88, "fgsm", 0.0)], config={"attack": "fgsm"})
     for model, name, values in ((teachers[0], "teacher", (0.5, 0.1, 0.4, 0.0)), (adversarial, "adversarial", (0.8, 0.6, 0.78, 0.5))):
-        rows = [_accuracy(v, attack=a, epsilon=e) for v, (a, e) in zip(values, (("fgsm", EPS2), ("fgsm", EPS8), ("pgd", EPS2), ("pgd", EPS8)))]
-        _run(root, "fgsm-eval", name, [_accuracy(0.9, attack="fgsm", epsilon=0.0), *rows], config={"model_path": model},
+        rows = [_attacked(v, a, e) for v, (a, e) in zip(values, (("fgsm", EPS2), ("fgsm", EPS8), ("pgd", EPS2), ("pgd", EPS8)))]
+        _run(root, "fgsm-eval", name, [_attacked(0.9, "fgsm", 0.0), *rows], config={"model_path": model},
              png="accuracy_vs_epsilon.png")  # fmt: skip
     _run(root, "train-teacher", "digits-teacher", [_accuracy(0.97)], config={"learning_rate": 0.01})  # another recipe, same name
     _run(root, "train-teacher", "broken", [_accuracy(0.99)], fail=True)
@@ -183,7 +190,7 @@ def test_without_a_comparable_measurement_no_published_row_is_shown(study, tmp_p
     markdown = written["markdown"].read_text()
     assert "No published reference row applies" in markdown and "Wong2020Fast" not in markdown and "73.46" not in markdown
     root = tmp_path / "c10c"
-    _run(root, "eval-corruption", "wrn-C", [{"metric": "mean_accuracy_15x5", "value": 0.7}], dataset="CIFAR-10-C")
+    _run(root, "eval-corruption", "wrn-C", [_corruption("mean_accuracy_15x5", 0.7)], dataset="CIFAR-10-C")
     references = _board(build_report(root)).references
     assert list(references.frame["corruption accuracy"]) == ["73.46", "88.82"]
 
@@ -229,8 +236,8 @@ def test_tables_without_rows_are_left_out(tmp_path):
 
 def test_a_metric_named_like_a_context_column_keeps_both(tmp_path):
     root = tmp_path / "runs"
-    _run(root, "corrupt", "written", [{"metric": "images", "value": 50, "corruption": "fog"}])
-    _run(root, "denoise-eval", "purifier", [{"metric": "accuracy", "value": 0.61, "images": "noisy", "split": "test"}])
+    _run(root, "corrupt", "written", [{"metric": "images", "value": 50, "corruption": "fog", "condition": "copy"}])
+    _run(root, "denoise-eval", "purifier", [{"metric": "accuracy", "value": 0.61, "images": "noisy", "split": "test", "condition": "noise"}])
     summary = build_report(root)["summary"]
     assert summary["images"].dropna().tolist() == ["noisy"]
     assert summary["images (metric)"].dropna().tolist() == [50]

@@ -23,15 +23,16 @@ def test_run_directory_layout_and_metrics_schema(tmp_path):
     with _open(tmp_path) as run:
         assert read_status(run.directory) == "running"
         frame = run.write_metrics([
-            {"metric": "accuracy", "value": 0.5, "split": "test"},
-            {"metric": "accuracy", "value": 0.25, "corruption": "fog", "severity": 3, "zeta": "x"},
+            {"metric": "accuracy", "value": 0.5, "condition": "clean", "split": "test"},
+            {"metric": "accuracy", "value": 0.25, "condition": "corruption", "corruption": "fog", "severity": 3, "zeta": "x"},
         ])
     assert run.directory.parent == tmp_path / "train-teacher"
     assert run.directory.name.endswith("-demo-run")  # names are made safe for paths
     assert read_status(run.directory) == "completed"
     assert json.loads((run.directory / "config.json").read_text()) == {"epochs": 2}
     on_disk = pd.read_csv(run.directory / "metrics.csv")
-    assert list(on_disk.columns) == ["run_id", "command", "dataset", "model", "metric", "value", "split", "corruption", "severity", "zeta"]
+    assert list(on_disk.columns) == ["run_id", "command", "dataset", "model", "metric", "value", "condition", "split", "corruption", "severity",
+                                     "zeta"]
     assert on_disk["split"].isna().tolist() == [False, True]  # empty where unused
     assert (run.directory / "metrics.csv").read_text().splitlines()[2].endswith(",fog,3,x")  # severity stays an integer
     assert list(frame["run_id"]) == [run.run_id] * 2
@@ -54,9 +55,9 @@ def test_two_runs_in_the_same_second_get_distinct_directories(tmp_path):
 def test_results_table_appends_and_widens(tmp_path):
     sweep = tmp_path / "sweep.csv"
     with _open(tmp_path) as run:
-        run.write_metrics([{"metric": "accuracy", "value": 0.9}], results=sweep)
+        run.write_metrics([{"metric": "accuracy", "value": 0.9, "condition": "clean"}], results=sweep)
     with _open(tmp_path, model="resnet20") as run:
-        run.write_metrics([{"metric": "accuracy", "value": 0.4, "epsilon": 0.03}], results=sweep)
+        run.write_metrics([{"metric": "accuracy", "value": 0.4, "condition": "attack", "attack": "fgsm", "epsilon": 0.03}], results=sweep)
     table = pd.read_csv(sweep)
     assert list(table["model"]) == ["tiny_cnn", "resnet20"]
     assert table["epsilon"].isna().tolist() == [True, False]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from noisegame_cli import study
@@ -78,3 +79,18 @@ def test_smoke_study_over_two_seeds_ends_in_a_page_with_every_table_and_figure(t
     assert (runs / study.CORRUPTED_SET / "labels.npy").is_file()  # the corrupted set was written once and shared
     page = (runs / "report.html").read_text()
     assert page.count("<img ") == len(list((runs / "figures").glob("*.png")))
+    rows = pd.read_csv(runs / "report.csv")  # every command's rows say what they measured
+    assert rows.groupby("command")["condition"].agg(set).to_dict() == CONDITIONS
+    attacked = rows["attack"].notna() & (rows["attack"] != "none")
+    assert (rows.loc[attacked, "condition"] == rows.loc[attacked, "epsilon"].gt(0).map({True: "attack", False: "clean"})).all()
+    assert set(rows.loc[rows["part"].isin(["low", "high"]), "condition"]) == {"view"}
+    assert set(rows.loc[rows["corruption"].notna() & (rows["command"] != "corrupt"), "condition"]) == {"corruption"}
+
+
+CONDITIONS = {
+    "train-teacher": {"clean"}, "train-student": {"clean", "corruption"}, "adv-noise-gnt": {"clean", "noise", "corruption"},
+    "adv-noise-ant": {"clean", "noise", "corruption"}, "fgsm-train": {"clean", "attack"}, "fgsm-eval": {"clean", "attack"},
+    "freq-split-eval": {"clean", "view"}, "freq-split-train": {"clean", "view"}, "freq-split-smooth": {"clean", "attack"},
+    "style-transfer": {"style"}, "eval-corruption": {"clean", "corruption"}, "corrupt": {"copy"}, "denoise-train": {"noise"},
+    "denoise-eval": {"clean", "noise", "corruption", "attack"}, "benchmark": {"clean", "attack", "corruption"},
+}  # fmt: skip

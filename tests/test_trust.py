@@ -124,7 +124,8 @@ APPEND_WORKER = textwrap.dedent("""
         time.sleep(0.005)
     for index in range(int(sys.argv[4])):
         rows = [{"run_id": f"w{worker}-{index}", "command": "sweep", "dataset": "digits", "model": "tiny_cnn",
-                 "metric": metric, "value": worker * 1000 + index + offset} for offset, metric in ((0.25, "accuracy"), (0.5, "loss"))]
+                 "metric": metric, "value": worker * 1000 + index + offset, "condition": "clean"}
+                for offset, metric in ((0.25, "accuracy"), (0.5, "loss"))]
         if worker % 2:  # half the writers add a column, so the table widens while others append
             rows = [{**row, "sigma": 0.1 * worker} for row in rows]
         append_results(metrics_frame(rows), table)
@@ -136,7 +137,7 @@ def test_concurrent_writers_keep_every_row_of_a_shared_table(tmp_path):
     table = tmp_path / "shared" / "results.csv"
     table.parent.mkdir()
     earlier = metrics_frame([{"run_id": "earlier", "command": "train-teacher", "dataset": "digits", "model": "small_cnn",
-                              "metric": "accuracy", "value": 0.875}])  # fmt: skip
+                              "metric": "accuracy", "value": 0.875, "condition": "clean"}])  # fmt: skip
     earlier.to_csv(table, index=False)
     signals = tmp_path / "signals"
     signals.mkdir()
@@ -171,7 +172,7 @@ def fake_run(runs: Path, name: str, accuracy: float) -> Path:
     """A completed train-teacher run directory with one metric row, written through the run API."""
     with recorded_run("train-teacher", {"command": "train-teacher", "name": name}, runs_dir=runs, name=name, dataset="digits",
                       model="tiny_cnn", seed=0) as run:  # fmt: skip
-        run.write_metrics([{"split": "test", "metric": "accuracy", "value": accuracy}])
+        run.write_metrics([{"split": "test", "condition": "clean", "metric": "accuracy", "value": accuracy}])
     return run.directory
 
 

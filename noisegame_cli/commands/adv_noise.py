@@ -20,7 +20,7 @@ from typing import ClassVar, Mapping
 import keras
 import tensorflow as tf
 
-from noisegame_cli import checks, plots
+from noisegame_cli import checks, plots, sections
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import (
     AugmentOptions,
@@ -75,6 +75,8 @@ class FineTuningOptions(CorruptionEvalOptions, AugmentOptions, TrainingOptions, 
 @dataclasses.dataclass(frozen=True)
 class GntConfig(FineTuningOptions):
     command = "adv-noise-gnt"
+    section = sections.NOISE_TRAINING
+    model_role = "gnt"
 
     sigma: tuple[float, ...] = setting((0.1,), "Gaussian noise std in the 0..1 scale; a comma list draws one per noisy image.",
                                        check=checks.all_of(checks.not_empty, checks.between(0, 1, low_open=True)))
@@ -84,6 +86,8 @@ class GntConfig(FineTuningOptions):
 class AntConfig(FineTuningOptions):
     command = "adv-noise-ant"
     renamed: ClassVar[Mapping[str, str]] = {"epsilon": "eps"}
+    section = sections.NOISE_TRAINING
+    model_role = "ant"
 
     eps: float = setting(4.0, "Budget of the generator's noise: its L2 size per image, on the 0..1 image scale.", check=checks.positive)
     budget: str = setting("project", "Exact projection onto --eps, or the penalty |norm - eps|.", choices=BUDGETS)
@@ -176,9 +180,10 @@ def run_ant(config: AntConfig) -> dict:
 
     def evaluate_noise(models, test, run, trainer):
         transform = generator_transform(trainer.generator, config.eps, budget=config.budget, seed=config.seed)
-        rows = transformed_rows(models, test, transform, config.batch_size, "generator_noise_accuracy", epsilon=config.eps)
+        rows = transformed_rows(models, test, transform, config.batch_size, "generator_noise_accuracy", condition="noise",
+                                epsilon=config.eps)
         size = mean_noise_l2(trainer.generator, float_batches(test, config.batch_size), config.eps, budget=config.budget, seed=config.seed)
-        rows.append({"split": "test", "role": "generator", "model": "noise_generator", "metric": "noise_l2", "value": size,
+        rows.append({"split": "test", "role": "generator", "model": "noise_generator", "condition": "noise", "metric": "noise_l2", "value": size,
                      "epsilon": config.eps})  # fmt: skip
         _noise_grid(run.path("noise_grid.png"), test, transform, f"final generator noise, L2 epsilon {config.eps:g}")
         return rows

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, Mapping
 
-from noisegame_cli import checks
+from noisegame_cli import checks, sections
 from noisegame_cli.attacks import NORMS, SETTINGS, VERSIONS, check_budget
 from noisegame_cli.budgets import ROBUSTBENCH_EPS
 from noisegame_cli.commands.common import experiment, load_data, prepare
@@ -41,6 +41,7 @@ PROTOCOL_VERSIONS = tuple(version for version in VERSIONS if version != "custom"
 @dataclasses.dataclass(frozen=True)
 class Config(DataOptions, RunOptions):
     command = "benchmark"
+    section = sections.BENCHMARK  # the model it measures is named on its card.json, which the report reads
     smoke_preset: ClassVar[Mapping[str, Any]] = {
         "n_examples": 32, "chunk_size": 16, "attack_steps": 5, "square_queries": 20,
         "corruptions": ("gaussian_noise", "defocus_blur", "jpeg_compression"),

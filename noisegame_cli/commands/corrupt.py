@@ -19,7 +19,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
-from noisegame_cli import checks, plots
+from noisegame_cli import checks, plots, sections
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import CorruptionEvalOptions, DataOptions, RunOptions, redefault, require, setting
 from noisegame_cli.corruptions import names
@@ -33,6 +33,7 @@ from noisegame_cli.options import config_command
 @dataclasses.dataclass(frozen=True)
 class Config(DataOptions, RunOptions):
     command = "corrupt"
+    section = sections.CORRUPTIONS
     smoke_preset: ClassVar[Mapping[str, Any]] = {"limit": 32, "corruptions": ("gaussian_noise", "defocus_blur", "jpeg_compression")}
     renamed: ClassVar[Mapping[str, str]] = {"out_dir": "out"}
 
@@ -72,8 +73,9 @@ def run(config: Config) -> dict:
         kept = sorted({f"{row['corruption']}/{row['severity']}" if layout == "folder" else row["corruption"] for row in written if row["kept"]})
         if kept:
             print(f"kept the finished parts {', '.join(kept)} (delete them to write them again)", flush=True)
-        rows = [{"corruption": r["corruption"], "severity": r["severity"], "metric": "images", "value": r["images"]} for r in written]
-        rows += [{"corruption": r["corruption"], "severity": r["severity"], "metric": "seconds", "value": r["seconds"]}
+        rows = [{"corruption": r["corruption"], "severity": r["severity"], "condition": "copy", "metric": "images", "value": r["images"]}
+                for r in written]  # fmt: skip
+        rows += [{"corruption": r["corruption"], "severity": r["severity"], "condition": "copy", "metric": "seconds", "value": r["seconds"]}
                  for r in written if not r["kept"]]  # fmt: skip
         run.write_metrics(rows, results=config.results)
         source = measure.dataset_source(copies.read_copy(out, layout, data.num_classes))

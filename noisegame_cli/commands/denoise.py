@@ -21,14 +21,14 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import tensorflow as tf
 
-from noisegame_cli import checks, plots
+from noisegame_cli import checks, plots, sections
 from noisegame_cli.attacks import NORMS, AttackSpec, check_budget
 from noisegame_cli.budgets import budget_label
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import Config, CorruptionEvalOptions, DataOptions, RunOptions, TrainingOptions, redefault, require, setting
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
 from noisegame_cli.corruptions import names
-from noisegame_cli.evaluation import evaluate_attack, generated_corruption_rows, transformed_rows
+from noisegame_cli.evaluation import attack_condition, evaluate_attack, generated_corruption_rows, transformed_rows
 from noisegame_cli.models import load_checked
 from noisegame_cli.models.denoiser import build_denoiser, build_discriminator, purified_classifier
 from noisegame_cli.models.saved import load_denoiser
@@ -72,6 +72,7 @@ class NoiseOptions(Config):
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(NoiseOptions, TrainingOptions, DataOptions, RunOptions):
     command = "denoise-train"
+    section = sections.DENOISER
     smoke_preset: ClassVar[Mapping[str, Any]] = {"depth": 2, "base_filters": 8}
 
     loss: str = setting("gan", "gan (the study's: the generator learns only from the discriminator), l1, or gan+l1 (pix2pix).",
@@ -90,6 +91,7 @@ class TrainConfig(NoiseOptions, TrainingOptions, DataOptions, RunOptions):
 @dataclasses.dataclass(frozen=True)
 class EvalConfig(NoiseOptions, DataOptions, RunOptions):
     command = "denoise-eval"
+    section = sections.DENOISER
     smoke_preset: ClassVar[Mapping[str, Any]] = {"corruptions": ("gaussian_noise", "contrast"), "severities": (3,), "attack_steps": 2}
     renamed: ClassVar[Mapping[str, str]] = {"epsilons": "eps", "steps": "attack_steps"}
 
@@ -146,7 +148,7 @@ def run_train(config: TrainConfig) -> dict:
         denoiser.save(run.path("model.keras"))
         measured = trainer.evaluate(noisy_pairs(eval_pipeline(test, config.batch_size), noises, config.seed, fixed=True),
                                     return_dict=True, verbose=0)  # fmt: skip
-        rows = [{"split": "test", "metric": name, "value": float(value)} for name, value in measured.items()]
+        rows = [{"split": "test", "condition": "noise", "metric": name, "value": float(value)} for name, value in measured.items()]
         run.write_metrics(rows, results=config.results)
         _grid(run.path("denoise_grid.png"), denoiser, test, noise_transform(noises, config.seed),
               f"noisy | denoised | clean ({config.loss}, {', '.join(config.noise_specs)})")  # fmt: skip
@@ -166,8 +168,8 @@ def run_eval(config: EvalConfig) -> dict:
     models = {"classifier": classifier, "purified": purified}
     with experiment(config, model=f"{denoiser.name}+{classifier.name}") as run:
         rows = []
-        for inputs, transform in (("clean", None), ("noisy", noisy)):
-            rows += transformed_rows(models, test, transform, config.batch_size, "accuracy", inputs=inputs)
+        for inputs, condition, transform in (("clean", "clean", None), ("noisy", "noise", noisy)):
+            rows += transformed_rows(models, test, transform, config.batch_size, "accuracy", inputs=inputs, condition=condition)
         rows += generated_corruption_rows(models, test, config.corruptions, config.severities, config.batch_size, seed=config.seed,
                                           parameters=config.parameters)  # fmt: skip
         rows += attack_rows(config, classifier, denoiser, purified, test)
@@ -191,7 +193,7 @@ def attack_rows(config: EvalConfig, classifier, denoiser, purified, test) -> lis
                 print(f"{attack} at {budget_label(eps, config.norm)}, {name}", flush=True)
                 result = evaluate_attack(attacked, test, spec, batch_size=config.batch_size, seed=config.seed, evaluated=evaluated)
                 rows.append({"split": "test", "attack": attack, "norm": config.norm, "epsilon": eps, "setting": name, "model": evaluated.name,
-                             "metric": "accuracy", "value": result.accuracy})  # fmt: skip
+                             "condition": attack_condition(eps), "metric": "accuracy", "value": result.accuracy})  # fmt: skip
     return rows
 
 

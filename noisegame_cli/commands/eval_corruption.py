@@ -23,7 +23,7 @@ from typing import Any, Callable, ClassVar, Mapping
 import keras
 import pandas as pd
 
-from noisegame_cli import checks, plots
+from noisegame_cli import checks, plots, sections
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import CorruptionEvalOptions, DataOptions, RunOptions, redefault, require, setting
 from noisegame_cli.corruptions import names
@@ -37,6 +37,8 @@ from noisegame_cli.options import config_command
 @dataclasses.dataclass(frozen=True)
 class Config(DataOptions, RunOptions):
     command = "eval-corruption"
+    section = sections.CORRUPTIONS
+    evaluates = "model_path"
     smoke_preset: ClassVar[Mapping[str, Any]] = {"limit": 64, "corruptions": ("gaussian_noise", "defocus_blur", "jpeg_compression")}
 
     model_path: str | None = setting(None, "Saved model to evaluate (model.keras, .h5, SavedModel or its run directory; required).",
@@ -141,7 +143,7 @@ def run(config: Config) -> dict:
         if clean is not None:
             result = clean_measurement(model, clean, config.batch_size)
             clean_error = result["error"]
-            rows += [{"split": "test", "metric": m, "value": v} for m, v in result.items()]
+            rows += [{"split": "test", "condition": "clean", "metric": m, "value": v} for m, v in result.items()]
         rows += measure.evaluate_corruptions(model, sets.source, sets.corruptions, sets.severities, clean_error=clean_error, baseline=baseline,
                                              batch_size=config.batch_size)  # fmt: skip
         frame = run.write_metrics(rows, results=config.results)
@@ -166,7 +168,7 @@ def summary_values(frame: pd.DataFrame) -> dict:
     aggregates = frame[frame["corruption"].isna()] if "corruption" in frame else frame
     values = {}
     for _, row in aggregates.iterrows():
-        key = f"clean_{row['metric']}" if row.get("split") == "test" else row["metric"]
+        key = f"clean_{row['metric']}" if row["condition"] == "clean" else row["metric"]
         values[key] = float(row["value"])
     return values
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Mapping
 import keras
 import numpy as np
 
-from noisegame_cli import checks, plots
+from noisegame_cli import checks, plots, sections
 from noisegame_cli.attacks import ATTACKS, NORMS, AttackSpec, run_attack
 from noisegame_cli.budgets import budget_label
 from noisegame_cli.attacks.gradient import check_budget
@@ -35,7 +35,7 @@ from noisegame_cli.config import (
 )
 from noisegame_cli.data import Dataset
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
-from noisegame_cli.evaluation import evaluate_attack
+from noisegame_cli.evaluation import attack_condition, evaluate_attack
 from noisegame_cli.models import build_model, copy_classifier, load_checked
 from noisegame_cli.options import config_command, mode_group
 from noisegame_cli.runs import Run
@@ -83,6 +83,8 @@ class AttackOptions(Config):
 @dataclasses.dataclass(frozen=True)
 class EvalConfig(AttackOptions, DataOptions, RunOptions):
     command = "fgsm-eval"
+    section = sections.ADVERSARIAL
+    evaluates = "model_path"
 
     model_path: str | None = setting(None, "Saved model to attack (model.keras, .h5, SavedModel or its run directory; required).",
                                      check=checks.existing_path, show_default=False)
@@ -106,6 +108,8 @@ class EvalConfig(AttackOptions, DataOptions, RunOptions):
 class TrainConfig(AttackOptions, ModelOptions, AugmentOptions, EarlyStoppingOptions, TrainingOptions, DataOptions, RunOptions):
     command = "fgsm-train"
     renamed: ClassVar[Mapping[str, str]] = {"train_epsilon": "train_eps"}
+    section = sections.ADVERSARIAL
+    model_role = "{attack}-trained"
 
     model_path: str | None = setting(None, "Start from this saved model instead of a new --model.", check=checks.existing_path,
                                      show_default=False)
@@ -132,8 +136,8 @@ def robustness_rows(config: AttackOptions, model: keras.Model, test, batch_size:
             measured = {"accuracy": result.accuracy, "loss": result.loss}
             if result.target_rate is not None:
                 measured["target_rate"] = result.target_rate
-            rows += [{"split": "test", "attack": attack, "norm": config.norm, "epsilon": eps, "metric": m, "value": v}
-                     for m, v in measured.items()]
+            rows += [{"split": "test", "attack": attack, "norm": config.norm, "epsilon": eps, "condition": attack_condition(eps), "metric": m,
+                      "value": v} for m, v in measured.items()]  # fmt: skip
     return rows
 
 

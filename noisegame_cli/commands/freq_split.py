@@ -20,11 +20,11 @@ import keras
 import numpy as np
 import pandas as pd
 
-from noisegame_cli import checks, frequency, plots
+from noisegame_cli import checks, frequency, plots, sections
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import DataOptions, ModelOptions, RunOptions, TrainingOptions, setting
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
-from noisegame_cli.evaluation.frequency import VIEWS, frequency_rows, smoothing_rows, view_accuracies, view_transform
+from noisegame_cli.evaluation.frequency import VIEWS, frequency_rows, smoothing_rows, view_accuracies, view_condition, view_transform
 from noisegame_cli.models import build_model, load_labelled, model_label
 from noisegame_cli.options import config_command, mode_group
 from noisegame_cli.training.callbacks import EpochMetrics
@@ -60,6 +60,7 @@ def print_table(frame: pd.DataFrame, index: list[str], columns: str) -> None:
 @dataclasses.dataclass(frozen=True)
 class EvalConfig(DataOptions, RunOptions):
     command = "freq-split-eval"
+    section = sections.FREQUENCY
 
     model_paths: tuple[str, ...] = setting((), MODEL_PATHS_HELP, flag="--model-path", multiple=True,
                                            check=checks.all_of(checks.not_empty, checks.existing_path), show_default=False)
@@ -102,6 +103,8 @@ def run_eval(config: EvalConfig) -> dict:
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(ModelOptions, TrainingOptions, DataOptions, RunOptions):
     command = "freq-split-train"
+    section = sections.FREQUENCY
+    model_role = "{part}-pass-trained"
 
     radius: float = setting(8.0, "Radius r of the low-pass disc.", check=checks.at_least(0))
     part: str = setting("high", "Train on the low or the high part.", choices=frequency.PARTS)
@@ -140,8 +143,9 @@ def run_train(config: TrainConfig) -> dict:
         )  # fmt: skip
         model.save(run.path("model.keras"))
         last = history.iloc[-1]
-        rows = [{"split": "train", "part": config.part, "metric": "accuracy", "value": last["accuracy"]}]
-        rows += [{"split": "test", "part": view, "metric": "accuracy", "value": last[f"test_{view}_accuracy"]} for view in VIEWS]
+        rows = [{"split": "train", "part": config.part, "condition": "view", "metric": "accuracy", "value": last["accuracy"]}]
+        rows += [{"split": "test", "part": view, "condition": view_condition(view), "metric": "accuracy", "value": last[f"test_{view}_accuracy"]}
+                 for view in VIEWS]  # fmt: skip
         rows = [{**row, "radius": config.radius, "labels": config.labels_kind} for row in rows]
         run.write_metrics(rows, results=config.results)
     return {"run_dir": str(run.directory), "train_accuracy": float(last["accuracy"]),
@@ -154,6 +158,7 @@ def run_train(config: TrainConfig) -> dict:
 @dataclasses.dataclass(frozen=True)
 class SmoothConfig(DataOptions, RunOptions):
     command = "freq-split-smooth"
+    section = sections.FREQUENCY
     smoke_preset: ClassVar[Mapping[str, Any]] = {"attack_steps": 3}
     renamed: ClassVar[Mapping[str, str]] = {"epsilon": "eps", "steps": "attack_steps"}
 

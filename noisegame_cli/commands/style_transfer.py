@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from noisegame_cli import checks, plots
+from noisegame_cli import checks, plots, sections
 from noisegame_cli import style as neural_style
 from noisegame_cli.commands.common import experiment, prepare
 from noisegame_cli.config import RunOptions, require, setting
@@ -40,6 +40,7 @@ SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immuno
 @dataclasses.dataclass(frozen=True)
 class Config(RunOptions):
     command = "style-transfer"
+    section = sections.STYLE
     smoke_preset: ClassVar[Mapping[str, Any]] = {"size": 32, "iterations": 3, "save_every": 0, "weights": "none"}
 
     content: str = setting("chelsea", f"Content image file, or a scikit-image photograph ({', '.join(SKIMAGE_PHOTOS)}).",
@@ -203,7 +204,8 @@ def run(config: Config) -> dict:
             final = result.history[-1]
             measured = {f"{part}_loss": final[part] for part in neural_style.LOSS_PARTS}
             measured.update(iterations=final["step"], seconds=seconds)
-            rows += [{"model": extractor.name, "extractor": extractor.name, "metric": k, "value": v} for k, v in measured.items()]
+            rows += [{"model": extractor.name, "extractor": extractor.name, "condition": "style", "metric": k, "value": v}
+                     for k, v in measured.items()]  # fmt: skip
         history = pd.concat(histories, ignore_index=True)[["extractor", "step", *neural_style.LOSS_PARTS]]
         history.to_csv(run.path("history.csv"), index=False)
         plots.line_plot(history, x="step", y="total", series=["extractor"], path=run.path("loss_curves.png"), xlabel="step",

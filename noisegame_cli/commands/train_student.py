@@ -15,7 +15,7 @@ from typing import ClassVar, Mapping
 
 import keras
 
-from noisegame_cli import checks
+from noisegame_cli import checks, sections
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import (
     AugmentOptions,
@@ -42,6 +42,8 @@ VIEWS = ("randaugment", "augmix", "none")
 class Config(CorruptionEvalOptions, ModelOptions, AugmentOptions, EarlyStoppingOptions, TrainingOptions, DataOptions, RunOptions):
     command = "train-student"
     renamed: ClassVar[Mapping[str, str]] = {"noise": "view"}
+    section = sections.NOISE_TRAINING
+    model_role = "student"
 
     teacher: str | None = setting(None, "Teacher: a train-teacher run directory or a saved model (required).", check=checks.existing_path,
                                   show_default=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from noisegame_cli import checks
+from noisegame_cli import checks, sections
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import (
     AugmentOptions,
@@ -38,6 +38,8 @@ from noisegame_cli.training.classifier import compile_classifier, fit_and_record
 @dataclasses.dataclass(frozen=True)
 class Config(CorruptionEvalOptions, ModelOptions, AugmentOptions, EarlyStoppingOptions, TrainingOptions, DataOptions, RunOptions):
     command = "train-teacher"
+    section = sections.NOISE_TRAINING
+    model_role = "teacher"
 
     swa_start: int | None = setting(None, "Average the weights from this epoch (1-based) on (SWA).", check=checks.at_least(1))
     ema: bool = setting(False, "Keep an exponential moving average of the weights (Keras' use_ema).")
@@ -84,7 +86,7 @@ def run(config: Config) -> dict:
                        title=f"{config.model} on {data.name}")  # fmt: skip
         model.save(run.path("model.keras"))
         result = evaluate(model, test, config.batch_size)
-        rows = [{"split": "test", "metric": name, "value": value} for name, value in result.items()]
+        rows = [{"split": "test", "condition": "clean", "metric": name, "value": value} for name, value in result.items()]
         if config.corruptions:
             rows += generated_corruption_rows({None: model}, test, config.corruptions, config.severities, config.batch_size,
                                               seed=config.seed, parameters=config.parameters)  # fmt: skip

@@ -12,7 +12,7 @@ Functions take models and splits (in memory or streamed) and return plain dicts,
 commands only write what they return.
 """
 
-from noisegame_cli.evaluation.adversarial import AttackResult, evaluate_attack
+from noisegame_cli.evaluation.adversarial import AttackResult, attack_condition, evaluate_attack
 from noisegame_cli.evaluation.clean import (
     accuracy_by_role,
     classification_metrics,
@@ -34,6 +34,7 @@ __all__ = [
     "AttackResult",
     "accuracy_by_role",
     "aggregate_rows",
+    "attack_condition",
     "classification_metrics",
     "clean_measurement",
     "clean_rows",

@@ -12,6 +12,12 @@ from noisegame_cli.errors import UserError
 from noisegame_cli.losses import cross_entropy
 
 
+def attack_condition(eps: float) -> str:
+    """The ``condition`` of a row measured under an attack of budget ``eps``: at 0 the images are
+    left as they are (FGSM moves nothing, PGD starts and stays at the image), so the row is clean."""
+    return "attack" if eps > 0 else "clean"
+
+
 @dataclass(frozen=True)
 class AttackResult:
     accuracy: float  # on the adversarial images, against the true labels

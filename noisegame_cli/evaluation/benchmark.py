@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 import keras
 
 from noisegame_cli.budgets import budget_text
+from noisegame_cli.evaluation.adversarial import attack_condition
 from noisegame_cli.evaluation.autoattack import AttackPlan, AutoAttackSummary, Say, run_autoattack_chunks
 from noisegame_cli.evaluation.card import percent
 from noisegame_cli.evaluation.clean import clean_measurement
@@ -89,9 +90,10 @@ def metric_rows(result: BenchmarkResult) -> list[dict]:
     """The long-format rows (fractions): clean accuracy / error / loss (split test), accuracy after
     each attack (attack ``autoattack-<name>``, and ``autoattack`` for the final one, with norm and
     epsilon), then the corruption rows and their aggregates."""
-    rows = [{"split": "test", "metric": metric, "value": value} for metric, value in result.clean.items()]
+    rows = [{"split": "test", "condition": "clean", "metric": metric, "value": value} for metric, value in result.clean.items()]
     if result.autoattack is not None:
-        attack = {"split": "test", "norm": result.plan.norm, "epsilon": result.plan.eps, "metric": "accuracy"}
+        attack = {"split": "test", "norm": result.plan.norm, "epsilon": result.plan.eps, "condition": attack_condition(result.plan.eps),
+                  "metric": "accuracy"}  # fmt: skip
         rows += [{**attack, "attack": f"autoattack-{name}", "value": result.autoattack.accuracy[name]} for name in result.autoattack.attacks]
         rows.append({**attack, "attack": "autoattack", "value": result.autoattack.robust_accuracy})
     return rows + list(result.corruption_rows)

@@ -12,9 +12,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from noisegame_cli.budgets import budget_text
-from noisegame_cli.runs import write_text_atomically
+from noisegame_cli.runs import CARD_FILE, write_text_atomically
 
-CARD_FILE = "card.json"
 CARD_MARKDOWN = "card.md"
 
 

@@ -53,7 +53,7 @@ def clean_rows(models: Mapping[str, keras.Model], split, batch_size: int) -> lis
     """Test accuracy and loss of each model, one row each, keyed by role (teacher, student, ...)."""
     rows = []
     for role, model in models.items():
-        rows += [role_row(role, model, metric, value) for metric, value in evaluate(model, split, batch_size).items()]
+        rows += [role_row(role, model, metric, value, condition="clean") for metric, value in evaluate(model, split, batch_size).items()]
     return rows
 
 
@@ -72,4 +72,4 @@ def role_row(role: str, model: keras.Model, metric: str, value: float, **columns
 
 def accuracy_by_role(rows: list[dict]) -> dict[str, float]:
     """``{role: clean accuracy}`` from rows made by :func:`clean_rows`."""
-    return {row["role"]: row["value"] for row in rows if row["metric"] == "accuracy" and "corruption" not in row}
+    return {row["role"]: row["value"] for row in rows if row["metric"] == "accuracy" and row["condition"] == "clean"}

@@ -36,6 +36,7 @@ from noisegame_cli.data.counterparts import GENERATED, source_kind
 from noisegame_cli.data.sources import Split, StreamSplit
 from noisegame_cli.errors import UserError
 from noisegame_cli.evaluation.clean import evaluate
+from noisegame_cli.runs import read_metrics
 
 RESULT_METRICS = ("accuracy", "error", "loss")
 
@@ -130,7 +131,7 @@ def corruption_rows(
     batch_size: int,
 ) -> list[dict]:
     """Accuracy, error and loss of each model (keyed by role; a single model may have role None) on
-    every corruption x severity.
+    every corruption x severity, with the number of images of each set (``n_examples``).
 
     Each corrupted set is made (or read) once and shared by the models. A progress bar counts the sets.
     """
@@ -146,7 +147,8 @@ def corruption_rows(
                 latest[role] = result["accuracy"]
                 measured = {"accuracy": result["accuracy"], "error": 1.0 - result["accuracy"], "loss": result["loss"]}
                 identity = {"model": model.name} if role is None else {"role": role, "model": model.name}
-                rows += [{**identity, "corruption": corruption, "severity": severity, "metric": m, "value": v} for m, v in measured.items()]
+                rows += [{**identity, "corruption": corruption, "severity": severity, "n_examples": len(data), "condition": "corruption",
+                          "metric": m, "value": v} for m, v in measured.items()]  # fmt: skip
             progress.add(1, values=[(f"{role or 'model'} accuracy", value) for role, value in latest.items()])
     return rows
 
@@ -159,7 +161,7 @@ def aggregate_rows(per_set: Sequence[Mapping]) -> list[dict]:
     groups = accuracy.groupby(keys, sort=False, dropna=False) if keys else [((), accuracy)]
     rows = []
     for values, group in groups:
-        identity = dict(zip(keys, values if isinstance(values, tuple) else (values,)))
+        identity = {**dict(zip(keys, values if isinstance(values, tuple) else (values,))), "condition": "corruption"}
         rows.append({**identity, "metric": "mean_accuracy", "value": float(group["value"].mean())})
         common = group[group["corruption"].isin(CORRUPTIONS)]
         if len(common) == len(CORRUPTIONS) * len(SEVERITIES):
@@ -187,12 +189,12 @@ def generated_corruption_rows(models: Mapping[str, keras.Model], test, corruptio
 
 def errors_by_set(metrics: pd.DataFrame) -> pd.Series:
     """Error per (corruption, severity) from long metric rows."""
-    rows = metrics[(metrics["metric"] == "error") & metrics["corruption"].notna()]
+    rows = metrics[(metrics["metric"] == "error") & (metrics["condition"] == "corruption")]
     return rows.set_index(["corruption", rows["severity"].astype(int)])["value"]
 
 
 def clean_error(metrics: pd.DataFrame) -> float | None:
-    rows = metrics[(metrics["metric"] == "error") & metrics["corruption"].isna()] if "corruption" in metrics else metrics[metrics["metric"] == "error"]
+    rows = metrics[(metrics["metric"] == "error") & (metrics["condition"] == "clean")]
     return float(rows["value"].iloc[0]) if len(rows) else None
 
 
@@ -256,13 +258,12 @@ def read_baseline(run_dir: str | os.PathLike) -> pd.DataFrame:
     benchmark's attack rows); UserError where there are no errors per corruption."""
     path = Path(run_dir) / "metrics.csv"
     try:
-        metrics = pd.read_csv(path)
+        metrics = read_metrics(path)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise UserError(f"--baseline {run_dir}: cannot read {path} ({type(error).__name__})") from None
     if "command" not in metrics or not metrics["command"].isin(("benchmark", "eval-corruption")).any() or "corruption" not in metrics:
         raise UserError(f"--baseline {run_dir}: not a benchmark or eval-corruption run with corruption results")
-    if "attack" in metrics:
-        metrics = metrics[metrics["attack"].isna()]
+    metrics = metrics[metrics["condition"].isin(["clean", "corruption"])]
     if errors_by_set(metrics).empty:
         raise UserError(f"--baseline {run_dir}: no errors per corruption in {path}")
     return metrics
@@ -309,9 +310,9 @@ def mce_rows(per_set: pd.DataFrame, clean: float | None, baseline_errors: pd.Ser
     for column, mean_name in (("ce", "mce"), ("relative_ce", "relative_mce")):
         if column not in table:
             continue
-        rows += [{"corruption": r["corruption"], "metric": column, "value": float(r[column])} for _, r in table.iterrows()]
+        rows += [{"corruption": r["corruption"], "condition": "corruption", "metric": column, "value": float(r[column])} for _, r in table.iterrows()]
         if table[column].notna().any():
-            rows.append({"metric": mean_name, "value": float(table[column].mean())})  # over the defined ratios
+            rows.append({"condition": "corruption", "metric": mean_name, "value": float(table[column].mean())})  # over the defined ratios
     return rows
 
 

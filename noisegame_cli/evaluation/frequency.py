@@ -10,10 +10,15 @@ import numpy as np
 
 from noisegame_cli import frequency
 from noisegame_cli.attacks import AttackSpec
-from noisegame_cli.evaluation.adversarial import evaluate_attack
+from noisegame_cli.evaluation.adversarial import attack_condition, evaluate_attack
 from noisegame_cli.evaluation.clean import classification_metrics, predict_logits
 
 VIEWS = ("original", *frequency.PARTS)
+
+
+def view_condition(view: str) -> str:
+    """The ``condition`` of a row measured on ``view``: the original images are clean ones."""
+    return "clean" if view == "original" else "view"
 
 
 def view_transform(view: str, radius: float):
@@ -38,17 +43,20 @@ def frequency_rows(model: keras.Model, test, radii: Sequence[float], batch_size:
     H(r) but wrong from L(r) (and the reverse), for one model."""
     labels = test.labels
     original = classification_metrics(view_logits(model, test, "original", 0.0, batch_size), labels)
-    rows = [{"split": "test", "part": "original", "metric": m, "value": v} for m, v in original.items()]
+    rows = [{"split": "test", "part": "original", "condition": view_condition("original"), "metric": m, "value": v}
+            for m, v in original.items()]  # fmt: skip
     for radius in radii:
         right = {}
         for part in frequency.PARTS:
             logits = view_logits(model, test, part, radius, batch_size)
             right[part] = np.argmax(logits, -1) == labels
-            rows += [{"split": "test", "radius": radius, "part": part, "metric": m, "value": v}
+            rows += [{"split": "test", "radius": radius, "part": part, "condition": view_condition(part), "metric": m, "value": v}
                      for m, v in classification_metrics(logits, labels).items()]  # fmt: skip
         rows += [
-            {"split": "test", "radius": radius, "metric": "right_high_wrong_low", "value": int(np.sum(right["high"] & ~right["low"]))},
-            {"split": "test", "radius": radius, "metric": "right_low_wrong_high", "value": int(np.sum(right["low"] & ~right["high"]))},
+            {"split": "test", "radius": radius, "condition": "view", "metric": "right_high_wrong_low",
+             "value": int(np.sum(right["high"] & ~right["low"]))},
+            {"split": "test", "radius": radius, "condition": "view", "metric": "right_low_wrong_high",
+             "value": int(np.sum(right["low"] & ~right["high"]))},
         ]
     return rows
 
@@ -62,7 +70,7 @@ def smoothing_rows(model: keras.Model, test, rhos: Sequence[float], epsilon: flo
         for attack, spec in specs.items():
             print(f"rho {rho:g}, attack {attack}", flush=True)
             result = evaluate_attack(smoothed, test, spec, batch_size=batch_size, seed=seed)
-            rows += [{"split": "test", "rho": rho, "attack": attack, "epsilon": spec.eps, "metric": metric, "value": value,
-                      "smoothing": "normalized" if normalize else "plain"}
+            rows += [{"split": "test", "rho": rho, "attack": attack, "epsilon": spec.eps, "condition": attack_condition(spec.eps), "metric": metric,
+                      "value": value, "smoothing": "normalized" if normalize else "plain"}
                      for metric, value in (("accuracy", result.accuracy), ("loss", result.loss))]  # fmt: skip
     return rows

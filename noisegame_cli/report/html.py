@@ -6,13 +6,15 @@ browser check (``tools/check_report.py``) can read both from the page itself."""
 from __future__ import annotations
 
 import html
-import os
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import pandas as pd
 
-from noisegame_cli.report_tables import Figure, PageTable, Ref, Stat
+from noisegame_cli.report.cells import Figure, PageTable, Ref, Stat, link
+
+if TYPE_CHECKING:
+    from noisegame_cli.report.page import Page
 
 STYLESHEET = """
 *{box-sizing:border-box}
@@ -56,12 +58,6 @@ PAGE_CHECK = """window.addEventListener('load', function () {
   body.setAttribute('data-window-width', window.innerWidth);
   body.setAttribute('data-wide-tables', wide);
 });"""
-
-
-def link(path: str | os.PathLike, out: Path) -> str:
-    """``path`` relative to the page's folder, as a URL path (a run directory ends in ``/``)."""
-    relative = Path(os.path.relpath(Path(path).resolve(), out.resolve())).as_posix()
-    return relative + ("/" if Path(path).is_dir() else "")
 
 
 def _shade(table: PageTable) -> tuple[float, float] | None:
@@ -127,7 +123,7 @@ def figures_html(figures: Sequence[Figure], out: Path) -> str:
     return f"<div class='figures'>{''.join(items)}</div>" if items else ""
 
 
-def page_html(page, out: Path) -> str:
+def page_html(page: Page, out: Path) -> str:
     """The whole page: header, leaderboard (and published rows), one section per experiment, runs not included."""
     nav = [("leaderboard", "Leaderboard")] + [(s.section.anchor, s.section.title.split(":")[0]) for s in page.sections]
     if len(page.unfinished):
