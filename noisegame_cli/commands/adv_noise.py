@@ -151,7 +151,8 @@ def run_gnt(config: GntConfig) -> dict:
     def evaluate_noise(models, test, run, classifier):
         rows = []
         for sigma in config.sigma:
-            rows += transformed_rows(models, test, gaussian_transform(sigma, config.seed), config.batch_size, "gaussian_accuracy", sigma=sigma)
+            noisy = gaussian_transform(sigma, config.seed)
+            rows += transformed_rows(models, test, noisy, config.batch_size, "gaussian_accuracy", condition="noise", sigma=sigma)
         _noise_grid(run.path("noise_grid.png"), test, gaussian_transform(config.sigma[-1], config.seed),
                     f"Gaussian noise, sigma {config.sigma[-1]:g}")  # fmt: skip
         return rows

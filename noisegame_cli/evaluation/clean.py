@@ -57,11 +57,11 @@ def clean_rows(models: Mapping[str, keras.Model], split, batch_size: int) -> lis
     return rows
 
 
-def transformed_rows(models: Mapping[str, keras.Model], split, transform: BatchTransform, batch_size: int, metric: str,
-                     **columns) -> list[dict]:  # fmt: skip
+def transformed_rows(models: Mapping[str, keras.Model], split, transform: BatchTransform | None, batch_size: int, metric: str, *,
+                     condition: str, **columns) -> list[dict]:  # fmt: skip
     """The accuracy of each model (keyed by role) on the split's images after ``transform`` (a noise,
-    say; every model sees the same transformed images), one ``metric`` row each."""
-    return [role_row(role, model, metric, evaluate(model, split, batch_size, transform)["accuracy"], **columns)
+    say; every model sees the same transformed images), one ``metric`` row each, of ``condition``."""
+    return [role_row(role, model, metric, evaluate(model, split, batch_size, transform)["accuracy"], condition=condition, **columns)
             for role, model in models.items()]  # fmt: skip
 
 
