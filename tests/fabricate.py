@@ -276,3 +276,13 @@ def whole_release(root: Path, folders, file_name: str) -> Path:
     """One image in every class folder (the same bytes, as writing 1000 JPEGs would be slow)."""
     picture = jpeg((90, 90, 90))
     return write_tree(root, {folder: {file_name: picture} for folder in folders})
+
+
+def write_colour_classes(root: Path, classes=(7, 500, 999)) -> Path:
+    """``root/<wnid>/`` for each ImageNet class ``k`` of ``classes``: ``ILSVRC2012_val_00000001.JPEG`` in
+    k's colour (a colour classifier gets it right) and ``..._00000002.JPEG`` in the next class's (it gets it wrong)."""
+    wnids = imagenet_wnids()
+    return write_tree(root, {
+        wnids[k]: {"ILSVRC2012_val_00000001.JPEG": jpeg(colour_of(k)), "ILSVRC2012_val_00000002.JPEG": jpeg(colour_of(classes[(place + 1) % len(classes)]))}
+        for place, k in enumerate(classes)
+    })  # fmt: skip

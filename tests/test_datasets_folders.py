@@ -198,19 +198,9 @@ def test_tiny_imagenet_bad_files(tmp_path, damage, message):
 
 
 WNIDS = imagenet_wnids()
-PRESENT = (7, 500, 999)  # the ImageNet classes of a partial copy: numbered among the folders present, they would be 0, 1, 2
+PRESENT = (7, 500, 999)  # write_colour_classes' ImageNet classes: numbered among the folders present, they would be 0, 1, 2
 TRUTH = "ILSVRC2012_validation_ground_truth.txt"
 DEVKIT = ("ILSVRC2012_devkit_t12", "data")
-
-
-def colour_tree(root, classes=PRESENT):
-    """``root/<wnid>/`` for each ImageNet class ``k`` of ``classes``: one image in k's colour (a colour
-    classifier gets it right) and one in the next class's colour (it gets it wrong)."""
-    return fabricate.write_tree(root, {
-        WNIDS[k]: {"ILSVRC2012_val_00000001.JPEG": fabricate.jpeg(fabricate.colour_of(k)),
-                   "ILSVRC2012_val_00000002.JPEG": fabricate.jpeg(fabricate.colour_of(classes[(place + 1) % len(classes)]))}
-        for place, k in enumerate(classes)
-    })  # fmt: skip
 
 
 def accuracy_of_the_imagenet_colour_classifier(tmp_path, data, split) -> float:
@@ -240,7 +230,7 @@ def test_imagenet_class_folders_are_centre_cropped_to_224(tmp_path):
 
 
 def test_a_partial_imagenet_copy_is_refused_unless_named_partial(tmp_path):
-    colour_tree(tmp_path / "val")
+    fabricate.write_colour_classes(tmp_path / "val")
     with pytest.raises(UserError) as error:
         load_dataset("imagenet", tmp_path)
     assert str(error.value) == (f"{tmp_path / 'val'} holds 3 of the 1000 class folders of the ImageNet validation set; "
@@ -252,14 +242,14 @@ def test_a_partial_imagenet_copy_is_refused_unless_named_partial(tmp_path):
 
 
 def test_a_1000_class_model_scores_a_partial_imagenet_copy_by_the_table(tmp_path):
-    colour_tree(tmp_path / "images")  # --data-dir holding the class folders itself
+    fabricate.write_colour_classes(tmp_path / "images")  # --data-dir holding the class folders itself
     data = load_dataset("imagenet:partial", tmp_path / "images")
     assert accuracy_of_the_imagenet_colour_classifier(tmp_path, data, data.test) == pytest.approx(3 / 6)  # every own-colour image
 
 
 @pytest.mark.parametrize("spec", ["imagenet", "imagenet:partial"])
 def test_a_folder_that_is_not_an_imagenet_class_is_an_error(tmp_path, spec):
-    colour_tree(tmp_path / "val")
+    fabricate.write_colour_classes(tmp_path / "val")
     fabricate.write_tree(tmp_path / "val", {"n01": {"a.JPEG": fabricate.jpeg((0, 0, 0))}})
     with raises(f"{tmp_path / 'val' / 'n01'} is not a class folder of the ImageNet validation set: its class folders are the 1000 ImageNet wnids"):
         load_dataset(spec, tmp_path)
@@ -352,8 +342,8 @@ def test_corrupted_folder_parts_must_agree(tmp_path):
 
 
 def test_a_partial_imagenet_c_is_refused_unless_named_partial(tmp_path):
-    colour_tree(tmp_path / "fog" / "1")
-    colour_tree(tmp_path / "fog" / "2", classes=(500,))  # with :partial, each part reads the classes it has
+    fabricate.write_colour_classes(tmp_path / "fog" / "1")
+    fabricate.write_colour_classes(tmp_path / "fog" / "2", classes=(500,))  # with :partial, each part reads the classes it has
     with pytest.raises(UserError) as error:
         load_corrupted_dataset("imagenet-c", tmp_path)
     assert str(error.value) == (f"{tmp_path / 'fog' / '1'} holds 3 of the 1000 class folders of ImageNet-C; missing {', '.join(WNIDS[:3])}, ...; "
@@ -365,6 +355,16 @@ def test_a_partial_imagenet_c_is_refused_unless_named_partial(tmp_path):
     fabricate.write_tree(tmp_path / "fog" / "2", {"n01": {"a.JPEG": fabricate.jpeg((0, 0, 0))}})
     with raises(f"{tmp_path / 'fog' / '2' / 'n01'} is not a class folder of ImageNet-C: its class folders are the 1000 ImageNet wnids"):
         data.load("fog", 2)
+
+
+def test_a_partial_imagenets_corrupted_counterpart_is_read_partial(tmp_path):
+    from noisegame_cli.data.counterparts import find_corrupted
+
+    fabricate.write_colour_classes(tmp_path / "ImageNet-C" / "fog" / "1")  # where benchmark looks under --data-dir
+    found, folder = find_corrupted("imagenet:partial", (12, 16, 3), 1000, data_dir=str(tmp_path))
+    assert folder == tmp_path / "ImageNet-C" and found.name == "imagenet-c:partial" and found.num_classes == 1000
+    with raises("holds 3 of the 1000 class folders of ImageNet-C"):
+        find_corrupted("imagenet", (12, 16, 3), 1000, data_dir=str(tmp_path))
 
 
 # --- writing the ImageNet-C layout -------------------------------------------------------------
