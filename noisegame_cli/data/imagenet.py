@@ -39,13 +39,13 @@ import numpy as np
 from noisegame_cli.data.datasets import PARTIAL, Dataset, LoadOptions, find_or_download, keras_cache_dir, partial_argument, register_dataset
 from noisegame_cli.data.folders import (
     HOLDOUT_FRACTION,
+    ReleaseClasses,
     check_same_classes,
     class_files,
     class_folder_names,
     divide_classes,
     file_split,
     interleaved,
-    ReleaseClasses,
     listed,
     release_class_files,
 )
@@ -67,7 +67,7 @@ TINY_ANNOTATIONS = Path("val") / "val_annotations.txt"
 
 @register_dataset(
     "imagenet",
-    layout=f"--data-dir holding the validation set as <wnid>/*.JPEG folders, or flat ILSVRC2012_val_*.JPEG with {GROUND_TRUTH_FILE} and {META_FILE}",
+    layout=f"--data-dir holding the validation set as <wnid>/*.JPEG folders, or flat ILSVRC2012_val_*.JPEG with {GROUND_TRUTH_FILE} and {META_FILE} (image-net.org)",
     argument=PARTIAL,
 )
 def imagenet_dataset(argument: str, options: LoadOptions) -> Dataset:
@@ -95,10 +95,14 @@ def load_imagenet_validation(data_dir: str | os.PathLike | None, *, partial: boo
         files_by_class = _flat_validation(root, partial)
     else:
         folders = root / "val" if (root / "val").is_dir() else root
-        release = ReleaseClasses("the ImageNet validation set", imagenet_wnids(), IMAGENET_FOLDERS)
-        files_by_class = release_class_files(folders, release, spec="imagenet", partial=partial)
+        files_by_class = release_class_files(folders, imagenet_release("the ImageNet validation set"), spec="imagenet", partial=partial)
     test = file_split(files_by_class, IMAGENET_SIZE, 3, resize="centre_crop")
     return Dataset(name, None, None, test, imagenet_wnids())
+
+
+def imagenet_release(title: str) -> ReleaseClasses:
+    """A release (named ``title`` in messages) whose class folders are the 1000 ImageNet wnids, labelled as the table numbers them."""
+    return ReleaseClasses(title, imagenet_wnids(), IMAGENET_FOLDERS)
 
 
 def _flat_validation(root: Path, partial: bool) -> list[list[Path]]:

@@ -45,7 +45,7 @@ from noisegame_cli.data.folders import (
     release_class_files,
     sampled_image_shape,
 )
-from noisegame_cli.data.imagenet_classes import imagenet_wnids
+from noisegame_cli.data.imagenet import imagenet_release
 from noisegame_cli.data.sources import FileSplit, image_files
 from noisegame_cli.errors import UserError
 
@@ -63,9 +63,8 @@ WRITER_THREADS = 4  # Pillow releases the GIL while it encodes, so threads can o
 )
 def imagenet_c_dataset(argument: str, options: LoadOptions) -> CorruptedDataset:
     name, partial = partial_argument("imagenet-c", argument)
-    release = ReleaseClasses("ImageNet-C", imagenet_wnids(), "the 1000 ImageNet wnids")
     return folder_corrupted_dataset(name, options.data_dir, parameters="imagenet-c", clean_source=f"imagenet:{PARTIAL}" if partial else "imagenet",
-                                    release=release, partial=partial)  # fmt: skip
+                                    release=imagenet_release("ImageNet-C"), partial=partial)  # fmt: skip
 
 
 @register_dataset(

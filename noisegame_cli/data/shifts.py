@@ -53,7 +53,7 @@ from noisegame_cli.data.datasets import (
     register_dataset,
 )
 from noisegame_cli.data.folders import ReleaseClasses, file_split, release_class_files
-from noisegame_cli.data.imagenet import IMAGENET_CLASSES, IMAGENET_SIZE
+from noisegame_cli.data.imagenet import IMAGENET_CLASSES, IMAGENET_FOLDERS, IMAGENET_SIZE
 from noisegame_cli.data.imagenet_classes import IMAGENET_SPACE, imagenet_a_wnids, imagenet_indices, imagenet_r_wnids, imagenet_wnids
 from noisegame_cli.data.sources import Split
 from noisegame_cli.errors import UserError
@@ -89,7 +89,7 @@ class FolderRelease:
 
 IMAGENET_R = FolderRelease("ImageNet-R", "imagenet-r", "*.jpg", imagenet_r_wnids, "the 200 wnids of ImageNet-R", subset=True)
 IMAGENET_A = FolderRelease("ImageNet-A", "imagenet-a", "*.jpg", imagenet_a_wnids, "the 200 wnids of ImageNet-A", subset=True)
-IMAGENET_SKETCH = FolderRelease("ImageNet-Sketch", "sketch", "*.JPEG", imagenet_wnids, "the 1000 ImageNet wnids")
+IMAGENET_SKETCH = FolderRelease("ImageNet-Sketch", "sketch", "*.JPEG", imagenet_wnids, IMAGENET_FOLDERS)
 V2_FOLDERS = {
     "matched-frequency": "imagenetv2-matched-frequency-format-val",
     "threshold0.7": "imagenetv2-threshold0.7-format-val",
