@@ -5,11 +5,14 @@ with the ones it put into the files."""
 from __future__ import annotations
 
 import gzip
+import io
 import pickle
 import tarfile
 from pathlib import Path
 
 import numpy as np
+
+from noisegame_cli.data.imagenet_classes import imagenet_wnids
 
 
 def random_images(count: int, shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -206,24 +209,32 @@ def write_tiny_imagenet(root: Path, classes: int = 3, per_class: int = 10, val_p
 def write_imagenet_flat(root: Path, wnids: list[str], labels_by_file: list[int], size: tuple[int, int] = (40, 60)) -> Path:
     """Flat ``ILSVRC2012_val_*.JPEG`` files with the devkit's ground truth (1-based ILSVRC2012_IDs)
     and ``meta.mat`` (synsets: IDs in the devkit's own order, not sorted by wnid, plus a non-leaf)."""
-    import scipy.io
-
     root.mkdir(parents=True, exist_ok=True)
     for index, ilsvrc_id in enumerate(labels_by_file, start=1):
         save_image(smooth_images(1, size, seed=index)[0], root / f"ILSVRC2012_val_{index:08d}.JPEG", "JPEG")
     data = root / "ILSVRC2012_devkit_t12" / "data"
     data.mkdir(parents=True)
     (data / "ILSVRC2012_validation_ground_truth.txt").write_text("".join(f"{ilsvrc_id}\n" for ilsvrc_id in labels_by_file))
+    write_meta_mat(data / "meta.mat", wnids)
+    return root
+
+
+def write_meta_mat(path: Path, wnids: list[str]) -> Path:
+    """The devkit's ``meta.mat``: ILSVRC2012_ID k + 1 is ``wnids[k]``, then a non-leaf synset."""
+    import scipy.io
+
     entries = [(ilsvrc_id, wnid, f"words {wnid}", 0) for ilsvrc_id, wnid in enumerate(wnids, start=1)] + [(len(wnids) + 1, "n00001740", "entity", 3)]
     synsets = np.zeros((len(entries), 1), dtype=[("ILSVRC2012_ID", "O"), ("WNID", "O"), ("words", "O"), ("num_children", "O")])
     for row, (ilsvrc_id, wnid, words, children) in enumerate(entries):
         synsets[row, 0] = (np.array([[ilsvrc_id]], np.uint16), wnid, words, np.array([[children]], np.uint8))
-    scipy.io.savemat(data / "meta.mat", {"synsets": synsets})
-    return root
+    scipy.io.savemat(path, {"synsets": synsets})
+    return path
 
 
-def write_corrupted_folders(root: Path, corruptions=("gaussian_noise", "fog"), severities=(1, 2), classes=("n01", "n02"), per_class: int = 2, size: int = 16) -> dict:
-    """``<corruption>/<severity>/<class>/<file>.JPEG``, as ImageNet-C and Tiny-ImageNet-C are released."""
+def write_corrupted_folders(root: Path, corruptions=("gaussian_noise", "fog"), severities=(1, 2), classes=None, per_class: int = 2, size: int = 16) -> dict:
+    """``<corruption>/<severity>/<class>/<file>.JPEG``, as ImageNet-C and Tiny-ImageNet-C are released
+    (``classes``: the wnids of the ImageNet classes 3 and 500 unless given)."""
+    classes = (imagenet_wnids()[3], imagenet_wnids()[500]) if classes is None else classes
     written = {}
     for c, corruption in enumerate(corruptions):
         for severity in severities:
@@ -233,3 +244,45 @@ def write_corrupted_folders(root: Path, corruptions=("gaussian_noise", "fog"), s
                     save_image(image, root / corruption / str(severity) / name / f"img_{k}_{i}.JPEG", "JPEG")
                 written[(corruption, severity, name)] = images
     return written
+
+
+# --- flat-colour trees (for models whose logits are known) --------------------------------------
+
+
+def colour_of(index: int) -> tuple[int, int, int]:
+    """A colour for each of the 1000 ImageNet classes: its index's three decimal digits, 25 levels apart."""
+    return tuple(25 * digit + 12 for digit in (index % 10, index // 10 % 10, index // 100))
+
+
+def jpeg(colour, size=(12, 16)) -> bytes:
+    """A small JPEG of one flat colour (JPEG keeps a flat colour within a level or two)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((*size, 3), colour, np.uint8)).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def write_tree(root: Path, files: dict[str, dict[str, bytes]]) -> Path:
+    """``root/<class folder>/<file name>`` holding the given bytes."""
+    for folder, named in files.items():
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for name, data in named.items():
+            (root / folder / name).write_bytes(data)
+    return root
+
+
+def whole_release(root: Path, folders, file_name: str) -> Path:
+    """One image in every class folder (the same bytes, as writing 1000 JPEGs would be slow)."""
+    picture = jpeg((90, 90, 90))
+    return write_tree(root, {folder: {file_name: picture} for folder in folders})
+
+
+def write_colour_classes(root: Path, classes=(7, 500, 999)) -> Path:
+    """``root/<wnid>/`` for each ImageNet class ``k`` of ``classes``: ``ILSVRC2012_val_00000001.JPEG`` in
+    k's colour (a colour classifier gets it right) and ``..._00000002.JPEG`` in the next class's (it gets it wrong)."""
+    wnids = imagenet_wnids()
+    return write_tree(root, {
+        wnids[k]: {"ILSVRC2012_val_00000001.JPEG": jpeg(colour_of(k)), "ILSVRC2012_val_00000002.JPEG": jpeg(colour_of(classes[(place + 1) % len(classes)]))}
+        for place, k in enumerate(classes)
+    })  # fmt: skip

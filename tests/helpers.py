@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
+import numpy as np
 
+from fabricate import colour_of
 from noisegame_cli.data import load_dataset
 
 
@@ -55,3 +57,25 @@ def save(model: keras.Model, folder: Path) -> Path:
     path = folder / "model.keras"
     model.save(path)
     return path
+
+
+def colour_classifier(colours: np.ndarray, name: str = "colour_classifier", input_shape=(224, 224, 3)) -> keras.Model:
+    """Known logits: class j's logit is (2 c_j . m - |c_j|^2) / 1000 for the image's mean colour m, that
+    is -|m - c_j|^2 / 1000 up to a term the same for every class, so the argmax is the class whose
+    colour c_j is nearest the image's."""
+    model = keras.Sequential([keras.Input(input_shape), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(len(colours))], name=name)
+    colours = np.asarray(colours, np.float32)
+    model.layers[-1].set_weights([2 * colours.T / 1000, -(colours**2).sum(axis=1) / 1000])
+    return model
+
+
+def imagenet_classifier(input_shape=(224, 224, 3)) -> keras.Model:
+    """A model of the 1000 ImageNet classes that predicts the class whose ``colour_of`` is nearest an image's mean colour."""
+    return colour_classifier(np.array([colour_of(index) for index in range(1000)]), input_shape=input_shape)
+
+
+def known_logits(images: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """The colour classifier's logits computed directly in NumPy."""
+    mean = images.astype(np.float64).mean(axis=(1, 2))
+    colours = np.asarray(colours, np.float64)
+    return (2 * mean @ colours.T - (colours**2).sum(axis=1)) / 1000

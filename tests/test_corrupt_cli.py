@@ -4,18 +4,20 @@ the parameter sets, and its mistakes as one-line errors."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import only_run_dir
-from fabricate import smooth_images, write_class_tree
-from helpers import assert_one_line_error, quick_digits_model
+from fabricate import colour_of, smooth_images, write_class_tree, write_colour_classes
+from helpers import assert_one_line_error, imagenet_classifier, known_logits, quick_digits_model, save
 from noisegame_cli.corruptions import corrupt
 from noisegame_cli.data import copies
 from noisegame_cli.data import load_corrupted_dataset, load_dataset
 from noisegame_cli.data.imagenet_c import part_folder
+from noisegame_cli.data.imagenet_classes import imagenet_wnids
 
 CLASSES = ("cat", "dog", "fox")
 
@@ -85,6 +87,27 @@ def test_folder_layout_writes_jpegs_that_read_back(invoke, tmp_path, image_folde
     model = quick_digits_model(tmp_path / "model", epochs=1)  # 32x32x3, 10 classes: does not fit 3 classes
     mismatch = invoke("eval-corruption", "--model-path", model, "--dataset", "imagenet-c", "--data-dir", out, "--runs-dir", tmp_path / "e")
     assert_one_line_error(mismatch, "predicts 10 classes but the dataset has 3")
+
+
+def test_a_copy_of_imagenet_keeps_the_1000_class_labels(invoke, tmp_path):
+    source = write_colour_classes(tmp_path / "val")  # 3 of the 1000 classes: a partial copy
+    out = tmp_path / "imagenet-C"
+    chosen = ["--corruptions", "defocus_blur", "--severities", "1"]  # a blur keeps a flat colour: the colour classifier's answers stay
+    result = invoke("corrupt", "--dataset", "imagenet:partial", "--data-dir", source, "--out", out, *chosen, "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    assert (out / "classes.txt").read_text().split() == list(imagenet_wnids())
+    back = load_corrupted_dataset("imagenet-c", out)  # a copy lists its classes: no :partial needed, labels as written
+    part = back.load("defocus_blur", 1)
+    assert back.num_classes == 1000 and sorted(set(part.labels)) == [7, 500, 999]
+    assert [imagenet_wnids()[label] for label in part.labels] == [Path(path).parent.name for path in part.paths]
+
+    model = save(imagenet_classifier(), tmp_path / "model")
+    evaluated = invoke("eval-corruption", "--model-path", model, "--dataset", "imagenet-c", "--data-dir", out, *chosen, "--runs-dir", tmp_path / "eval")
+    assert evaluated.exit_code == 0, evaluated.output
+    accuracy = per_set_accuracy(only_run_dir(tmp_path / "eval", "eval-corruption"))[("defocus_blur", 1)]
+    images, labels = part.arrays()
+    direct = np.argmax(known_logits(images, [colour_of(index) for index in range(1000)]), axis=1)
+    assert accuracy == pytest.approx(np.mean(direct == labels)) == pytest.approx(3 / 6)  # every own-colour image, no other
 
 
 def test_an_interrupted_copy_resumes_without_rewriting_finished_parts(invoke, tmp_path, image_folder):

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import cifar_batch_bytes, write_cifar_archive, write_cifar_folder
-from noisegame_cli.data import Split, load_dataset
+from noisegame_cli.data import Split, load_corrupted_dataset, load_dataset
 from noisegame_cli.data.cifar10c import load_corrupted, write_corruption_file, write_labels_file
 from noisegame_cli.data.sources import RowFile
 from noisegame_cli.data.pipelines import augmentation, eval_pipeline, paired_pipeline, train_pipeline, with_mixup
@@ -176,6 +176,13 @@ def test_registry_messages(spec, kind, message):
 
     with pytest.raises(UserError, match=re.escape(message)):
         check_dataset(spec, kind)
+
+
+@pytest.mark.parametrize("spec, load", [("imagenet:full", load_dataset), ("imagenet-c:whole", load_corrupted_dataset)])
+def test_the_imagenet_sets_take_only_partial_after_their_name(tmp_path, spec, load):
+    name, _, word = spec.partition(":")
+    with pytest.raises(UserError, match=re.escape(f"dataset {name} takes partial after its name ({name}:WORD), got {word!r}")):
+        load(spec, tmp_path)
 
 
 def test_options_are_checked_before_any_file_is_read(tmp_path):

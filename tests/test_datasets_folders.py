@@ -11,11 +11,15 @@ import numpy as np
 import pytest
 
 import fabricate
+from helpers import imagenet_classifier, known_logits, save
 from noisegame_cli.data import FileSplit, Split, load_corrupted_dataset, load_dataset
 from noisegame_cli.data.cifar10c import corruption_file, corruption_file_complete, load_corrupted, write_corruption_file
 from noisegame_cli.data.imagenet_c import folder_part_complete, output_file_names, part_folder, save_jpeg, write_folder_part
+from noisegame_cli.data.imagenet_classes import imagenet_wnids
 from noisegame_cli.data.sources import grey_array
 from noisegame_cli.errors import UserError
+from noisegame_cli.evaluation.clean import evaluate
+from noisegame_cli.models import load_checked
 
 
 def raises(message: str):
@@ -193,44 +197,105 @@ def test_tiny_imagenet_bad_files(tmp_path, damage, message):
 # --- ImageNet validation -------------------------------------------------------------------------
 
 
+WNIDS = imagenet_wnids()
+PRESENT = (7, 500, 999)  # write_colour_classes' ImageNet classes: numbered among the folders present, they would be 0, 1, 2
+TRUTH = "ILSVRC2012_validation_ground_truth.txt"
+DEVKIT = ("ILSVRC2012_devkit_t12", "data")
+
+
+def accuracy_of_the_imagenet_colour_classifier(tmp_path, data, split) -> float:
+    """A model of the 1000 classes (saved, loaded and checked against ``data`` as every command does)
+    evaluated on ``split``; checked against the accuracy computed directly."""
+    model = load_checked(save(imagenet_classifier(data.image_shape), tmp_path / "model"), data)
+    accuracy = evaluate(model, split, batch_size=4)["accuracy"]
+    images, labels = split.arrays()
+    direct = np.argmax(known_logits(images, [fabricate.colour_of(k) for k in range(1000)]), axis=1)
+    assert accuracy == pytest.approx(np.mean(direct == labels))
+    return accuracy
+
+
 def test_imagenet_class_folders_are_centre_cropped_to_224(tmp_path):
     picture = np.zeros((40, 60, 3), np.uint8)
     picture[:, :12] = (255, 0, 0)  # the outer 12 columns on each side fall outside a centre crop
     picture[:, 12:48] = (0, 255, 0)
     picture[:, 48:] = (0, 0, 255)
-    for wnid in ("n02", "n01"):
-        fabricate.save_image(picture, tmp_path / "val" / wnid / "ILSVRC2012_val_1.png")
-    data = load_dataset("imagenet", tmp_path)
-    assert data.train is None and data.val is None and data.class_names == ("n01", "n02")
+    for k in (500, 7):
+        fabricate.save_image(picture, tmp_path / "val" / WNIDS[k] / "ILSVRC2012_val_1.png")
+    data = load_dataset("imagenet:partial", tmp_path)
+    assert data.train is None and data.val is None and data.class_names == WNIDS and list(data.test.labels) == [7, 500]
     image = data.test.arrays(1)[0][0]
     assert image.shape == (224, 224, 3)
     assert image[..., 1].min() > 200 and image[..., 0].max() < 40 and image[..., 2].max() < 40
-    assert load_dataset("imagenet", tmp_path, image_size=(32, 32)).test.arrays(1)[0].shape == (1, 32, 32, 3)
+    assert load_dataset("imagenet:partial", tmp_path, image_size=(32, 32)).test.arrays(1)[0].shape == (1, 32, 32, 3)
+
+
+def test_a_partial_imagenet_copy_is_refused_unless_named_partial(tmp_path):
+    fabricate.write_colour_classes(tmp_path / "val")
+    with pytest.raises(UserError) as error:
+        load_dataset("imagenet", tmp_path)
+    assert str(error.value) == (f"{tmp_path / 'val'} holds 3 of the 1000 class folders of the ImageNet validation set; "
+                                f"missing {', '.join(WNIDS[:3])}, ...; name the dataset imagenet:partial to evaluate the classes present")  # fmt: skip
+    data = load_dataset("imagenet:partial", tmp_path)
+    assert data.name == "imagenet:partial" and data.num_classes == 1000 and data.class_names == WNIDS
+    assert [WNIDS[label] for label in data.test.labels] == [path.split("/")[-2] for path in data.test.paths]
+    assert sorted(set(data.test.labels)) == list(PRESENT)
+
+
+def test_a_1000_class_model_scores_a_partial_imagenet_copy_by_the_table(tmp_path):
+    fabricate.write_colour_classes(tmp_path / "images")  # --data-dir holding the class folders itself
+    data = load_dataset("imagenet:partial", tmp_path / "images")
+    assert accuracy_of_the_imagenet_colour_classifier(tmp_path, data, data.test) == pytest.approx(3 / 6)  # every own-colour image
+
+
+@pytest.mark.parametrize("spec", ["imagenet", "imagenet:partial"])
+def test_a_folder_that_is_not_an_imagenet_class_is_an_error(tmp_path, spec):
+    fabricate.write_colour_classes(tmp_path / "val")
+    fabricate.write_tree(tmp_path / "val", {"n01": {"a.JPEG": fabricate.jpeg((0, 0, 0))}})
+    with raises(f"{tmp_path / 'val' / 'n01'} is not a class folder of the ImageNet validation set: its class folders are the 1000 ImageNet wnids"):
+        load_dataset(spec, tmp_path)
 
 
 def test_imagenet_flat_files_with_the_devkit_ground_truth(tmp_path):
-    # ILSVRC2012_ID 1 is n03, 2 is n01, 3 is n02: the labels follow the sorted wnids
-    fabricate.write_imagenet_flat(tmp_path, ["n03", "n01", "n02"], [1, 2, 3, 1, 2])
+    # ILSVRC2012_ID 1 is the class 999, 2 is 7, 3 is 500 (the devkit's IDs are not in wnid order): labels are the table's
+    fabricate.write_imagenet_flat(tmp_path, [WNIDS[999], WNIDS[7], WNIDS[500]], [1, 2, 3, 1, 2])
     data = load_dataset("imagenet", tmp_path)
-    assert data.class_names == ("n01", "n02", "n03")
+    assert data.name == "imagenet" and data.class_names == WNIDS
     label_of = dict(zip((path.rsplit("/", 1)[1] for path in data.test.paths), data.test.labels))
-    assert [label_of[f"ILSVRC2012_val_{i:08d}.JPEG"] for i in range(1, 6)] == [2, 0, 1, 2, 0]
+    assert [label_of[f"ILSVRC2012_val_{i:08d}.JPEG"] for i in range(1, 6)] == [999, 7, 500, 999, 7]
+
+
+def test_a_flat_copy_missing_images_is_refused_unless_named_partial(tmp_path):
+    fabricate.write_imagenet_flat(tmp_path, [WNIDS[999], WNIDS[7], WNIDS[500]], [1, 2, 3, 1, 2])
+    (tmp_path / "ILSVRC2012_val_00000003.JPEG").unlink()
+    with raises(f"{tmp_path} holds 4 of the 5 validation images {TRUTH} lists; missing ILSVRC2012_val_00000003; "
+                "name the dataset imagenet:partial to evaluate the images present"):  # fmt: skip
+        load_dataset("imagenet", tmp_path)
+    data = load_dataset("imagenet:partial", tmp_path)
+    label_of = dict(zip((path.rsplit("/", 1)[1] for path in data.test.paths), data.test.labels))
+    assert data.num_classes == 1000 and label_of == {f"ILSVRC2012_val_{i:08d}.JPEG": label for i, label in ((1, 999), (2, 7), (4, 999), (5, 7))}
 
 
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda root: (root / "ILSVRC2012_devkit_t12" / "data" / "ILSVRC2012_validation_ground_truth.txt").write_text("1\n2\n"), "has 2 labels but"),
-        (lambda root: (root / "ILSVRC2012_devkit_t12" / "data" / "ILSVRC2012_validation_ground_truth.txt").write_text("1\n2\n3\n1\n7\n"), "ILSVRC2012_ID 7 is not one of the 3 classes"),
-        (lambda root: (root / "ILSVRC2012_devkit_t12" / "data" / "meta.mat").unlink(), "holds flat validation images but no meta.mat"),
-        (lambda root: (root / "ILSVRC2012_devkit_t12" / "data" / "meta.mat").write_bytes(b"MATLAB nonsense"), "is not the devkit's meta.mat"),
+        (lambda root: root.joinpath(*DEVKIT, TRUTH).write_text("1\n2\n"), "ILSVRC2012_val_00000003.JPEG has no label: {truth} has 2 lines"),
+        (lambda root: root.joinpath(*DEVKIT, TRUTH).write_text("1\n2\n3\n1\n7\n"), "ILSVRC2012_ID 7 is not one of the 3 classes"),
+        (lambda root: root.joinpath(*DEVKIT, "meta.mat").unlink(), "holds flat validation images but no meta.mat"),
+        (lambda root: root.joinpath(*DEVKIT, "meta.mat").write_bytes(b"MATLAB nonsense"), "is not the devkit's meta.mat"),
+        (lambda root: fabricate.write_meta_mat(root.joinpath(*DEVKIT, "meta.mat"), ["n03", WNIDS[7], "n02"]),
+         "meta.mat maps ILSVRC2012_IDs to wnids that are not ImageNet classes: n03, n02"),
+        (lambda root: root.joinpath("photo.JPEG").write_bytes(fabricate.jpeg((0, 0, 0))),
+         "photo.JPEG is not an ImageNet validation file: the flat layout holds ILSVRC2012_val_<8 digits>.JPEG"),
+        (lambda root: root.joinpath("ILSVRC2012_val_00000002.jpg").write_bytes(fabricate.jpeg((0, 0, 0))),
+         "holds two files numbered 2: ILSVRC2012_val_00000002.JPEG and ILSVRC2012_val_00000002.jpg"),
     ],
-)
+)  # fmt: skip
 def test_imagenet_bad_devkit_files(tmp_path, damage, message):
-    fabricate.write_imagenet_flat(tmp_path, ["n03", "n01", "n02"], [1, 2, 3, 1, 2])
+    fabricate.write_imagenet_flat(tmp_path, [WNIDS[999], WNIDS[7], WNIDS[500]], [1, 2, 3, 1, 2])
     damage(tmp_path)
-    with raises(message):
+    with pytest.raises(UserError) as error:
         load_dataset("imagenet", tmp_path)
+    assert message.format(truth=tmp_path.joinpath(*DEVKIT, TRUTH)) in str(error.value) and "\n" not in str(error.value)
 
 
 def test_imagenet_needs_a_data_dir():
@@ -241,17 +306,23 @@ def test_imagenet_needs_a_data_dir():
 # --- ImageNet-C / Tiny-ImageNet-C folders --------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, parameters, clean", [("imagenet-c", "imagenet-c", "imagenet"), ("tiny-imagenet-c", "tiny-imagenet-c", "tiny-imagenet")])
-def test_corrupted_folders_stream_each_part(tmp_path, name, parameters, clean):
+@pytest.mark.parametrize(
+    "name, parameters, clean, classes, labels",
+    [
+        ("imagenet-c:partial", "imagenet-c", "imagenet:partial", 1000, [3, 500, 3, 500]),  # the table's indices of the two wnids
+        ("tiny-imagenet-c", "tiny-imagenet-c", "tiny-imagenet", 2, [0, 1, 0, 1]),  # the folders present, sorted
+    ],
+)
+def test_corrupted_folders_stream_each_part(tmp_path, name, parameters, clean, classes, labels):
     written = fabricate.write_corrupted_folders(tmp_path, corruptions=("fog", "gaussian_noise", "my_own"), severities=(1, 2))
     data = load_corrupted_dataset(name, tmp_path)
-    assert data.corruptions == ("gaussian_noise", "fog", "my_own")  # the engine's order, then others
-    assert data.severities == (1, 2) and data.num_classes == 2 and data.image_shape == (16, 16, 3)
+    assert data.name == name and data.corruptions == ("gaussian_noise", "fog", "my_own")  # the engine's order, then others
+    assert data.severities == (1, 2) and data.num_classes == classes and data.image_shape == (16, 16, 3)
     assert data.parameters == parameters and data.clean_source == clean
     part = data.load("fog", 2)
-    assert isinstance(part, FileSplit) and list(part.labels) == [0, 1, 0, 1]
+    assert isinstance(part, FileSplit) and list(part.labels) == labels
     image = part.arrays(1)[0][0].astype(int)
-    assert np.abs(image - written[("fog", 2, "n01")][0].astype(int)).mean() < 4
+    assert np.abs(image - written[("fog", 2, WNIDS[3])][0].astype(int)).mean() < 4
     with raises(f"{name} has no severity 5"):
         data.load("fog", 5)
     assert load_corrupted_dataset(name, tmp_path, image_size=(8, 8), channels=1).load("fog", 1).image_shape == (8, 8, 1)
@@ -261,13 +332,39 @@ def test_corrupted_folder_parts_must_agree(tmp_path):
     fabricate.write_corrupted_folders(tmp_path, corruptions=("fog", "snow"), severities=(1, 2))
     fabricate.save_image(fabricate.smooth_images(1, (16, 16))[0], tmp_path / "snow" / "2" / "n03" / "x.JPEG", "JPEG")
     shutil.rmtree(tmp_path / "fog" / "2")
-    data = load_corrupted_dataset("imagenet-c", tmp_path)
+    data = load_corrupted_dataset("tiny-imagenet-c", tmp_path)
     with raises(f"has other classes than {tmp_path / 'snow' / '1'} (extra n03)"):  # snow comes first
         data.load("snow", 2)
-    with raises(f"imagenet-c part missing: {tmp_path / 'fog' / '2'}"):
+    with raises(f"tiny-imagenet-c part missing: {tmp_path / 'fog' / '2'}"):
         data.load("fog", 2)
     with raises("holds no <corruption>/<severity 1-5>/ folder"):
         load_corrupted_dataset("imagenet-c", tmp_path / "fog" / "1")
+
+
+def test_a_partial_imagenet_c_is_refused_unless_named_partial(tmp_path):
+    fabricate.write_colour_classes(tmp_path / "fog" / "1")
+    fabricate.write_colour_classes(tmp_path / "fog" / "2", classes=(500,))  # with :partial, each part reads the classes it has
+    with pytest.raises(UserError) as error:
+        load_corrupted_dataset("imagenet-c", tmp_path)
+    assert str(error.value) == (f"{tmp_path / 'fog' / '1'} holds 3 of the 1000 class folders of ImageNet-C; missing {', '.join(WNIDS[:3])}, ...; "
+                                "name the dataset imagenet-c:partial to evaluate the classes present")  # fmt: skip
+    data = load_corrupted_dataset("imagenet-c:partial", tmp_path)
+    assert data.name == "imagenet-c:partial" and data.num_classes == 1000 and data.clean_source == "imagenet:partial"
+    assert sorted(set(data.load("fog", 1).labels)) == list(PRESENT) and list(data.load("fog", 2).labels) == [500, 500]
+    assert accuracy_of_the_imagenet_colour_classifier(tmp_path, data, data.load("fog", 1)) == pytest.approx(3 / 6)
+    fabricate.write_tree(tmp_path / "fog" / "2", {"n01": {"a.JPEG": fabricate.jpeg((0, 0, 0))}})
+    with raises(f"{tmp_path / 'fog' / '2' / 'n01'} is not a class folder of ImageNet-C: its class folders are the 1000 ImageNet wnids"):
+        data.load("fog", 2)
+
+
+def test_a_partial_imagenets_corrupted_counterpart_is_read_partial(tmp_path):
+    from noisegame_cli.data.counterparts import find_corrupted
+
+    fabricate.write_colour_classes(tmp_path / "ImageNet-C" / "fog" / "1")  # where benchmark looks under --data-dir
+    found, folder = find_corrupted("imagenet:partial", (12, 16, 3), 1000, data_dir=str(tmp_path))
+    assert folder == tmp_path / "ImageNet-C" and found.name == "imagenet-c:partial" and found.num_classes == 1000
+    with raises("holds 3 of the 1000 class folders of ImageNet-C"):
+        find_corrupted("imagenet", (12, 16, 3), 1000, data_dir=str(tmp_path))
 
 
 # --- writing the ImageNet-C layout -------------------------------------------------------------

@@ -4,7 +4,6 @@ fabricated copies in their published layouts, the table of the 1000 ImageNet cla
 
 from __future__ import annotations
 
-import io
 import re
 import shutil
 from pathlib import Path
@@ -14,6 +13,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from fabricate import colour_of, jpeg, whole_release, write_tree
+from helpers import colour_classifier, imagenet_classifier, known_logits
 from noisegame_cli.attacks import fgsm
 from noisegame_cli.data import load_dataset
 from noisegame_cli.data.imagenet_classes import imagenet_a_wnids, imagenet_classes, imagenet_indices, imagenet_r_wnids, imagenet_wnids
@@ -33,56 +34,6 @@ def raises(message: str):
 # --- fabricated copies ------------------------------------------------------------------------------
 
 
-def colour_of(index: int) -> tuple[int, int, int]:
-    """A colour for each of the 1000 ImageNet classes: its index's three decimal digits, 25 levels apart."""
-    return tuple(25 * digit + 12 for digit in (index % 10, index // 10 % 10, index // 100))
-
-
-def jpeg(colour, size=(12, 16)) -> bytes:
-    """A small JPEG of one flat colour (JPEG keeps a flat colour within a level or two)."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.full((*size, 3), colour, np.uint8)).save(buffer, format="JPEG", quality=95)
-    return buffer.getvalue()
-
-
-def write_tree(root: Path, files: dict[str, dict[str, bytes]]) -> Path:
-    """``root/<class folder>/<file name>`` holding the given bytes."""
-    for folder, named in files.items():
-        (root / folder).mkdir(parents=True, exist_ok=True)
-        for name, data in named.items():
-            (root / folder / name).write_bytes(data)
-    return root
-
-
-def whole_release(root: Path, folders, file_name: str) -> Path:
-    """One image in every class folder (the same bytes, as writing 1000 JPEGs would be slow)."""
-    picture = jpeg((90, 90, 90))
-    return write_tree(root, {folder: {file_name: picture} for folder in folders})
-
-
-def colour_classifier(colours: np.ndarray, name: str = "colour_classifier") -> keras.Model:
-    """Known logits: class j's logit is (2 c_j . m - |c_j|^2) / 1000 for the image's mean colour m, that
-    is -|m - c_j|^2 / 1000 up to a term the same for every class, so the argmax is the class whose
-    colour c_j is nearest the image's."""
-    model = keras.Sequential([keras.Input((224, 224, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(len(colours))], name=name)
-    colours = np.asarray(colours, np.float32)
-    model.layers[-1].set_weights([2 * colours.T / 1000, -(colours**2).sum(axis=1) / 1000])
-    return model
-
-
-def imagenet_classifier() -> keras.Model:
-    return colour_classifier(np.array([colour_of(index) for index in range(1000)]))
-
-
-def known_logits(images: np.ndarray, colours: np.ndarray) -> np.ndarray:
-    """The colour classifier's logits computed directly in NumPy."""
-    mean = images.astype(np.float64).mean(axis=(1, 2))
-    colours = np.asarray(colours, np.float64)
-    return (2 * mean @ colours.T - (colours**2).sum(axis=1)) / 1000
-
-
 @pytest.fixture
 def saved_imagenet_classifier(tmp_path) -> Path:
     path = tmp_path / "imagenet_classifier.keras"
@@ -93,9 +44,9 @@ def saved_imagenet_classifier(tmp_path) -> Path:
 # --- the class table ------------------------------------------------------------------------------
 
 
-def test_the_class_table_is_the_order_the_imagenet_loader_derives(tmp_path):
+def test_the_class_table_is_the_sorted_wnids_and_labels_the_imagenet_folders(tmp_path):
     wnids = list(imagenet_wnids())
-    assert len(wnids) == 1000 == len(set(wnids)) and all(re.fullmatch(r"n\d{8}", wnid) for wnid in wnids)
+    assert len(wnids) == 1000 == len(set(wnids)) and all(re.fullmatch(r"n\d{8}", wnid) for wnid in wnids) and wnids == sorted(wnids)
     shuffled = [wnids[i] for i in np.random.default_rng(0).permutation(1000)]  # folders made in no particular order
     whole_release(tmp_path / "val", shuffled, "ILSVRC2012_val_00000001.JPEG")
     data = load_dataset("imagenet", tmp_path)

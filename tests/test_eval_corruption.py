@@ -12,7 +12,7 @@ import pytest
 from conftest import only_run_dir
 from noisegame_cli.evaluation import corruption as evaluation
 from noisegame_cli.corruptions import ALL_CORRUPTIONS, CORRUPTIONS, SEVERITIES
-from helpers import quick_digits_model, save
+from helpers import assert_one_line_error, quick_digits_model, save
 
 SUBSET = "gaussian_noise,contrast"
 
@@ -214,10 +214,13 @@ def test_imagenet_c_reports_mce_against_alexnets_published_errors(invoke, tmp_pa
     from noisegame_cli.corruptions.parameters import ALEXNET_IMAGENET_C_ERRORS
 
     folder = tmp_path / "ImageNet-C"
-    write_corrupted_folders(folder, corruptions=("gaussian_noise", "fog", "spatter"), severities=(1, 2), per_class=3)
+    write_corrupted_folders(folder, corruptions=("gaussian_noise", "fog", "spatter"), severities=(1, 2), per_class=3)  # 2 ImageNet classes
     keras.utils.set_random_seed(0)
-    model = other_model(tmp_path / "model", (16, 16, 3), 2)
-    result = invoke("eval-corruption", "--model-path", model, "--dataset", "imagenet-c", "--data-dir", folder,
+    model = other_model(tmp_path / "model", (16, 16, 3), 1000)
+    whole = invoke("eval-corruption", "--model-path", model, "--dataset", "imagenet-c", "--data-dir", folder, "--runs-dir", tmp_path / "refused")
+    assert_one_line_error(whole, "holds 2 of the 1000 class folders of ImageNet-C; missing n01440764, n01443537, n01484850, ...; "
+                                 "name the dataset imagenet-c:partial")  # fmt: skip
+    result = invoke("eval-corruption", "--model-path", model, "--dataset", "imagenet-c:partial", "--data-dir", folder,
                     "--clean-data-dir", tmp_path, "--runs-dir", tmp_path / "runs")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "mCE against AlexNet's published errors" in result.output
@@ -233,6 +236,7 @@ def test_imagenet_c_reports_mce_against_alexnets_published_errors(invoke, tmp_pa
     assert "relative_mce" not in set(metrics["metric"])
 
     # Tiny-ImageNet-C publishes no baseline: no mCE without --baseline
+    model = other_model(tmp_path / "tiny-model", (16, 16, 3), 2)  # its classes are the folders present
     result = invoke("eval-corruption", "--model-path", model, "--dataset", "tiny-imagenet-c", "--data-dir", folder,
                     "--clean-data-dir", tmp_path, "--runs-dir", tmp_path / "tiny")  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from noisegame_cli.data import cifar10c, copies
-from noisegame_cli.data.datasets import DATASETS, CorruptedDataset, keras_cache_dir, load_corrupted_dataset
+from noisegame_cli.data.datasets import DATASETS, PARTIAL, CorruptedDataset, keras_cache_dir, load_corrupted_dataset
 from noisegame_cli.errors import UserError
 
 OFFICIAL_FILES = "official files"
@@ -35,6 +35,13 @@ def corrupted_counterpart(dataset: str) -> str | None:
     return entry.name if entry is not None and entry.kind == "corrupted" else None
 
 
+def _as_partial_as(dataset: str, counterpart: str) -> str:
+    """The counterpart's spec: ``imagenet:partial``'s is ``imagenet-c:partial``, a partial copy being
+    allowed for the corrupted images as for the clean ones."""
+    partial = PARTIAL in str(dataset).split(":")[1:] and DATASETS[counterpart].argument == PARTIAL
+    return f"{counterpart}:{PARTIAL}" if partial else counterpart
+
+
 def candidate_folders(counterpart: str | None, data_dir: str | None) -> list[Path]:
     """Where a dataset's corrupted counterpart is looked for: its release folder (CIFAR-10-C, ...)
     or its own name, in the data folder and in the Keras cache."""
@@ -53,7 +60,7 @@ def load_corrupted_folder(folder: str | os.PathLike, dataset: str, image_shape, 
     match the clean images' shape and classes."""
     counterpart = corrupted_counterpart(dataset)
     if counterpart is not None:
-        corrupted = load_corrupted_dataset(counterpart, folder, image_size=image_size, channels=channels)
+        corrupted = load_corrupted_dataset(_as_partial_as(dataset, counterpart), folder, image_size=image_size, channels=channels)
     else:
         name = f"{str(dataset).partition(':')[0]}-c"
         corrupted = cifar10c.npy_corrupted_dataset(name, folder, num_classes, clean_source=None).converted(image_size, channels)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable, Sequence, Union
 
 import numpy as np
 
@@ -36,6 +36,7 @@ AnySplit = Union[Split, FileSplit, StreamSplit]
 KINDS = ("images", "corrupted")
 SPLITS = ("train", "val", "test")
 VALIDATION_FRACTION = 0.1  # the part of a training set held out as validation where a release has none
+PARTIAL = "partial"  # the word after a release's name (imagenet:partial) that lets a copy lack some of its classes or images
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,22 @@ def parse_spec(spec: str) -> tuple[DatasetEntry, str]:
     if argument and entry.argument is None:
         raise UserError(f"dataset {name} takes no argument (got {spec!r})")
     return entry, argument
+
+
+def argument_words(name: str, argument: str, allowed: Sequence[str]) -> list[str]:
+    """The ``:``-separated words after a dataset's name, each one of ``allowed``, or a ``UserError``."""
+    words = [word for word in argument.split(":") if word] if argument else []
+    unknown = [word for word in words if word not in allowed]
+    if unknown:
+        raise UserError(f"dataset {name} takes {' or '.join(allowed)} after its name ({name}:WORD), got {unknown[0]!r}")
+    return words
+
+
+def partial_argument(name: str, argument: str) -> tuple[str, bool]:
+    """For a release whose only argument is ``partial``: the name results record (``name`` or
+    ``name:partial``) and whether a partial copy was allowed."""
+    partial = PARTIAL in argument_words(name, argument, (PARTIAL,))
+    return (f"{name}:{PARTIAL}" if partial else name), partial
 
 
 def check_dataset(spec: str, kind: str | None = None) -> DatasetEntry:

@@ -15,18 +15,20 @@ the same classes. Images keep the first training image's size and channels (grey
 
 Within a split the files come class-interleaved (the first file of each class in turn, then the
 second, ...; each class's files sorted by name), so ``--limit`` keeps the classes balanced.
-The helpers here also serve the ImageNet and Tiny-ImageNet loaders.
+The helpers here also serve the ImageNet, ImageNet-C, natural-shift and Tiny-ImageNet loaders;
+``release_class_files`` reads a published release's class folders with the release's own labels.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from noisegame_cli.data.datasets import Dataset, LoadOptions, register_dataset
+from noisegame_cli.data.datasets import PARTIAL, Dataset, LoadOptions, register_dataset
 from noisegame_cli.data.sources import FileSplit, check_image_files, first_image_shape, image_files
 from noisegame_cli.errors import UserError
 
@@ -83,6 +85,40 @@ def check_same_classes(folder: Path, names: Sequence[str], expected: Sequence[st
     if missing or extra:
         detail = "; ".join(part for part in (f"missing {', '.join(missing[:5])}" if missing else "", f"extra {', '.join(extra[:5])}" if extra else "") if part)
         raise UserError(f"{folder} has other classes than {reference} ({detail})")
+
+
+@dataclass(frozen=True)
+class ReleaseClasses:
+    """The class folders a published release holds: ``folders`` their names in label order, ``title``
+    the release's name and ``classes`` what its folders are, in words (both for messages)."""
+
+    title: str
+    folders: tuple[str, ...]
+    classes: str
+
+
+def release_class_files(root: Path, release: ReleaseClasses, *, spec: str, partial: bool = False) -> list[list[Path]]:
+    """Each of ``release``'s class folders' image files under ``root``, in its label order, so that
+    labels are the release's whatever folders a copy holds.
+
+    A ``UserError`` for a folder of ``root`` that is not one of the release's, for a class folder
+    without images, and, unless ``partial``, for a missing class folder (advising ``spec:partial``);
+    a copy with none is refused either way. A class missing from a partial copy has no files."""
+    present = set(class_folder_names(root))
+    foreign = sorted(present - set(release.folders))
+    if foreign:
+        raise UserError(f"{root / foreign[0]} is not a class folder of {release.title}: its class folders are {release.classes}")
+    missing = [folder for folder in release.folders if folder not in present]
+    if missing and (not partial or len(missing) == len(release.folders)):
+        advice = f"; name the dataset {spec}:{PARTIAL} to evaluate the classes present" if not partial and present else ""
+        raise UserError(f"{root} holds {len(present)} of the {len(release.folders)} class folders of {release.title}; "
+                        f"missing {listed(missing)}{advice}")  # fmt: skip
+    return [class_files(root / folder) if folder in present else [] for folder in release.folders]
+
+
+def listed(names: Sequence[str], count: int = 3) -> str:
+    """The first ``count`` of ``names``, comma-separated, with ``...`` where there are more."""
+    return ", ".join(names[:count]) + (", ..." if len(names) > count else "")
 
 
 def class_folder_names(root: Path) -> tuple[str, ...]:

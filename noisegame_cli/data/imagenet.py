@@ -12,8 +12,13 @@ centre crop 224x224 (``--image-size S`` crops S x S after resizing the short sid
   in file-name order) and ``meta.mat`` (which maps each ID to its wnid), beside them or in
   ``ILSVRC2012_devkit_t12/data/``.
 
-Class ``k`` is the ``k``-th wnid in sorted order, the index Keras' (and torchvision's) pretrained
-ImageNet models use; class names are the wnids.
+Labels and class names come from the table of the 1000 classes (``imagenet_classes``), not from the
+folders present: class ``k`` is the ``k``-th wnid in sorted order, the index Keras' (and torchvision's)
+pretrained ImageNet models use, and class names are the 1000 wnids. A copy must be whole: a missing
+class folder (or, in the flat layout, a missing image the ground truth lists) is an error, unless the
+dataset is named ``imagenet:partial``, which reads what is there with the same labels and 1000 classes;
+a folder that is not an ImageNet wnid, and a flat file not named as the release names them, are
+errors either way.
 
 ``tiny-imagenet`` reads ``tiny-imagenet-200/`` (in ``--data-dir`` or the Keras cache): ``wnids.txt``,
 ``train/<wnid>/images/*.JPEG`` (500 per class) and ``val/images/*.JPEG`` labelled by
@@ -26,21 +31,25 @@ validation split. Images are 64x64, class names the sorted wnids. ``--download``
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 
-from noisegame_cli.data.datasets import Dataset, LoadOptions, find_or_download, keras_cache_dir, register_dataset
+from noisegame_cli.data.datasets import PARTIAL, Dataset, LoadOptions, find_or_download, keras_cache_dir, partial_argument, register_dataset
 from noisegame_cli.data.folders import (
     HOLDOUT_FRACTION,
+    ReleaseClasses,
     check_same_classes,
     class_files,
     class_folder_names,
     divide_classes,
     file_split,
     interleaved,
-    read_class_tree,
+    listed,
+    release_class_files,
 )
+from noisegame_cli.data.imagenet_classes import imagenet_indices, imagenet_wnids
 from noisegame_cli.data.sources import FileSplit, first_image_size, image_files
 from noisegame_cli.errors import UserError
 
@@ -49,6 +58,8 @@ IMAGENET_CLASSES = 1000
 GROUND_TRUTH_FILE = "ILSVRC2012_validation_ground_truth.txt"
 META_FILE = "meta.mat"
 DEVKIT_DATA = Path("ILSVRC2012_devkit_t12") / "data"
+VALIDATION_FILE = re.compile(r"ILSVRC2012_val_(\d{8})")  # a flat file's stem; its number is its ground-truth line
+IMAGENET_FOLDERS = "the 1000 ImageNet wnids"
 TINY_FOLDER = "tiny-imagenet-200"
 TINY_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
 TINY_ANNOTATIONS = Path("val") / "val_annotations.txt"
@@ -57,9 +68,11 @@ TINY_ANNOTATIONS = Path("val") / "val_annotations.txt"
 @register_dataset(
     "imagenet",
     layout=f"--data-dir holding the validation set as <wnid>/*.JPEG folders, or flat ILSVRC2012_val_*.JPEG with {GROUND_TRUTH_FILE} and {META_FILE} (image-net.org)",
+    argument=PARTIAL,
 )
 def imagenet_dataset(argument: str, options: LoadOptions) -> Dataset:
-    return load_imagenet_validation(options.data_dir)
+    name, partial = partial_argument("imagenet", argument)
+    return load_imagenet_validation(options.data_dir, partial=partial, name=name)
 
 
 @register_dataset(
@@ -70,37 +83,64 @@ def tiny_imagenet_dataset(argument: str, options: LoadOptions) -> Dataset:
     return load_tiny_imagenet(options.data_dir, download=options.download)
 
 
-def load_imagenet_validation(data_dir: str | os.PathLike | None) -> Dataset:
+def load_imagenet_validation(data_dir: str | os.PathLike | None, *, partial: bool = False, name: str = "imagenet") -> Dataset:
+    """The validation set in ``data_dir`` (either layout) as a streamed test split labelled by the class
+    table; every class folder, or every image the ground truth lists, must be there unless ``partial``."""
     if data_dir is None:
         raise UserError("--dataset imagenet needs --data-dir (the validation images; see docs/datasets.md)")
     root = Path(data_dir)
     if not root.is_dir():
         raise UserError(f"--data-dir {root}: no such folder")
     if image_files(root):
-        class_names, files_by_class = _flat_validation(root)
+        files_by_class = _flat_validation(root, partial)
     else:
-        class_names, files_by_class = read_class_tree(root / "val" if (root / "val").is_dir() else root)
+        folders = root / "val" if (root / "val").is_dir() else root
+        files_by_class = release_class_files(folders, imagenet_release("the ImageNet validation set"), spec="imagenet", partial=partial)
     test = file_split(files_by_class, IMAGENET_SIZE, 3, resize="centre_crop")
-    return Dataset("imagenet", None, None, test, class_names)
+    return Dataset(name, None, None, test, imagenet_wnids())
 
 
-def _flat_validation(root: Path) -> tuple[tuple[str, ...], list[list[Path]]]:
-    """The flat validation files grouped by class through the devkit's ground truth and meta.mat."""
-    files = image_files(root)
+def imagenet_release(title: str) -> ReleaseClasses:
+    """A release (named ``title`` in messages) whose class folders are the 1000 ImageNet wnids, labelled as the table numbers them."""
+    return ReleaseClasses(title, imagenet_wnids(), IMAGENET_FOLDERS)
+
+
+def _flat_validation(root: Path, partial: bool) -> list[list[Path]]:
+    """The flat validation files grouped by the table's classes: file ``ILSVRC2012_val_<n>`` has the
+    ILSVRC2012_ID of the ground truth's line ``n``, which ``meta.mat`` maps to its wnid."""
     truth_path, meta_path = (_devkit_file(root, name) for name in (GROUND_TRUTH_FILE, META_FILE))
     ids = _read_ground_truth(truth_path)
-    if len(ids) != len(files):
-        raise UserError(f"{truth_path} has {len(ids)} labels but {root} holds {len(files)} images")
     wnid_of_id = read_synsets(meta_path)
     unknown = sorted(set(ids.tolist()) - set(wnid_of_id))
     if unknown:
         raise UserError(f"{truth_path}: ILSVRC2012_ID {unknown[0]} is not one of the {len(wnid_of_id)} classes of {meta_path}")
-    class_names = tuple(sorted(wnid_of_id.values()))
-    index = {wnid: k for k, wnid in enumerate(class_names)}
-    files_by_class: list[list[Path]] = [[] for _ in class_names]
-    for path, ilsvrc_id in zip(files, ids):
-        files_by_class[index[wnid_of_id[int(ilsvrc_id)]]].append(path)
-    return class_names, files_by_class
+    line_of = _validation_lines(root, len(ids), truth_path)
+    if len(line_of) < len(ids) and not partial:
+        missing = [f"ILSVRC2012_val_{number:08d}" for number in range(1, len(ids) + 1) if number not in line_of]
+        raise UserError(f"{root} holds {len(line_of)} of the {len(ids)} validation images {truth_path.name} lists; missing {listed(missing)}; "
+                        f"name the dataset imagenet:{PARTIAL} to evaluate the images present")  # fmt: skip
+    label_of_id = dict(zip(wnid_of_id, imagenet_indices(tuple(wnid_of_id.values()))))
+    files_by_class: list[list[Path]] = [[] for _ in imagenet_wnids()]
+    for number, path in sorted(line_of.items()):
+        files_by_class[label_of_id[int(ids[number - 1])]].append(path)
+    return files_by_class
+
+
+def _validation_lines(root: Path, lines: int, truth_path: Path) -> dict[int, Path]:
+    """Each flat file by its number (``ILSVRC2012_val_00000042.JPEG``: 42), or a ``UserError`` for a file
+    named otherwise, numbered twice, or past the ground truth's last line."""
+    line_of: dict[int, Path] = {}
+    for path in image_files(root):
+        match = VALIDATION_FILE.fullmatch(path.stem)
+        if match is None:
+            raise UserError(f"{path} is not an ImageNet validation file: the flat layout holds ILSVRC2012_val_<8 digits>.JPEG")
+        number = int(match.group(1))
+        if not 1 <= number <= lines:
+            raise UserError(f"{path} has no label: {truth_path} has {lines} lines")
+        if number in line_of:
+            raise UserError(f"{root} holds two files numbered {number}: {line_of[number].name} and {path.name}")
+        line_of[number] = path
+    return line_of
 
 
 def _devkit_file(root: Path, name: str) -> Path:
@@ -133,6 +173,10 @@ def read_synsets(path: Path) -> dict[int, str]:
     leaves = {int(ilsvrc_id): str(wnid) for ilsvrc_id, wnid, below in rows if int(below) == 0 and 1 <= int(ilsvrc_id) <= IMAGENET_CLASSES}
     if not leaves:
         raise UserError(f"{path}: no synset with an ILSVRC2012_ID in 1..{IMAGENET_CLASSES}")
+    try:
+        imagenet_indices(list(leaves.values()))
+    except ValueError as error:  # the devkit's 1000 leaves are the table's wnids; another file's would label images wrongly
+        raise UserError(f"{path} maps ILSVRC2012_IDs to wnids that are {error}") from None
     return leaves
 
 

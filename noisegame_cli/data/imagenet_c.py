@@ -3,10 +3,20 @@
 Reading (``imagenet-c``, ``tiny-imagenet-c``): ``--data-dir`` holds one folder per corruption, each
 with severity folders ``1`` .. ``5``, each with one folder per class. Each (corruption, severity)
 part streams from its files when it is loaded (its files are listed and their first bytes checked
-then, not before). The corruptions are the folders that hold a severity folder; the classes are the
-first part's class folders, sorted, and every part must have the same ones, unless the copy carries
-``classes.txt`` (written below), which then lists the classes in label order and lets a class
-have no images.
+then, not before). The corruptions are the folders that hold a severity folder. The classes are,
+in this order of precedence:
+
+- a copy's ``classes.txt`` (written below, by ``noisegame corrupt``): its lines in label order,
+  whatever the dataset's name; a class may have no images. A copy of ``imagenet`` lists the 1000
+  wnids of the class table, so its labels are the table's; a copy of any other dataset keeps that
+  dataset's own classes;
+- for ``imagenet-c`` (the release, which has no ``classes.txt``): the 1000 ImageNet wnids of the
+  class table (``imagenet_classes``), whatever folders are present, so a 1000-class model fits.
+  Every part must hold every class folder, unless the dataset is named ``imagenet-c:partial``
+  (each part then reads the class folders it has, with the same labels); a folder that is not an
+  ImageNet wnid is an error either way;
+- otherwise (``tiny-imagenet-c``): the first part's class folders, sorted, and every part must have
+  the same ones.
 
 Writing (the ``corrupt`` command): ``write_folder_part`` writes one (corruption, severity) part as
 the released ImageNet-C was saved (PIL JPEG, quality 85, ``optimize=True``), into a hidden folder
@@ -25,8 +35,17 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from noisegame_cli.corruptions.names import ALL_CORRUPTIONS, SEVERITIES
-from noisegame_cli.data.datasets import CorruptedDataset, LoadOptions, register_dataset
-from noisegame_cli.data.folders import check_same_classes, class_files, class_folder_names, file_split, sampled_image_shape
+from noisegame_cli.data.datasets import PARTIAL, CorruptedDataset, LoadOptions, partial_argument, register_dataset
+from noisegame_cli.data.folders import (
+    ReleaseClasses,
+    check_same_classes,
+    class_files,
+    class_folder_names,
+    file_split,
+    release_class_files,
+    sampled_image_shape,
+)
+from noisegame_cli.data.imagenet import imagenet_release
 from noisegame_cli.data.sources import FileSplit, image_files
 from noisegame_cli.errors import UserError
 
@@ -39,10 +58,13 @@ WRITER_THREADS = 4  # Pillow releases the GIL while it encodes, so threads can o
 @register_dataset(
     "imagenet-c",
     kind="corrupted",
-    layout="--data-dir holding <corruption>/<severity 1-5>/<wnid>/*.JPEG, 224x224 (Zenodo record 2235448)",
+    layout="--data-dir holding <corruption>/<severity 1-5>/<wnid>/*.JPEG (the 1000 ImageNet wnids), 224x224 (Zenodo record 2235448)",
+    argument=PARTIAL,
 )
 def imagenet_c_dataset(argument: str, options: LoadOptions) -> CorruptedDataset:
-    return folder_corrupted_dataset("imagenet-c", options.data_dir, parameters="imagenet-c", clean_source="imagenet")
+    name, partial = partial_argument("imagenet-c", argument)
+    return folder_corrupted_dataset(name, options.data_dir, parameters="imagenet-c", clean_source=f"imagenet:{PARTIAL}" if partial else "imagenet",
+                                    release=imagenet_release("ImageNet-C"), partial=partial)  # fmt: skip
 
 
 @register_dataset(
@@ -54,8 +76,18 @@ def tiny_imagenet_c_dataset(argument: str, options: LoadOptions) -> CorruptedDat
     return folder_corrupted_dataset("tiny-imagenet-c", options.data_dir, parameters="tiny-imagenet-c", clean_source="tiny-imagenet")
 
 
-def folder_corrupted_dataset(name: str, data_dir: str | os.PathLike | None, *, parameters: str, clean_source: str | None) -> CorruptedDataset:
-    """A copy in the ImageNet-C folder layout as a ``CorruptedDataset`` of streamed splits."""
+def folder_corrupted_dataset(
+    name: str,
+    data_dir: str | os.PathLike | None,
+    *,
+    parameters: str,
+    clean_source: str | None,
+    release: ReleaseClasses | None = None,
+    partial: bool = False,
+) -> CorruptedDataset:
+    """A copy in the ImageNet-C folder layout as a ``CorruptedDataset`` of streamed splits; its classes
+    are its ``classes.txt``, else ``release``'s (all present in every part unless ``partial``), else
+    its first part's (see the module's docstring)."""
     if data_dir is None:
         raise UserError(f"--dataset {name} needs --data-dir (the folder of <corruption>/<severity>/<class>/ images)")
     root = Path(data_dir)
@@ -66,21 +98,37 @@ def folder_corrupted_dataset(name: str, data_dir: str | os.PathLike | None, *, p
     if not corruptions:
         raise UserError(f"{root} holds no <corruption>/<severity 1-5>/ folder")
     severities = tuple(sorted({severity for found in severities_of.values() for severity in found}))
-    listed = read_class_list(root)
     first = part_folder(root, corruptions[0], severities_of[corruptions[0]][0])
-    class_names = listed if listed is not None else class_folder_names(first)
-    height, width, channels = sampled_image_shape(_part_files(first, class_names, listed is not None, first), first)
+    class_names, part_files = _part_reader(root, first, release, name, partial)
+    height, width, channels = sampled_image_shape(part_files(first), first)
 
     def load(corruption: str, severity: int) -> FileSplit:
         folder = part_folder(root, corruption, severity)
         if not folder.is_dir():
             raise UserError(f"{name} part missing: {folder}")
-        return file_split(_part_files(folder, class_names, listed is not None, first), (height, width), channels)
+        return file_split(part_files(folder), (height, width), channels)
 
     return CorruptedDataset(
         name, corruptions, (height, width, channels), len(class_names), load,
         clean_source=clean_source, parameters=parameters, severities=severities,
     )  # fmt: skip
+
+
+def _part_reader(root: Path, first: Path, release: ReleaseClasses | None, spec: str, partial: bool):
+    """The copy's class names and the function giving each class's files in one part (by precedence:
+    ``classes.txt``, the release's classes, the ``first`` part's class folders)."""
+    listed = read_class_list(root)
+    if listed is not None:
+        return listed, lambda folder: _listed_part_files(folder, listed)
+    if release is not None:
+        return release.folders, lambda folder: release_class_files(folder, release, spec=spec, partial=partial)
+    class_names = class_folder_names(first)
+
+    def same_as_first(folder: Path) -> list[list[Path]]:
+        check_same_classes(folder, class_folder_names(folder), class_names, reference=str(first))
+        return [class_files(folder / name) for name in class_names]
+
+    return class_names, same_as_first
 
 
 def severity_folders(folder: Path) -> list[int]:
@@ -97,13 +145,9 @@ def _in_engine_order(names: list[str]) -> tuple[str, ...]:
     return tuple(known + sorted(set(names) - set(known)))
 
 
-def _part_files(folder: Path, class_names: tuple[str, ...], listed: bool, first: Path) -> list[list[Path]]:
-    """Each class's files in one part. With a class list, classes may lack a folder or images;
-    without one, the part's class folders must be those of the ``first`` part, each with images."""
+def _listed_part_files(folder: Path, class_names: tuple[str, ...]) -> list[list[Path]]:
+    """Each listed class's files in one part; a class may lack a folder or images, a folder must be listed."""
     present = class_folder_names(folder)
-    if not listed:
-        check_same_classes(folder, present, class_names, reference=str(first))
-        return [class_files(folder / name) for name in class_names]
     extra = sorted(set(present) - set(class_names))
     if extra:
         raise UserError(f"{folder} has class folder {extra[0]}, which {CLASS_LIST_FILE} does not list")

@@ -34,28 +34,30 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
 from noisegame_cli.data.cifar import CIFAR10_CLASSES
 from noisegame_cli.data.datasets import (
+    PARTIAL,
     ClassSubset,
     Dataset,
     LoadOptions,
+    argument_words,
     check_labels,
     download_to_cache,
     keras_cache_dir,
     open_npy,
+    partial_argument,
     register_dataset,
 )
-from noisegame_cli.data.folders import class_files, class_folder_names, file_split
-from noisegame_cli.data.imagenet import IMAGENET_CLASSES, IMAGENET_SIZE
+from noisegame_cli.data.folders import ReleaseClasses, file_split, release_class_files
+from noisegame_cli.data.imagenet import IMAGENET_CLASSES, IMAGENET_FOLDERS, IMAGENET_SIZE
 from noisegame_cli.data.imagenet_classes import IMAGENET_SPACE, imagenet_a_wnids, imagenet_indices, imagenet_r_wnids, imagenet_wnids
 from noisegame_cli.data.sources import Split
 from noisegame_cli.errors import UserError
 
-PARTIAL = "partial"
 # The natural shifts of each original dataset, as a card lists them (the C-bar corruptions are corrupted datasets).
 NATURAL_SHIFTS = {
     "cifar10": ("cifar10.1",),
@@ -87,7 +89,7 @@ class FolderRelease:
 
 IMAGENET_R = FolderRelease("ImageNet-R", "imagenet-r", "*.jpg", imagenet_r_wnids, "the 200 wnids of ImageNet-R", subset=True)
 IMAGENET_A = FolderRelease("ImageNet-A", "imagenet-a", "*.jpg", imagenet_a_wnids, "the 200 wnids of ImageNet-A", subset=True)
-IMAGENET_SKETCH = FolderRelease("ImageNet-Sketch", "sketch", "*.JPEG", imagenet_wnids, "the 1000 ImageNet wnids")
+IMAGENET_SKETCH = FolderRelease("ImageNet-Sketch", "sketch", "*.JPEG", imagenet_wnids, IMAGENET_FOLDERS)
 V2_FOLDERS = {
     "matched-frequency": "imagenetv2-matched-frequency-format-val",
     "threshold0.7": "imagenetv2-threshold0.7-format-val",
@@ -110,8 +112,8 @@ def v2_release(variant: str) -> FolderRelease:
 
 def _release_loader(name: str, release: FolderRelease) -> Callable[[str, LoadOptions], Dataset]:
     def load(argument: str, options: LoadOptions) -> Dataset:
-        partial = PARTIAL in argument_words(name, argument, (PARTIAL,))
-        return load_folder_release(f"{name}:{PARTIAL}" if partial else name, release, options.data_dir, partial=partial)
+        spec, partial = partial_argument(name, argument)
+        return load_folder_release(spec, release, options.data_dir, partial=partial)
 
     return load
 
@@ -156,30 +158,12 @@ def cifar101_dataset(argument: str, options: LoadOptions) -> Dataset:
     return load_cifar101(options.data_dir, version=versions[0] if versions else CIFAR101_VERSIONS[0], download=options.download)
 
 
-def argument_words(name: str, argument: str, allowed: Sequence[str]) -> list[str]:
-    """The ``:``-separated words after a dataset's name, each one of ``allowed``, or a ``UserError``."""
-    words = [word for word in argument.split(":") if word] if argument else []
-    unknown = [word for word in words if word not in allowed]
-    if unknown:
-        raise UserError(f"dataset {name} takes {' or '.join(allowed)} after its name ({name}:WORD), got {unknown[0]!r}")
-    return words
-
-
 def load_folder_release(name: str, release: FolderRelease, data_dir: str | os.PathLike | None, *, partial: bool = False) -> Dataset:
     """The test set ``release`` from ``data_dir`` (or the Keras cache) as a streamed test split; every
     class folder must be there unless ``partial`` (see the module's docstring)."""
     root = locate_release(release, data_dir)
     expected = release.class_folders()
-    present = set(class_folder_names(root))
-    foreign = sorted(present - set(expected))
-    if foreign:
-        raise UserError(f"{root / foreign[0]} is not a class folder of {release.title}: its class folders are {release.classes}")
-    missing = [folder for folder in expected if folder not in present]
-    if missing and (not partial or len(missing) == len(expected)):
-        listed = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
-        advice = f"; name the dataset {name}:{PARTIAL} to evaluate the classes present" if not partial and present else ""
-        raise UserError(f"{root} holds {len(present)} of the {len(expected)} class folders of {release.title}; missing {listed}{advice}")
-    files = [class_files(root / folder) if folder in present else [] for folder in expected]
+    files = release_class_files(root, ReleaseClasses(release.title, expected, release.classes), spec=name, partial=partial)
     class_names = release.class_names() if release.class_names is not None else expected
     subset = ClassSubset(imagenet_indices(class_names), IMAGENET_CLASSES, IMAGENET_SPACE) if release.subset else None
     return Dataset(name, None, None, file_split(files, IMAGENET_SIZE, 3, resize="centre_crop"), class_names, subset)
