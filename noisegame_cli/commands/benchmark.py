@@ -18,7 +18,7 @@ import dataclasses
 from typing import Any, ClassVar, Mapping
 
 from noisegame_cli import checks, sections
-from noisegame_cli.attacks import NORMS, SETTINGS, VERSIONS, check_budget
+from noisegame_cli.attacks import NORMS, VERSIONS, check_budget
 from noisegame_cli.budgets import ROBUSTBENCH_EPS
 from noisegame_cli.commands.common import experiment, load_data, prepare
 from noisegame_cli.config import DataOptions, RunOptions, require, setting
@@ -27,7 +27,7 @@ from noisegame_cli.data import check_dataset
 from noisegame_cli.data.counterparts import find_corrupted
 from noisegame_cli.errors import UserError
 from noisegame_cli.evaluation import benchmark as measure
-from noisegame_cli.evaluation.autoattack import AttackPlan
+from noisegame_cli.evaluation.autoattack import AttackPlan, attack_plan
 from noisegame_cli.evaluation.card import write_card
 from noisegame_cli.evaluation.corruption import choose_baseline, choose_sets
 from noisegame_cli.models import load_checked
@@ -96,11 +96,8 @@ class Config(DataOptions, RunOptions):
         return model_label(self.model_path) if self.model_path else "benchmark"
 
     def attack_plan(self) -> AttackPlan:
-        standard = SETTINGS[self.version]
-        changed = {"steps": self.attack_steps, "square_queries": self.square_queries}
-        changed = {key: value for key, value in changed.items() if value is not None}
-        settings = dataclasses.replace(standard, **changed) if changed else None
-        return AttackPlan(self.norm, self.eps, self.version, self.seed, self.chunk_size, settings)
+        return attack_plan(self.norm, self.eps, self.version, self.seed, self.chunk_size, attack_steps=self.attack_steps,
+                           square_queries=self.square_queries)  # fmt: skip
 
 
 def corrupted_sets(config: Config, data, count: int):

@@ -53,6 +53,15 @@ class AttackPlan:
                 "chunk_size": int(self.chunk_size), "settings": dataclasses.asdict(self.resolved_settings)}  # fmt: skip
 
 
+def attack_plan(norm: str, eps: float, version: str = "standard", seed: int = 0, chunk_size: int = 1000, *,
+                attack_steps: int | None = None, square_queries: int | None = None) -> AttackPlan:  # fmt: skip
+    """The plan of a benchmark's AutoAttack part: the version's own settings, or with fewer
+    ``attack_steps`` (APGD and FAB iterations) or ``square_queries`` for a quick look."""
+    changed = {key: value for key, value in {"steps": attack_steps, "square_queries": square_queries}.items() if value is not None}
+    settings = dataclasses.replace(SETTINGS[version], **changed) if changed else None
+    return AttackPlan(norm, eps, version, seed, chunk_size, settings)
+
+
 @dataclasses.dataclass(frozen=True)
 class AutoAttackSummary:
     """The protocol's outcome over all chunks: the attacks in order, the accuracy after each ("clean"
