@@ -36,8 +36,12 @@ from noisegame_cli.corruptions.engine import (
 from noisegame_cli.corruptions.layer import RandomCorruption, random_corruption
 from noisegame_cli.corruptions.parameters import (
     ALL_CORRUPTIONS,
+    C_BAR_CORRUPTIONS,
+    CIFAR10_C_BAR_CORRUPTIONS,
     CORRUPTIONS,
     EXTRA_CORRUPTIONS,
+    IMAGENET_C_BAR_CORRUPTIONS,
+    KNOWN_CORRUPTIONS,
     PARAMETER_SETS,
     PARAMETERS,
     SEVERITIES,
@@ -48,8 +52,12 @@ from noisegame_cli.corruptions.parameters import (
 __all__ = [
     "ALL_CORRUPTIONS",
     "BLOCK",
+    "CIFAR10_C_BAR_CORRUPTIONS",
     "CORRUPTIONS",
+    "C_BAR_CORRUPTIONS",
     "EXTRA_CORRUPTIONS",
+    "IMAGENET_C_BAR_CORRUPTIONS",
+    "KNOWN_CORRUPTIONS",
     "PARAMETERS",
     "PARAMETER_SETS",
     "SEVERITIES",
