@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 import keras
 import numpy as np
 
-from noisegame_cli.corruptions.engine import corrupt, corrupt_dataset
+from noisegame_cli.corruptions.engine import check_set_has, corrupt, corrupt_dataset
 from noisegame_cli.corruptions.parameters import SEVERITIES
 from noisegame_cli.data import cifar10c, imagenet_c
 from noisegame_cli.errors import UserError
@@ -110,6 +110,7 @@ def write_copy(
     if layout not in LAYOUTS:
         raise UserError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
     check_layout_severities(layout, severities)
+    check_set_has(corruptions, parameters)  # before anything is written
     bar = keras.utils.Progbar(len(corruptions) * len(severities), unit_name="set", verbose=1 if progress else 0)
     writer = _write_npy if layout == "npy" else _write_folders
     return writer(split, class_names, Path(out), list(corruptions), list(severities), seed, parameters, frost_dir, batch_size,

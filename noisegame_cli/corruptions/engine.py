@@ -86,15 +86,30 @@ def parameter_set(parameters: str | ParameterSet) -> ParameterSet:
     raise UserError(f"unknown parameter set {parameters!r}; choose from {', '.join(PARAMETER_SETS)}")
 
 
+def check_in_set(corruption: str, chosen: ParameterSet) -> None:
+    """UserError unless the set has the corruption (the 19 and the C-bar corruptions have separate sets)."""
+    if corruption not in chosen.table:
+        having = ", ".join(s.name for s in sets_holding(corruption))
+        raise UserError(f"{corruption} is not one of the {chosen.name} corruptions ({', '.join(chosen.corruptions)}); "
+                        f"the sets that have it: {having}")  # fmt: skip
+
+
+def check_set_has(corruptions, parameters: str | ParameterSet | None) -> None:
+    """UserError unless the named set has every one of the corruptions (None, each corruption's nearest
+    set, always has it)."""
+    if parameters is not None:
+        chosen = parameter_set(parameters)
+        for name in corruptions:
+            check_in_set(name, chosen)
+
+
 def resolve_parameters(parameters: str | ParameterSet | None, height: int, width: int, corruption: str | None = None) -> ParameterSet:
     """The set to use for `corruption` on images of this size: the named one (UserError if it has no such
     corruption), or (None) the one whose native size is nearest among the sets that have it (for None, the
     19's sets). Prints a note on stderr, once per set and size, when the size is more than 2x off."""
     chosen = nearest_set(height, width, corruption) if parameters is None else parameter_set(parameters)
-    if corruption is not None and corruption not in chosen.table:
-        having = ", ".join(s.name for s in sets_holding(corruption))
-        raise UserError(f"{corruption} is not one of the {chosen.name} corruptions ({', '.join(chosen.corruptions)}); "
-                        f"the sets that have it: {having}")  # fmt: skip
+    if corruption is not None:
+        check_in_set(corruption, chosen)
     side = min(height, width)
     if side > 2 * chosen.native_size or 2 * side < chosen.native_size:
         _note_size(chosen.name, chosen.native_size, height, width)

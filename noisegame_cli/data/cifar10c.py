@@ -29,16 +29,16 @@ CLEAN_FILE = "clean.npy"
 
 def npy_corrupted_dataset(name: str, data_dir: str | os.PathLike | None, num_classes: int, clean_source: str | None) -> CorruptedDataset:
     """A folder in the CIFAR-10-C layout as a ``CorruptedDataset`` (the corruptions whose file is there)."""
-    from noisegame_cli.corruptions import ALL_CORRUPTIONS
+    from noisegame_cli.corruptions import KNOWN_CORRUPTIONS
 
     if data_dir is None:
         raise UserError(f"--dataset {name} needs --data-dir (the folder of <corruption>.npy files and labels.npy)")
     folder = Path(data_dir)
     if not folder.is_dir():
         raise UserError(f"--data-dir {folder}: no such folder")
-    present = tuple(c for c in ALL_CORRUPTIONS if corruption_file(folder, c).is_file())
+    present = tuple(c for c in KNOWN_CORRUPTIONS if corruption_file(folder, c).is_file())
     if not present:
-        raise UserError(f"{folder} holds no <corruption>.npy file of the {len(ALL_CORRUPTIONS)} corruptions")
+        raise UserError(f"{folder} holds no <corruption>.npy file of the {len(KNOWN_CORRUPTIONS)} corruptions the engine knows")
     first = load_corrupted(folder, present[0], 1, num_classes=num_classes)
     shape = first.image_shape
 

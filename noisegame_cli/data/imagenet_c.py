@@ -92,9 +92,9 @@ def part_folder(root: str | os.PathLike, corruption: str, severity: int) -> Path
 
 
 def _in_engine_order(names: list[str]) -> tuple[str, ...]:
-    from noisegame_cli.corruptions import ALL_CORRUPTIONS
+    from noisegame_cli.corruptions import KNOWN_CORRUPTIONS
 
-    known = [name for name in ALL_CORRUPTIONS if name in names]
+    known = [name for name in KNOWN_CORRUPTIONS if name in names]
     return tuple(known + sorted(set(names) - set(known)))
 
 

@@ -26,7 +26,17 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from noisegame_cli.corruptions import ALL_CORRUPTIONS, CORRUPTIONS, SEVERITIES, corrupt, corrupt_dataset
+from noisegame_cli.corruptions import (
+    ALL_CORRUPTIONS,
+    C_BAR_CORRUPTIONS,
+    CIFAR10_C_BAR_CORRUPTIONS,
+    CORRUPTIONS,
+    IMAGENET_C_BAR_CORRUPTIONS,
+    KNOWN_CORRUPTIONS,
+    SEVERITIES,
+    corrupt,
+    corrupt_dataset,
+)
 from noisegame_cli.data import CorruptedDataset
 from noisegame_cli.data.sources import Split, StreamSplit
 from noisegame_cli.errors import UserError
@@ -35,7 +45,16 @@ from noisegame_cli.evaluation.clean import evaluate
 RESULT_METRICS = ("accuracy", "error", "loss")
 NOISE_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise")
 # Names that stand for several corruptions wherever a list of corruptions is asked for.
-CORRUPTION_GROUPS = {"noise": NOISE_CORRUPTIONS, "common": CORRUPTIONS, "all": ALL_CORRUPTIONS}
+CORRUPTION_GROUPS = {
+    "noise": NOISE_CORRUPTIONS,
+    "common": CORRUPTIONS,
+    "all": ALL_CORRUPTIONS,
+    # ---- C-bar: each set's ten (generate them with --parameters imagenet-c-bar / cifar10-c-bar), and all 15
+    "imagenet-c-bar": IMAGENET_C_BAR_CORRUPTIONS,
+    "cifar10-c-bar": CIFAR10_C_BAR_CORRUPTIONS,
+    "c-bar": C_BAR_CORRUPTIONS,
+    # ---- end of C-bar
+}
 
 
 def expand_corruptions(names: Iterable[str]) -> tuple[str, ...]:
@@ -49,8 +68,8 @@ def expand_corruptions(names: Iterable[str]) -> tuple[str, ...]:
 def check_corruptions(names: Sequence[str], flag: str = "--corruptions") -> None:
     """The one check of a list of corruption names (the groups included)."""
     for name in expand_corruptions(names):
-        if name not in ALL_CORRUPTIONS:
-            raise UserError(f"unknown corruption {name!r} in {flag}; choose from {', '.join(CORRUPTION_GROUPS)}, {', '.join(ALL_CORRUPTIONS)}")
+        if name not in KNOWN_CORRUPTIONS:
+            raise UserError(f"unknown corruption {name!r} in {flag}; choose from {', '.join(CORRUPTION_GROUPS)}, {', '.join(KNOWN_CORRUPTIONS)}")
 
 
 def corruption_names_check(value, flag) -> None:

@@ -4,8 +4,10 @@ and a deterministic rendering, and the generator's last step.
 A corruption is ``draw(batch, frame, level, seed) -> {name: tensor [N, ...]}`` (its per-image random
 parameters, from stateless random ops) followed by ``render(images, frame, level, **drawn)`` (float32
 0..255 ``[N, H, W, 3]`` in, the generator's float result out, before its uint8 cast). `level` is the
-severity as the published tables write it (a float on the generator's 0..10 scale). Keeping the two
-apart is what lets a test give the rendering the generator's own recorded parameters.
+severity as the published tables write it (a float on the generator's 0..10 scale); the rendering gets
+it as a float64 scalar tensor, so that one compiled rendering serves the five severities, except where
+it shapes the work (`static_level`: a line count, a matrix). Keeping the two apart is what lets a test
+give the rendering the generator's own recorded parameters.
 """
 
 from __future__ import annotations
@@ -50,32 +52,41 @@ class Frame:
 @dataclasses.dataclass(frozen=True)
 class CBarCorruption:
     """One corruption as a random draw and a deterministic rendering; `xla`: the rendering is compiled
-    with XLA (measured faster; the draw never is, since XLA would draw other numbers)."""
+    with XLA (measured faster; the draw never is, since XLA would draw other numbers); `static_level`:
+    the rendering takes the level as a Python float (compiled once per severity)."""
 
     draw: Callable[..., Mapping[str, tf.Tensor]]
     render: Callable[..., tf.Tensor]
     xla: bool = True
+    static_level: bool = False
 
     def __call__(self, pixels: tf.Tensor, level: float, seed: tf.Tensor, scale: float) -> tf.Tensor:
         """uint8 [N, H, W, 3] in and out, as the engine's on-pixel corruptions are called."""
         frame = Frame(pixels.shape[1], pixels.shape[2], float(scale))
         drawn = self.draw(tf.shape(pixels)[0], frame, float(level), seed)
-        rendered = compiled_render(self, frame, float(level))(tf.cast(pixels, tf.float32), drawn)
-        return truncated_pixels(rendered)
+        return truncated_pixels(self.rendering(frame, level)(tf.cast(pixels, tf.float32), drawn))
+
+    def rendering(self, frame: Frame, level: float):
+        """``f(images, drawn)``: the compiled rendering at this level."""
+        if self.static_level:
+            return compiled_render(self, frame, float(level))
+        return functools.partial(compiled_render(self, frame, None), level=tf.constant(level, tf.float64))
 
 
 @functools.lru_cache(maxsize=None)
-def compiled_render(corruption: CBarCorruption, frame: Frame, level: float):
-    def render(images, drawn):
+def compiled_render(corruption: CBarCorruption, frame: Frame, level: float | None):
+    """The rendering as a tf.function, for one level (`level` a float) or any (None: a `level` argument)."""
+
+    def render(images, drawn, level=level):
         return corruption.render(images, frame, level, **drawn)
 
     return tf.function(render, jit_compile=corruption.xla, autograph=False, reduce_retracing=True)
 
 
-def float_parameter(level: float, maximum: float) -> float:
+def float_parameter(level, maximum: float):
     """The generator's ``float_parameter``: level on its 0..10 scale as a fraction of `maximum`, computed
-    in its order (the same float)."""
-    return float(level) * maximum / 10.0
+    in its order (the same float); a float for a float level, a tensor for a tensor."""
+    return level * maximum / 10.0
 
 
 def truncated_pixels(values: tf.Tensor) -> tf.Tensor:

@@ -109,7 +109,7 @@ def draw_inverse_sparkles(batch, frame, level, seed):
 
 def render_inverse_sparkles(images, frame, level, centre, rays, lengths):
     """Not sparkles: the image shows through one star (exponent 0.13 level) and turns white around it."""
-    weight = star_weight(frame, centre, rays, lengths, exponent=float_parameter(level, 65) / 50)
+    weight = star_weight(frame, centre, rays, lengths, exponent=tf.cast(float_parameter(level, 65) / 50, tf.float32))
     return WHITE + weight * (images - WHITE)
 
 
@@ -168,4 +168,4 @@ def render_lines(images, frame, level, centres, angles):
 CHECKERBOARD_CUTOUT = CBarCorruption(draw_checkerboard, render_checkerboard)
 SPARKLES_CORRUPTION = CBarCorruption(draw_sparkles, render_sparkles)
 INVERSE_SPARKLES = CBarCorruption(draw_inverse_sparkles, render_inverse_sparkles)
-LINES = CBarCorruption(draw_lines, render_lines)
+LINES = CBarCorruption(draw_lines, render_lines, static_level=True)

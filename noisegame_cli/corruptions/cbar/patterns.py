@@ -28,7 +28,7 @@ def render_single_frequency(images, frame, level, frequencies, phase):
     """``image + 19.6 level sin(col f0 + row f1 + phase)``, the same wave on every channel."""
     rows, cols = frame.grid()
     wave = tf.sin(cols * per_image(frequencies[:, 0]) + rows * per_image(frequencies[:, 1]) + per_image(phase))
-    return images + float_parameter(level, 196) * as_images(wave)
+    return images + as_images(float_parameter(level, 196) * wave)
 
 
 # ---------------------------------------------------------------- cocentric sine waves
@@ -55,7 +55,7 @@ def render_cocentric(images, frame, level, centre, frequency, amplitude, ring_wi
     width = per_image(tf.maximum(ring_width, 1e-12))
     radius = tf.sqrt(d_cols**2 + d_rows**2) + tf.sin(angle) * per_image(amplitude)
     sawtooth = tf.math.floormod(radius, width) / width - 0.5
-    return images + float_parameter(level, 128) * as_images(sawtooth)
+    return images + as_images(float_parameter(level, 128) * sawtooth)
 
 
 # ---------------------------------------------------------------- plasma noise
@@ -90,7 +90,7 @@ def render_plasma(images, frame, level, time, iterations, sharpness, length):
         y = tf.where(active, y + push_y + 0.3 * push_x, y)
     pattern = tf.stack([tf.sin(x - time), tf.sin((x + y + tf.sin(time)) * 0.5), tf.sin(y + time)], axis=-1)
     intensity = float_parameter(level, 64)
-    return (1.0 - intensity / 255.0) * images + intensity * tf.cast(pattern, tf.float32)
+    return tf.cast(1.0 - intensity / 255.0, tf.float32) * images + tf.cast(intensity * pattern, tf.float32)
 
 
 # ---------------------------------------------------------------- Perlin noise
@@ -150,7 +150,7 @@ def render_perlin(images, frame, level, permutation, gradients):
     turbulence = tf.add_n([tf.abs(perlin_noise_2d(f * x, f * y, permutation, gradients)) / f for f in PERLIN_OCTAVES])
     pattern = tf.clip_by_value(0.5 * turbulence + 0.5, 0.0, 1.0)
     alpha = float_parameter(level, 0.5)
-    return (1.0 - alpha) * images + 255.0 * alpha * as_images(pattern)
+    return tf.cast(1.0 - alpha, tf.float32) * images + as_images(255.0 * alpha * pattern)
 
 
 # ---------------------------------------------------------------- caustic refraction
@@ -215,8 +215,8 @@ def render_caustic(images, frame, level, time, size):
     return tf.floor(tf.clip_by_value(sampled + lighting, 0.0, 1.0) * 255.0)
 
 
-SINGLE_FREQUENCY_GREYSCALE = CBarCorruption(draw_single_frequency, render_single_frequency)
+SINGLE_FREQUENCY_GREYSCALE = CBarCorruption(draw_single_frequency, render_single_frequency, xla=False)
 COCENTRIC_SINE_WAVES = CBarCorruption(draw_cocentric, render_cocentric)
-PLASMA_NOISE = CBarCorruption(draw_plasma, render_plasma)
+PLASMA_NOISE = CBarCorruption(draw_plasma, render_plasma, xla=False)
 PERLIN_NOISE = CBarCorruption(draw_perlin, render_perlin)
 CAUSTIC_REFRACTION = CBarCorruption(draw_caustic, render_caustic)

@@ -66,8 +66,8 @@ def render_brownish_noise(images, frame, level, phases, middle=None):
     """One low-frequency noise per channel (amplitude 1 / (distance^2 + 1)) times 6.4 level, added."""
     amplitude = 1.0 / (spectrum_distance(frame.height, frame.width) ** 2 + 1.0)
     noise = spectral_noise(frame, amplitude, phases, middle)
-    return images + float_parameter(level, 64) * tf.cast(tf.transpose(noise, [0, 2, 3, 1]), tf.float32)
+    return images + tf.cast(float_parameter(level, 64) * tf.transpose(noise, [0, 2, 3, 1]), tf.float32)
 
 
 BLUE_NOISE_SAMPLE = CBarCorruption(draw_blue_noise_sample, render_blue_noise_sample, xla=False)
-BROWNISH_NOISE = CBarCorruption(draw_brownish_noise, render_brownish_noise, xla=False)
+BROWNISH_NOISE = CBarCorruption(draw_brownish_noise, render_brownish_noise)

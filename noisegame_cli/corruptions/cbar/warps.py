@@ -44,12 +44,12 @@ def render_pinch(images, frame, level, signs):
     block = tf.cast(tf.minimum(block_rows, cells - 1) * cells + tf.minimum(block_cols, cells - 1), tf.int32)
     flat = tf.reshape(signs, [tf.shape(signs)[0], cells * cells])
     angle = tf.gather(flat, tf.reshape(block, [-1]), axis=1)
-    angle = tf.reshape(angle, [-1, frame.height, frame.width]) * float_parameter(level, math.pi / 2)
+    angle = tf.cast(tf.reshape(angle, [-1, frame.height, frame.width]), tf.float64) * float_parameter(level, math.pi / 2)
     d_rows, d_cols = rows - centre_rows, cols - centre_cols
     distance = tf.sqrt(d_rows**2 + d_cols**2)
     fraction = distance / radius
     stretch = tf.pow(tf.sin(math.pi / 2 * tf.maximum(fraction, 1e-9)), -(float_parameter(level, 0.4) + 0.1))
-    twist = tf.cast(angle, tf.float64) * (1.0 - fraction) ** 2
+    twist = angle * (1.0 - fraction) ** 2
     source_rows = centre_rows + stretch * (d_rows * tf.cos(twist) - d_cols * tf.sin(twist))
     source_cols = centre_cols + stretch * (d_rows * tf.sin(twist) + d_cols * tf.cos(twist))
     moved = in_grid & (distance <= radius) & (distance > 0.0005)  # the generator leaves its centre pixel as it is
@@ -193,6 +193,6 @@ def render_aberration(images, frame, level, zooms):
 
 
 PINCH_AND_TWIRL = CBarCorruption(draw_pinch, render_pinch)
-RIPPLE = CBarCorruption(draw_ripple, render_ripple)
-CIRCULAR_MOTION_BLUR = CBarCorruption(draw_nothing, render_circular_blur, xla=False)
-TRANSVERSE_CHROMATIC_ABERRATION = CBarCorruption(draw_aberration, render_aberration)
+RIPPLE = CBarCorruption(draw_ripple, render_ripple, xla=False)
+CIRCULAR_MOTION_BLUR = CBarCorruption(draw_nothing, render_circular_blur, xla=False, static_level=True)
+TRANSVERSE_CHROMATIC_ABERRATION = CBarCorruption(draw_aberration, render_aberration, xla=False, static_level=True)
