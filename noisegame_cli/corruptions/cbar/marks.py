@@ -91,10 +91,12 @@ def draw_sparkles(batch, frame, level, seed):
 
 def render_sparkles(images, frame, level, centres, rays, lengths):
     """Each star in turn brightens towards white by its weight."""
-    for star in range(SPARKLES):
+
+    def brighten(star, images):
         weight = star_weight(frame, centres[:, star], rays[:, star], lengths[:, star], exponent=1.0)
-        images = images + weight * (WHITE - images)
-    return images
+        return star + 1, images + weight * (WHITE - images)
+
+    return tf.while_loop(lambda star, images: star < SPARKLES, brighten, [tf.constant(0), images])[1]
 
 
 def draw_inverse_sparkles(batch, frame, level, seed):
@@ -116,15 +118,15 @@ def render_inverse_sparkles(images, frame, level, centre, rays, lengths):
 # ---------------------------------------------------------------- lines
 
 
-def line_count(frame, level) -> int:
+def line_count(frame, level):
     """The generator's int(density * size) lines, density = level / 10, at the set's native size."""
-    return int(float_parameter(level, 1.0) * frame.native_side)
+    return tf.cast(float_parameter(level, 1.0) * frame.native_side, tf.int32)
 
 
 def draw_lines(batch, frame, level, seed):
     """Lines through points anywhere, at angles spread around one per image (a base angle, a spread of
-    10-100 % of a full turn)."""
-    count = line_count(frame, level)
+    10-100 % of a full turn): as many as the highest level (10) draws; a level uses the first ones."""
+    count = frame.native_side
     spread = uniform(seed, 1, [batch, 1], 0.1, 1.0)
     turns = uniform(seed, 3, [batch, count]) - 0.5
     return {
@@ -145,9 +147,9 @@ def render_lines(images, frame, level, centres, angles):
     bounding box whose distance to the line, |cross product| / length, is below 1, weighted 1 - distance
     (its Bresenham walk draws exactly these). At other sizes the band is `scale` px wide."""
     rows, cols = frame.grid()
-    out = tf.cast(images, tf.float64)
     margin = frame.scale - 1.0
-    for line in range(angles.shape[1]):
+
+    def draw_line(line, out):
         reach_rows, reach_cols = tf.cos(angles[:, line]) * frame.side, tf.sin(angles[:, line]) * frame.side
         ends = [tf.cast(tf.cast(value, tf.int32), tf.float64) for value in (
             centres[:, line, 0] - reach_rows, centres[:, line, 1] - reach_cols, centres[:, line, 0] + reach_rows, centres[:, line, 1] + reach_cols,
@@ -161,11 +163,14 @@ def render_lines(images, frame, level, centres, angles):
         in_box = (steps_rows >= -margin) & (steps_rows <= span_rows + margin) & (steps_cols >= -margin) & (steps_cols <= span_cols + margin)
         drawn = (in_box & (value > 0))[..., None]
         value = value[..., None]
-        out = tf.where(drawn, tf.floor((1.0 - value) * out + value * GREY), out)
+        return line + 1, tf.where(drawn, tf.floor((1.0 - value) * out + value * GREY), out)
+
+    count = tf.minimum(line_count(frame, level), tf.shape(angles)[1])
+    _, out = tf.while_loop(lambda line, out: line < count, draw_line, [tf.constant(0), tf.cast(images, tf.float64)])
     return tf.cast(out, tf.float32)
 
 
 CHECKERBOARD_CUTOUT = CBarCorruption(draw_checkerboard, render_checkerboard)
 SPARKLES_CORRUPTION = CBarCorruption(draw_sparkles, render_sparkles)
 INVERSE_SPARKLES = CBarCorruption(draw_inverse_sparkles, render_inverse_sparkles)
-LINES = CBarCorruption(draw_lines, render_lines, static_level=True)
+LINES = CBarCorruption(draw_lines, render_lines)

@@ -109,7 +109,7 @@ def draw_perlin(batch, frame, level, seed):
 
 
 def perlin_noise_2d(x, y, permutation, gradients):
-    """Perlin's reference noise at (x, y) >= 0 (float64 [N, H, W]) with per-image tables, times 1.5 as
+    """Perlin's reference noise at (x, y) >= 0 (float64 [N, ...]) with per-image tables, times 1.5 as
     the generator scales it."""
     batch = tf.shape(x)[0]
     shape = tf.shape(x)
@@ -145,9 +145,10 @@ def render_perlin(images, frame, level, permutation, gradients):
     with weight 0.05 level."""
     rows, cols = frame.grid()
     period = 32.0 * frame.side / 224.0
-    shape = [tf.shape(permutation)[0], frame.height, frame.width]
-    x, y = tf.broadcast_to(rows / period, shape), tf.broadcast_to(cols / period, shape)
-    turbulence = tf.add_n([tf.abs(perlin_noise_2d(f * x, f * y, permutation, gradients)) / f for f in PERLIN_OCTAVES])
+    octaves = tf.constant(PERLIN_OCTAVES, tf.float64)[None, :, None, None]  # all octaves at once: [N, octave, H, W]
+    shape = [tf.shape(permutation)[0], len(PERLIN_OCTAVES), frame.height, frame.width]
+    x, y = tf.broadcast_to(octaves * rows[:, None] / period, shape), tf.broadcast_to(octaves * cols[:, None] / period, shape)
+    turbulence = tf.reduce_sum(tf.abs(perlin_noise_2d(x, y, permutation, gradients)) / octaves, axis=1)
     pattern = tf.clip_by_value(0.5 * turbulence + 0.5, 0.0, 1.0)
     alpha = float_parameter(level, 0.5)
     return tf.cast(1.0 - alpha, tf.float32) * images + as_images(255.0 * alpha * pattern)
