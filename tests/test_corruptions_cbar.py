@@ -6,12 +6,16 @@ give its pixels within one grey level) and summaries of its parameter draws (the
 follow the same distributions); ``tests/cbar_reference.py`` wrote it and says how. Then the engine's
 own properties: severities ordered, seeded, batch-invariant, the parameter sets and their sizes."""
 
+import keras
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 from scipy import stats
 
 from cbar_reference import REFERENCE_FILE, engine_draws, engine_rendering, recorded_renderings
+from conftest import only_run_dir
+from helpers import assert_one_line_error, per_set_accuracy
 from noisegame_cli.corruptions import (
     C_BAR_CORRUPTIONS,
     CIFAR10_C_BAR_CORRUPTIONS,
@@ -25,6 +29,7 @@ from noisegame_cli.corruptions import (
     engine,
     samples,
 )
+from noisegame_cli.data import load_dataset
 from noisegame_cli.errors import UserError
 from noisegame_cli.evaluation.corruption import expand_corruptions
 
@@ -160,3 +165,23 @@ def test_random_corruption_layer_draws_c_bar_corruptions(images):
     out = layer(images, training=True).numpy()
     assert out.shape == images.shape and out.dtype == np.uint8 and (out != images).any(axis=(1, 2, 3)).all()
     assert np.array_equal(layer(images, training=False), images)
+
+
+@pytest.mark.slow  # two commands and three evaluations: about 16 s
+def test_corrupt_writes_and_eval_corruption_evaluates_a_c_bar_set(invoke, tmp_path):
+    out, chosen = tmp_path / "digits-C-bar", ["--parameters", "cifar10-c-bar", "--corruptions", "lines,ripple", "--seed", "3", "--limit", "12"]
+    written = invoke("corrupt", "digits", out, *chosen, "--runs-dir", tmp_path / "runs")
+    assert written.exit_code == 0, written.output
+    clean = load_dataset("digits").test.images[:12]
+    assert np.array_equal(np.load(out / "ripple.npy")[12:24], corrupt(clean, "ripple", 2, seed=3, parameters="cifar10-c-bar"))
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Conv2D(4, 3, strides=4),
+                              keras.layers.Flatten(), keras.layers.Dense(10)], name="tiny")  # fmt: skip
+    model.save(tmp_path / "model.keras")
+    common = ["--model-path", tmp_path / "model.keras", "--limit", "12", "--severities", "2,5"]
+    generated = invoke("eval-corruption", *common, *chosen, "--runs-dir", tmp_path / "generated")
+    read = invoke("eval-corruption", *common, "--dataset", "cifar10-c", "--data-dir", out, "--runs-dir", tmp_path / "read")
+    assert generated.exit_code == 0 and read.exit_code == 0, read.output
+    pd.testing.assert_series_equal(per_set_accuracy(only_run_dir(tmp_path / "read", "eval-corruption")),
+                                   per_set_accuracy(only_run_dir(tmp_path / "generated", "eval-corruption")))  # fmt: skip
+    wrong = invoke("eval-corruption", *common, "--parameters", "imagenet-c-bar", "--corruptions", "ripple", "--runs-dir", tmp_path / "wrong")
+    assert_one_line_error(wrong, "ripple is not one of the imagenet-c-bar corruptions")

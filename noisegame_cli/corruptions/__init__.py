@@ -1,9 +1,11 @@
 """The corruption engine: 19 corruptions x 5 severities as TensorFlow ops on uint8 batches, with the
-parameters of the three published benchmarks (CIFAR-10-C, Tiny-ImageNet-C, ImageNet-C).
+parameters of the three published benchmarks (CIFAR-10-C, Tiny-ImageNet-C, ImageNet-C); and the 15
+corruptions of ImageNet-C-bar and CIFAR-10-C-bar (``cbar/``) with those two sets' parameters.
 
 Parameters are those of Hendrycks & Dietterich's generators (``parameters.PARAMETER_SETS``), each for
 its native image size; pixel-length parameters scale with ``min(H, W) / native size`` for other sizes,
-and ``parameters=None`` picks the set whose native size is nearest the images'. Glass blur and the
+and ``parameters=None`` picks, among the sets that have the corruption, the one whose native size is
+nearest the images'. Glass blur and the
 spatter water drops follow the generators step by step (the glass walk's copy statement, OpenCV's
 Canny, chamfer distance, equalisation and filters, integer-exact). These operations differ from the
 generators, because their pieces cannot ship or run here, or for speed:

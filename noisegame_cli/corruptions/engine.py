@@ -5,7 +5,7 @@
 ``tf.data.Dataset``. Randomness comes only from stateless random ops seeded by `seed`, so the same seed
 gives the same pixels on every run and different seeds differ. `parameters` picks the benchmark whose
 parameters are used (``parameters.PARAMETER_SETS``): None for the one whose native size is nearest the
-images'.
+images' among those that have the corruption (the 19 and the C-bar corruptions have separate sets).
 """
 
 from __future__ import annotations
