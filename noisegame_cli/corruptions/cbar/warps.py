@@ -187,8 +187,9 @@ def render_aberration(images, frame, level, zooms):
     chosen = tf.one_hot(zooms, 3)  # [N, channel, zoom]
     out = tf.zeros_like(images)
     for index, factor in enumerate(aberration_zooms(level)):
-        zoomed = T.along_axes(images, zoom_matrix(frame.height, factor), zoom_matrix(frame.width, factor))
-        out += zoomed * chosen[:, None, None, :, index]
+        weights = chosen[:, None, None, :, index]  # 1 on the channel that gets this zoom
+        channel = tf.reduce_sum(images * weights, axis=-1, keepdims=True)
+        out += T.along_axes(channel, zoom_matrix(frame.height, factor), zoom_matrix(frame.width, factor)) * weights
     return tf.floor(out + 0.5)
 
 
