@@ -44,8 +44,7 @@ def render_checkerboard(images, frame, level, angle, length, cells, grid):
         truncated = tf.cast(coordinate, tf.int32)  # toward zero, as int() does
         return tf.where(truncated < 0, truncated + size, truncated)
 
-    most = grid.shape[-1] if grid.shape[-1] is not None else tf.shape(grid)[-1]
-    flat = tf.reshape(index(u) * most + index(v), [tf.shape(grid)[0], -1])
+    flat = tf.reshape(index(u) * tf.shape(grid)[-1] + index(v), [tf.shape(grid)[0], -1])
     draws = tf.reshape(tf.gather(tf.reshape(grid, [tf.shape(grid)[0], -1]), flat, batch_dims=1), tf.shape(u))
     cut = same_colour & (draws < float_parameter(level, 1.0))
     return tf.where(cut[..., None], GREY, images)
@@ -80,7 +79,7 @@ def star_weight(frame, centre, rays, lengths, exponent: float):
 
 
 def draw_sparkles(batch, frame, level, seed):
-    """Five stars anywhere, each of 50-199 rays whose lengths are radius (1 + N(0, 1/4)), radius =
+    """Five stars anywhere, each of 50-199 rays whose lengths are radius (1 + 0.25 N(0, 1)), radius =
     0.01 level side, at least 1 px."""
     radius = float_parameter(level, 0.1) * frame.side
     lengths = tf.maximum(radius + 0.25 * radius * normal(seed, 3, [batch, SPARKLES, MAX_RAYS], tf.float32), frame.scale)
@@ -100,7 +99,7 @@ def render_sparkles(images, frame, level, centres, rays, lengths):
 
 
 def draw_inverse_sparkles(batch, frame, level, seed):
-    """One star centred in the middle half of the image, of 50-199 rays of length radius (1 + N(0, 1/4)),
+    """One star centred in the middle half of the image, of 50-199 rays of length radius (1 + 0.25 N(0, 1)),
     radius a quarter of the side."""
     radius = 0.25 * frame.side
     centre = tf.stack([uniform(seed, 0, [batch], 0.25, 0.75, tf.float32) * frame.height,
