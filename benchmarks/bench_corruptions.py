@@ -15,9 +15,14 @@
    and the time to corrupt a 50 000-image 224x224 validation set with the 15 common corruptions x 5
    severities, estimated from it: per corruption, five first calls (graph building, as measured for
    severity 3) plus 5 x 50 000 images at the steady-state rate of severity 3.
+5. The C-bar corruptions: images per second at severity 3, CIFAR-10-C-bar's ten at 32x32 and
+   ImageNet-C-bar's ten at 224x224, the engine against the published generator run per image (only
+   where ``NOISEGAME_CBAR_GENERATOR`` points at a copy, see tests/cbar_reference.py; its per-pixel Python
+   loops take up to half a minute per 224x224 image, so it is timed on a few images, once).
 
     python benchmarks/bench_corruptions.py [--images 2000] [--reference-images 300] [--repeats 3] [--set-images 1000] [--skip-memory]
         [--skip-set] [--skip-small] [--large-images 100] [--large-reference-images 20] [--skip-large]
+        [--skip-cbar] [--cbar-reference-images 20] [--cbar-large-reference-images 2]
 """
 
 from __future__ import annotations
@@ -37,7 +42,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from noisegame_cli.corruptions import ALL_CORRUPTIONS, CORRUPTIONS, SEVERITIES, corrupt, engine, samples  # noqa: E402
+from noisegame_cli.corruptions import ALL_CORRUPTIONS, CORRUPTIONS, PARAMETER_SETS, SEVERITIES, corrupt, engine, samples  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from cbar_reference import generate, load_generator  # noqa: E402  (the C-bar generator, where a copy is there)
 
 FULL_SET_IMAGES = 10_000
 IMAGENET_VALIDATION_IMAGES = 50_000
@@ -93,6 +101,30 @@ def speed_table(images: np.ndarray, reference_images: int, severity: int, repeat
     ratios = [row["engine"] / row["reference"] for row in rows if row["reference"]]
     geometric_mean = math.exp(np.mean(np.log(ratios))) if len(ratios) == len(rows) else None
     return rows, geometric_mean
+
+
+def cbar_speed_table(images: np.ndarray, reference_images: int, set_name: str, severity: int, repeats: int) -> float | None:
+    """Engine vs the C-bar generator for each corruption of the set; returns the geometric mean of the
+    ratios (None without the generator)."""
+    generator = load_generator()
+    chosen = PARAMETER_SETS[set_name]
+    ratios = []
+    for name in chosen.corruptions:
+        _, rate = engine_rate(images, name, severity, repeats, set_name)
+        reference = None
+        if generator is not None:
+            level = chosen.row(name, severity)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                start = time.perf_counter()  # no first call to leave out: plain Python and NumPy
+                for index, image in enumerate(images[:reference_images]):
+                    generate(generator, name, level, image, seed=index)
+            reference = reference_images / (time.perf_counter() - start)
+            ratios.append(rate / reference)
+        reference_text = f"{reference:12.2f}" if reference else "   (missing)"
+        ratio = f"{rate / reference:8.0f}x" if reference else "       -"
+        print(f"{name:32s} {rate:12.0f} {reference_text} {ratio}", flush=True)
+    return math.exp(np.mean(np.log(ratios))) if ratios else None
 
 
 def full_set_estimate(images: np.ndarray) -> tuple[float, float]:
@@ -174,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large-reference-images", type=int, default=20, help="224x224 images per corruption for imagecorruptions")
     parser.add_argument("--skip-large", action="store_true", help="leave out the 224x224 table")
     parser.add_argument("--skip-small", action="store_true", help="leave out the 32x32 table (1.)")
+    parser.add_argument("--skip-cbar", action="store_true", help="leave out the C-bar tables (5.)")
+    parser.add_argument("--cbar-reference-images", type=int, default=20, help="32x32 images per corruption for the C-bar generator")
+    parser.add_argument("--cbar-large-reference-images", type=int, default=2, help="224x224 images per corruption for the C-bar generator")
     args = parser.parse_args(argv)
 
     print(f"{os.cpu_count()} CPUs, load average at start {os.getloadavg()[0]:.1f} (other work on the machine slows both sides)")
@@ -208,6 +243,18 @@ def main(argv: list[str] | None = None) -> int:
         build, steady = validation_set_estimate(rows)
         print(f"a {IMAGENET_VALIDATION_IMAGES} x 15 x 5 ImageNet-C (estimated from severity 3): first calls {build:.0f} s, "
               f"corrupting {steady / 3600:.1f} h, total {(build + steady) / 3600:.1f} h")  # fmt: skip
+    if not args.skip_cbar:
+        if load_generator() is None:
+            print("\n5. the C-bar generator is missing (set NOISEGAME_CBAR_GENERATOR): the engine alone")
+        for set_name, size, count, reference in (("cifar10-c-bar", 32, args.images, args.cbar_reference_images),
+                                                 ("imagenet-c-bar", 224, args.large_images, args.cbar_large_reference_images)):  # fmt: skip
+            cbar_images = samples.natural_images(max(count, reference), size=size, seed=2)
+            print(f"\n5. images/s at severity {args.severity}, {size}x{size}, {set_name}, engine best of {args.repeats} on {count} images; "
+                  f"generator once on {reference}, per image")  # fmt: skip
+            print(f"{'corruption':32s} {'engine':>12s} {'generator':>12s} {'ratio':>9s}")
+            geometric_mean = cbar_speed_table(cbar_images[:count], reference, set_name, args.severity, args.repeats)
+            if geometric_mean is not None:
+                print(f"geometric mean of the ratios over the 10 corruptions: {geometric_mean:.0f}x")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     return 0
 

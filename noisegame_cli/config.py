@@ -23,6 +23,7 @@ import yaml
 
 from noisegame_cli import checks
 from noisegame_cli.corruptions import names
+from noisegame_cli.corruptions.parameters import PARAMETER_SETS, check_set_has
 from noisegame_cli.errors import UserError
 from noisegame_cli.sections import Section
 
@@ -313,9 +314,13 @@ class EarlyStoppingOptions(Config):
     patience: int = setting(5, "Early-stopping patience in epochs (the learning rate halves after half of it).", check=checks.at_least(1))
 
 
-def _parameter_set_names() -> tuple[str, ...]:
-    from noisegame_cli.corruptions.parameters import PARAMETER_SETS
+def check_corruption_set(corruptions, parameters: str | None) -> None:
+    """A corruption list given with ``--parameters`` must be of that set (the 19 and the C-bar
+    corruptions are separate sets); ``all`` and the like are checked as expanded."""
+    check_set_has(names.expand(corruptions), parameters)
 
+
+def _parameter_set_names() -> tuple[str, ...]:
     return tuple(PARAMETER_SETS)
 
 
@@ -331,6 +336,9 @@ class CorruptionEvalOptions(Config):
     severities: tuple[int, ...] = setting(names.SEVERITIES, "Corruption severities to evaluate.", check=names.severities_check)
     parameters: str | None = setting(None, "Corruption parameters of this published benchmark [default: the set whose native size is "
                                      "nearest the images'].", choices=_parameter_set_names, show_default=False)
+
+    def validate(self) -> None:
+        check_corruption_set(self.corruptions, self.parameters)
 
 
 def check_field(field: dataclasses.Field, value: Any) -> None:

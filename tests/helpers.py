@@ -1,4 +1,5 @@
-"""Helpers the tests share (not tests): small classifiers, saved or not, and the one-line-error assertion."""
+"""Helpers the tests share (not tests): small classifiers, saved or not, the one-line-error assertion,
+and a run's accuracies per corruption and severity."""
 
 from __future__ import annotations
 
@@ -6,9 +7,17 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 
 from fabricate import colour_of
 from noisegame_cli.data import load_dataset
+
+
+def per_set_accuracy(run_dir: Path) -> pd.Series:
+    """A run's accuracy per (corruption, severity), from its metrics.csv."""
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    rows = metrics[(metrics["metric"] == "accuracy") & metrics["corruption"].notna()]
+    return rows.set_index(["corruption", rows["severity"].astype(int)])["value"].sort_index()
 
 
 def assert_one_line_error(result, message: str | None = None) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import only_run_dir
 from fabricate import colour_of, smooth_images, write_class_tree, write_colour_classes
-from helpers import assert_one_line_error, imagenet_classifier, known_logits, quick_digits_model, save
+from helpers import assert_one_line_error, imagenet_classifier, known_logits, per_set_accuracy, quick_digits_model, save
 from noisegame_cli.corruptions import corrupt
 from noisegame_cli.data import copies
 from noisegame_cli.data import load_corrupted_dataset, load_dataset
@@ -34,12 +34,6 @@ def image_folder(tmp_path_factory):
     for split, count in (("train", 4), ("test", 3)):
         write_class_tree(root / split, {name: smooth_images(count, (32, 32), seed=index) for index, name in enumerate(CLASSES)})
     return root
-
-
-def per_set_accuracy(run_dir) -> pd.Series:
-    metrics = pd.read_csv(run_dir / "metrics.csv")
-    rows = metrics[(metrics["metric"] == "accuracy") & metrics["corruption"].notna()]
-    return rows.set_index(["corruption", rows["severity"].astype(int)])["value"].sort_index()
 
 
 def test_npy_layout_reads_back_with_the_generated_accuracies(invoke, tmp_path, digits_model):

@@ -409,7 +409,7 @@ def test_mud_spatter_paints_brown():
     assert np.all(red >= green) and np.all(green >= blue)
 
 
-FROST_CASES = [(name, index) for name, chosen in PARAMETER_SETS.items() for index in range(len(chosen.frost.profiles))]
+FROST_CASES = [(name, index) for name, chosen in PARAMETER_SETS.items() if chosen.frost is not None for index in range(len(chosen.frost.profiles))]
 
 
 @pytest.mark.parametrize("set_name, profile", FROST_CASES)

@@ -61,6 +61,7 @@ class FineTuningOptions(CorruptionEvalOptions, AugmentOptions, TrainingOptions, 
     learning_rate: float = redefault(TrainingOptions, "learning_rate", 1e-4, "Classifier Adam learning rate for fine-tuning.")
 
     def validate(self) -> None:
+        super().validate()
         require(self.teacher is not None, "--teacher is required (a train-teacher run directory or a saved model)")
 
     @property

@@ -21,10 +21,9 @@ from typing import Any, ClassVar, Mapping
 
 from noisegame_cli import checks, plots, sections
 from noisegame_cli.commands.common import experiment, load_data, prepare
-from noisegame_cli.config import CorruptionEvalOptions, DataOptions, RunOptions, redefault, require, setting
+from noisegame_cli.config import CorruptionEvalOptions, DataOptions, RunOptions, check_corruption_set, redefault, require, setting
 from noisegame_cli.corruptions import names
-from noisegame_cli.data import copies
-from noisegame_cli.data import check_dataset
+from noisegame_cli.data import check_dataset, copies
 from noisegame_cli.data.datasets import SPLITS
 from noisegame_cli.evaluation import corruption as measure
 from noisegame_cli.options import config_command
@@ -51,6 +50,7 @@ class Config(DataOptions, RunOptions):
     def validate(self) -> None:
         require(self.out is not None, "corrupt needs --out DIR (e.g. noisegame corrupt --dataset digits --out digits-C)")
         check_dataset(self.dataset, "images")
+        check_corruption_set(self.corruptions, self.parameters)
         copies.check_layout_severities(self.layout, self.severities)  # before loading the data, for an explicit --layout npy
 
     @property

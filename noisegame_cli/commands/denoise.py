@@ -25,7 +25,17 @@ from noisegame_cli import checks, plots, sections
 from noisegame_cli.attacks import NORMS, AttackSpec, check_budget
 from noisegame_cli.budgets import budget_label
 from noisegame_cli.commands.common import experiment, load_data, prepare
-from noisegame_cli.config import Config, CorruptionEvalOptions, DataOptions, RunOptions, TrainingOptions, redefault, require, setting
+from noisegame_cli.config import (
+    Config,
+    CorruptionEvalOptions,
+    DataOptions,
+    RunOptions,
+    TrainingOptions,
+    check_corruption_set,
+    redefault,
+    require,
+    setting,
+)
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
 from noisegame_cli.corruptions import names
 from noisegame_cli.evaluation import attack_condition, evaluate_attack, generated_corruption_rows, transformed_rows
@@ -110,6 +120,7 @@ class EvalConfig(NoiseOptions, DataOptions, RunOptions):
 
     def validate(self) -> None:
         require(self.denoiser is not None and self.classifier is not None, "denoise eval needs --denoiser and --classifier")
+        check_corruption_set(self.corruptions, self.parameters)
         for eps in self.eps:
             check_budget(eps, "--eps", norm=self.norm)
 

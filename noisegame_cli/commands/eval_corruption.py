@@ -25,7 +25,7 @@ import pandas as pd
 
 from noisegame_cli import checks, plots, sections
 from noisegame_cli.commands.common import experiment, load_data, prepare
-from noisegame_cli.config import CorruptionEvalOptions, DataOptions, RunOptions, redefault, require, setting
+from noisegame_cli.config import CorruptionEvalOptions, DataOptions, RunOptions, check_corruption_set, redefault, require, setting
 from noisegame_cli.corruptions import names
 from noisegame_cli.data import check_dataset, copies, load_corrupted_dataset, load_dataset
 from noisegame_cli.evaluation import corruption as measure
@@ -62,6 +62,7 @@ class Config(DataOptions, RunOptions):
         require(self.model_path is not None, "eval-corruption needs --model-path (a saved model to evaluate)")
         if check_dataset(self.dataset).kind == "images":  # a corrupted dataset's names are checked against its files
             names.check_names(self.corruptions)
+            check_corruption_set(self.corruptions, self.parameters)
         if self.parameters is not None:
             require(check_dataset(self.dataset).kind == "images", f"--parameters sets how corruptions are generated; {self.dataset} holds "
                     "corrupted files already")

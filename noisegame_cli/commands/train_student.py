@@ -56,6 +56,7 @@ class Config(CorruptionEvalOptions, ModelOptions, AugmentOptions, EarlyStoppingO
     init_from_teacher: bool = setting(False, "Start the student as a copy of the teacher (fine-tune) instead of --model.")
 
     def validate(self) -> None:
+        super().validate()
         require(self.teacher is not None, "--teacher is required (a train-teacher run directory or a saved model)")
 
 

@@ -23,6 +23,7 @@ from noisegame_cli.config import (
     ModelOptions,
     RunOptions,
     TrainingOptions,
+    check_corruption_set,
     require,
     setting,
 )
@@ -51,6 +52,8 @@ class Config(CorruptionEvalOptions, ModelOptions, AugmentOptions, EarlyStoppingO
     augment_severities: tuple[int, ...] = setting(names.SEVERITIES, "Severities the corruption augmentation draws from.", check=names.severities_check)
 
     def validate(self) -> None:
+        super().validate()
+        check_corruption_set(self.augment_corruptions, self.parameters)
         if self.swa_start is not None:
             require(self.swa_start <= self.epochs, f"--swa-start must lie in 1..{self.epochs} (the epochs), got {self.swa_start}")
             require(not self.ema, "choose one of --swa-start and --ema")

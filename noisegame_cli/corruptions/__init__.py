@@ -1,9 +1,11 @@
 """The corruption engine: 19 corruptions x 5 severities as TensorFlow ops on uint8 batches, with the
-parameters of the three published benchmarks (CIFAR-10-C, Tiny-ImageNet-C, ImageNet-C).
+parameters of the three published benchmarks (CIFAR-10-C, Tiny-ImageNet-C, ImageNet-C); and the 15
+corruptions of ImageNet-C-bar and CIFAR-10-C-bar (``cbar/``) with those two sets' parameters.
 
 Parameters are those of Hendrycks & Dietterich's generators (``parameters.PARAMETER_SETS``), each for
 its native image size; pixel-length parameters scale with ``min(H, W) / native size`` for other sizes,
-and ``parameters=None`` picks the set whose native size is nearest the images'. Glass blur and the
+and ``parameters=None`` picks, among the sets that have the corruption, the one whose native size is
+nearest the images'. Glass blur and the
 spatter water drops follow the generators step by step (the glass walk's copy statement, OpenCV's
 Canny, chamfer distance, equalisation and filters, integer-exact). These operations differ from the
 generators, because their pieces cannot ship or run here, or for speed:
@@ -25,15 +27,24 @@ Randomness is stateless and seeded: the same seed gives the same pixels, differe
 
 import importlib
 
-from noisegame_cli.corruptions.names import ALL_CORRUPTIONS, CORRUPTIONS, EXTRA_CORRUPTIONS, GROUPS, SEVERITIES
+from noisegame_cli.corruptions.names import (
+    ALL_CORRUPTIONS,
+    C_BAR_CORRUPTIONS,
+    CIFAR10_C_BAR_CORRUPTIONS,
+    CORRUPTIONS,
+    EXTRA_CORRUPTIONS,
+    GROUPS,
+    IMAGENET_C_BAR_CORRUPTIONS,
+    KNOWN_CORRUPTIONS,
+    SEVERITIES,
+)
 
 # The engine's pieces load TensorFlow, so they are imported on first use: reading the names above
 # (the command line's checks, the dataset loaders) must stay cheap.
 _LAZY = {
-    **dict.fromkeys(("BLOCK", "block_size", "check_corruption", "corrupt", "corrupt_dataset", "corrupt_tf", "parameter_set",
-                     "resolve_parameters"), "engine"),
+    **dict.fromkeys(("BLOCK", "block_size", "check_corruption", "corrupt", "corrupt_dataset", "corrupt_tf", "resolve_parameters"), "engine"),
     **dict.fromkeys(("RandomCorruption", "random_corruption"), "layer"),
-    **dict.fromkeys(("PARAMETERS", "PARAMETER_SETS", "ParameterSet", "size_scale"), "parameters"),
+    **dict.fromkeys(("PARAMETERS", "PARAMETER_SETS", "ParameterSet", "check_set_has", "parameter_set", "size_scale"), "parameters"),
 }  # fmt: skip
 
 
@@ -43,4 +54,15 @@ def __getattr__(name: str):
     return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
 
 
-__all__ = ["ALL_CORRUPTIONS", "CORRUPTIONS", "EXTRA_CORRUPTIONS", "GROUPS", "SEVERITIES", *_LAZY]
+__all__ = [
+    "ALL_CORRUPTIONS",
+    "CIFAR10_C_BAR_CORRUPTIONS",
+    "CORRUPTIONS",
+    "C_BAR_CORRUPTIONS",
+    "EXTRA_CORRUPTIONS",
+    "GROUPS",
+    "IMAGENET_C_BAR_CORRUPTIONS",
+    "KNOWN_CORRUPTIONS",
+    "SEVERITIES",
+    *_LAZY,
+]

@@ -5,7 +5,7 @@
 ``tf.data.Dataset``. Randomness comes only from stateless random ops seeded by `seed`, so the same seed
 gives the same pixels on every run and different seeds differ. `parameters` picks the benchmark whose
 parameters are used (``parameters.PARAMETER_SETS``): None for the one whose native size is nearest the
-images'.
+images' among those that have the corruption (the 19 and the C-bar corruptions have separate sets).
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ import numpy as np
 import tensorflow as tf
 
 from noisegame_cli import checks
+from noisegame_cli.corruptions import cbar
 from noisegame_cli.corruptions import fog as fog_module
 from noisegame_cli.corruptions import frost as frost_module
 from noisegame_cli.corruptions import ops
 from noisegame_cli.corruptions import spatter as spatter_module
-from noisegame_cli.corruptions.names import ALL_CORRUPTIONS, SEVERITIES
-from noisegame_cli.corruptions.parameters import PARAMETER_SETS, ParameterSet, nearest_set
+from noisegame_cli.corruptions.names import KNOWN_CORRUPTIONS, SEVERITIES
+from noisegame_cli.corruptions.parameters import ParameterSet, check_in_set, nearest_set, parameter_set
 from noisegame_cli.errors import UserError
 
 FUNCTIONS = {
@@ -47,7 +48,10 @@ FUNCTIONS = {
     "gaussian_blur": ops.gaussian_blur,
     "spatter": spatter_module.spatter,
     "saturate": ops.saturate,
+    **cbar.CORRUPTIONS,
 }
+# Corruptions that take and return the uint8 pixels (the C-bar ones end as their generator does).
+ON_PIXELS = ops.ON_PIXELS | frozenset(cbar.CORRUPTIONS)
 # Deterministic corruptions compiled with XLA, which fuses their many element-wise steps: 2-10x faster
 # on a 2-core CPU. Not the random ones: XLA draws other numbers from the same stateless seed (so
 # `corrupt` and `corrupt_tf` in tf.data would disagree) and its random-number generation is slower.
@@ -69,24 +73,18 @@ MIN_SIZE = 8
 
 def check_corruption(name: str, severity: int) -> None:
     """Raise UserError for an unknown corruption name or a severity outside 1..5."""
-    checks.chosen(name, ALL_CORRUPTIONS, "corruption")
+    checks.chosen(name, KNOWN_CORRUPTIONS, "corruption")
     if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) or severity not in SEVERITIES:
         raise UserError(f"severity must be an integer in 1..5, got {severity!r}")
 
 
-def parameter_set(parameters: str | ParameterSet) -> ParameterSet:
-    """The ParameterSet of that name (or the set itself); UserError listing the sets for an unknown name."""
-    if isinstance(parameters, ParameterSet):
-        return parameters
-    if isinstance(parameters, str) and parameters in PARAMETER_SETS:
-        return PARAMETER_SETS[parameters]
-    checks.chosen(parameters, PARAMETER_SETS, "parameter set")
-
-
-def resolve_parameters(parameters: str | ParameterSet | None, height: int, width: int) -> ParameterSet:
-    """The set to use on images of this size: the named one, or (None) the one whose native size is
-    nearest. Prints a note on stderr, once per set and size, when the size is more than 2x off."""
-    chosen = nearest_set(height, width) if parameters is None else parameter_set(parameters)
+def resolve_parameters(parameters: str | ParameterSet | None, height: int, width: int, corruption: str | None = None) -> ParameterSet:
+    """The set to use for `corruption` on images of this size: the named one (UserError if it has no such
+    corruption), or (None) the one whose native size is nearest among the sets that have it (for None, the
+    19's sets). Prints a note on stderr, once per set and size, when the size is more than 2x off."""
+    chosen = nearest_set(height, width, corruption) if parameters is None else parameter_set(parameters)
+    if corruption is not None:
+        check_in_set(corruption, chosen)
     side = min(height, width)
     if side > 2 * chosen.native_size or 2 * side < chosen.native_size:
         _note_size(chosen.name, chosen.native_size, height, width)
@@ -97,7 +95,7 @@ def resolve_parameters(parameters: str | ParameterSet | None, height: int, width
 def _note_size(name: str, native_size: int, height: int, width: int) -> None:
     print(
         f"note: {name} parameters assume {native_size}x{native_size} images; these are {height}x{width} "
-        "(lengths are rescaled; pixelate and snow still depend on scale)",
+        "(lengths are rescaled; some corruptions, such as pixelate and snow, still depend on scale)",
         file=sys.stderr,
     )
 
@@ -160,9 +158,9 @@ def corrupt_tf(
     if images.dtype != tf.uint8:
         raise UserError(f"images must be uint8 0..255, got {images.dtype.name}")
     height, width = images.shape[1], images.shape[2]
-    chosen = resolve_parameters(parameters, height, width)
+    chosen = resolve_parameters(parameters, height, width, name)
     function = corruption_function(name, chosen, height, width, frost_dir)
-    if name in ops.ON_PIXELS:
+    if name in ON_PIXELS:
         return function(images, chosen.row(name, severity), _as_seed(seed), chosen.scale(height, width))
     return ops.to_pixels(function(tf.cast(images, tf.float32) / 255.0, chosen.row(name, severity), _as_seed(seed), chosen.scale(height, width)))
 
@@ -193,7 +191,7 @@ def _prepare(name, severity, height: int, width: int, parameters, frost_dir):
     returns the compiled block function."""
     check_corruption(name, severity)
     _check_shape([None, height, width, 3])
-    chosen = resolve_parameters(parameters, height, width)
+    chosen = resolve_parameters(parameters, height, width, name)
     if name == "frost" and frost_dir is not None:
         _frost_photographs(str(frost_dir), height, width, _photo_factor(chosen, height, width))
     return _compiled(name, int(severity), height, width, chosen, None if frost_dir is None else str(frost_dir))

@@ -110,7 +110,7 @@ def measure(folder: Path, set_name: str, count: int, seed: int = 0) -> list[Fros
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
-    parser.add_argument("--set", default="cifar10-c", choices=sorted(PARAMETER_SETS))
+    parser.add_argument("--set", default="cifar10-c", choices=sorted(name for name, chosen in PARAMETER_SETS.items() if chosen.frost is not None))
     parser.add_argument("--crops", type=int, default=400)
     args = parser.parse_args(argv)
     for profile in measure(args.folder, args.set, args.crops):

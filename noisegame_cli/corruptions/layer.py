@@ -21,8 +21,9 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from noisegame_cli.corruptions.engine import check_corruption, corrupt_tf, parameter_set
+from noisegame_cli.corruptions.engine import check_corruption, corrupt_tf
 from noisegame_cli.corruptions.names import SEVERITIES
+from noisegame_cli.corruptions.parameters import check_set_has, parameter_set
 from noisegame_cli.errors import UserError
 
 
@@ -87,6 +88,7 @@ class RandomCorruption(keras.layers.Layer):
         self.pairs = corruption_pairs(names, severities)
         self.names = tuple(dict.fromkeys(name for name, _ in self.pairs))
         self.severities = tuple(dict.fromkeys(severity for _, severity in self.pairs))
+        check_set_has(self.names, parameters)
         self.parameters = None if parameters is None else parameter_set(parameters).name
         self.seed = seed
         self.frost_dir = None if frost_dir is None else str(frost_dir)

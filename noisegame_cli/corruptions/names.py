@@ -6,8 +6,10 @@ configuration and the dataset loaders can read it without loading the engine.
 
 - ``CORRUPTIONS``: the 15 common corruptions, in the CIFAR-10-C order;
 - ``EXTRA_CORRUPTIONS``: the 4 held-out ones (speckle noise, gaussian blur, spatter, saturate);
+- ``C_BAR_CORRUPTIONS``: the 15 of ImageNet-C-bar and CIFAR-10-C-bar (ten each, five shared);
+  ``KNOWN_CORRUPTIONS``: every name the engine knows;
 - ``GROUPS``: names that stand for several corruptions wherever a list is asked for
-  (``noise``, ``common``, ``all``);
+  (``noise``, ``common``, ``all``, ``imagenet-c-bar``, ``cifar10-c-bar``, ``c-bar``);
 - ``SEVERITIES``: 1..5, the index into each corruption's row of a parameter table.
 """
 
@@ -38,7 +40,43 @@ CORRUPTIONS = (
 EXTRA_CORRUPTIONS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
 ALL_CORRUPTIONS = CORRUPTIONS + EXTRA_CORRUPTIONS
 NOISE_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise")
-GROUPS = {"noise": NOISE_CORRUPTIONS, "common": CORRUPTIONS, "all": ALL_CORRUPTIONS}
+# The corruptions of ImageNet-C-bar and CIFAR-10-C-bar (Mintun et al. 2021), in the order of the published
+# generator's tables (imagenet_c_bar.csv, cifar10_c_bar.csv) and with its spellings, which name the released
+# files ("cocentric", "abberation").
+IMAGENET_C_BAR_CORRUPTIONS = (
+    "caustic_refraction",
+    "inverse_sparkles",
+    "sparkles",
+    "perlin_noise",
+    "blue_noise_sample",
+    "plasma_noise",
+    "checkerboard_cutout",
+    "cocentric_sine_waves",
+    "single_frequency_greyscale",
+    "brownish_noise",
+)
+CIFAR10_C_BAR_CORRUPTIONS = (
+    "blue_noise_sample",
+    "checkerboard_cutout",
+    "inverse_sparkles",
+    "pinch_and_twirl",
+    "ripple",
+    "brownish_noise",
+    "circular_motion_blur",
+    "lines",
+    "sparkles",
+    "transverse_chromatic_abberation",
+)
+C_BAR_CORRUPTIONS = IMAGENET_C_BAR_CORRUPTIONS + tuple(name for name in CIFAR10_C_BAR_CORRUPTIONS if name not in IMAGENET_C_BAR_CORRUPTIONS)
+KNOWN_CORRUPTIONS = ALL_CORRUPTIONS + C_BAR_CORRUPTIONS  # every name the engine knows
+GROUPS = {
+    "noise": NOISE_CORRUPTIONS,
+    "common": CORRUPTIONS,
+    "all": ALL_CORRUPTIONS,
+    "imagenet-c-bar": IMAGENET_C_BAR_CORRUPTIONS,  # generate them with --parameters imagenet-c-bar
+    "cifar10-c-bar": CIFAR10_C_BAR_CORRUPTIONS,  # ... and with --parameters cifar10-c-bar
+    "c-bar": C_BAR_CORRUPTIONS,
+}
 SEVERITIES = (1, 2, 3, 4, 5)
 
 
@@ -53,7 +91,7 @@ def expand(names: Iterable[str]) -> tuple[str, ...]:
 def check_names(names: Sequence[str], flag: str = "--corruptions") -> tuple[str, ...]:
     """The one check of a list of corruption names (groups included); returns them expanded."""
     expanded = expand(names)
-    checks.chosen(expanded, (*GROUPS, *ALL_CORRUPTIONS), "corruption", where=flag)
+    checks.chosen(expanded, (*GROUPS, *KNOWN_CORRUPTIONS), "corruption", where=flag)
     return expanded
 
 

@@ -1,8 +1,11 @@
-"""The corruption parameters of the three published benchmarks, one table per set.
+"""The corruption parameters of the five published benchmarks, one table per set.
 
 Each table has one row per corruption and one entry per severity 1..5, with the values of the
 authors' generators (Hendrycks & Dietterich, ICLR 2019): ``make_cifar_c.py`` (CIFAR-10-C, 32x32),
-``make_tinyimagenet_c.py`` (Tiny-ImageNet-C, 64x64) and ``make_imagenet_c.py`` (ImageNet-C, 224x224).
+``make_tinyimagenet_c.py`` (Tiny-ImageNet-C, 64x64) and ``make_imagenet_c.py`` (ImageNet-C, 224x224);
+and of the C-bar generator (Mintun et al., NeurIPS 2021): ImageNet-C-bar (224x224) and CIFAR-10-C-bar
+(32x32), each with its own ten corruptions (five shared), whose entries are the severity values of its
+tables (see the C-bar block below).
 Lengths in pixels (blur sigmas and radii, displacements, glass-blur offsets) are for the set's native
 size and are multiplied by ``ParameterSet.scale(height, width) = min(height, width) / native_size``
 for other sizes; dimensionless values (noise levels, zoom factors, JPEG quality, pixelate fraction,
@@ -20,7 +23,9 @@ from typing import Mapping
 
 import numpy as np
 
-from noisegame_cli.corruptions.names import ALL_CORRUPTIONS, SEVERITIES
+from noisegame_cli import checks
+from noisegame_cli.corruptions.names import ALL_CORRUPTIONS, CIFAR10_C_BAR_CORRUPTIONS, IMAGENET_C_BAR_CORRUPTIONS, SEVERITIES
+from noisegame_cli.errors import UserError
 
 
 def zoom_factors(stop: float, step: float) -> tuple[float, ...]:
@@ -62,7 +67,7 @@ class ParameterSet:
     name: str
     native_size: int
     table: Mapping[str, tuple]
-    frost: FrostTexture
+    frost: FrostTexture | None = None  # the 19's sets only
     baseline: str | None = None  # the model whose errors `baseline_errors` are
     baseline_errors: Mapping[str, float] | None = None  # per corruption, mean over the 5 severities
 
@@ -73,9 +78,13 @@ class ParameterSet:
     def row(self, name: str, severity: int):
         return self.table[name][severity - 1]
 
+    @property
+    def corruptions(self) -> tuple[str, ...]:
+        return tuple(self.table)
 
-def _frozen(table: dict) -> Mapping[str, tuple]:
-    assert set(table) == set(ALL_CORRUPTIONS) and all(len(row) == len(SEVERITIES) for row in table.values())
+
+def _frozen(table: dict, names: tuple[str, ...] = ALL_CORRUPTIONS) -> Mapping[str, tuple]:
+    assert set(table) == set(names) and all(len(row) == len(SEVERITIES) for row in table.values())
     return MappingProxyType(table)
 
 
@@ -265,17 +274,85 @@ CIFAR10_C = ParameterSet("cifar10-c", 32, CIFAR10_C_TABLE, CIFAR10_C_FROST)
 TINY_IMAGENET_C = ParameterSet("tiny-imagenet-c", 64, TINY_IMAGENET_C_TABLE, TINY_IMAGENET_C_FROST)
 IMAGENET_C = ParameterSet("imagenet-c", 224, IMAGENET_C_TABLE, IMAGENET_C_FROST, "AlexNet", ALEXNET_IMAGENET_C_ERRORS)
 
-PARAMETER_SETS: Mapping[str, ParameterSet] = MappingProxyType({s.name: s for s in (CIFAR10_C, TINY_IMAGENET_C, IMAGENET_C)})
+# ---- C-bar: each severity is the published table's value on the generator's 0..10 scale (its
+# make_imagenet_c_bar.py and make_cifar10_c_bar.py read imagenet_c_bar.csv and cifar10_c_bar.csv), which
+# each corruption turns into its parameters (cbar/*.py); lengths are fractions of the image side.
+IMAGENET_C_BAR_TABLE = _frozen({
+    "caustic_refraction": (2.35, 3.2, 4.9, 6.6, 9.15),
+    "inverse_sparkles": (1.0, 2.0, 4.0, 9.0, 10.0),
+    "sparkles": (1.0, 2.0, 3.0, 5.0, 6.0),
+    "perlin_noise": (4.6, 5.2, 5.8, 7.6, 8.8),
+    "blue_noise_sample": (0.8, 1.6, 2.4, 4.0, 5.6),
+    "plasma_noise": (4.75, 7.0, 8.5, 9.25, 10.0),
+    "checkerboard_cutout": (2.0, 3.0, 4.0, 5.0, 6.0),
+    "cocentric_sine_waves": (3.0, 5.0, 8.0, 9.0, 10.0),
+    "single_frequency_greyscale": (1.0, 1.5, 2.0, 4.5, 5.0),
+    "brownish_noise": (1.0, 2.0, 3.0, 4.0, 5.0),
+}, IMAGENET_C_BAR_CORRUPTIONS)  # fmt: skip
+CIFAR10_C_BAR_TABLE = _frozen({
+    "blue_noise_sample": (0.7, 1.4, 2.1, 3.5, 4.2),
+    "checkerboard_cutout": (1.0, 2.0, 3.0, 4.0, 5.0),
+    "inverse_sparkles": (1.0, 1.5, 2.5, 4.5, 5.0),
+    "pinch_and_twirl": (5.5, 6.0, 6.5, 8.5, 10.0),
+    "ripple": (5.5, 6.0, 6.5, 7.5, 8.0),
+    "brownish_noise": (2.5, 4.0, 5.5, 6.5, 7.0),
+    "circular_motion_blur": (2.8, 3.6, 4.4, 5.2, 6.0),
+    "lines": (0.5, 1.0, 1.5, 2.0, 2.5),
+    "sparkles": (0.7, 3.5, 5.6, 6.3, 7.0),
+    "transverse_chromatic_abberation": (1.0, 2.0, 5.0, 9.0, 10.0),
+}, CIFAR10_C_BAR_CORRUPTIONS)  # fmt: skip
+IMAGENET_C_BAR = ParameterSet("imagenet-c-bar", 224, IMAGENET_C_BAR_TABLE)
+CIFAR10_C_BAR = ParameterSet("cifar10-c-bar", 32, CIFAR10_C_BAR_TABLE)
+# ---- end of C-bar
+
+PARAMETER_SETS: Mapping[str, ParameterSet] = MappingProxyType(
+    {s.name: s for s in (CIFAR10_C, TINY_IMAGENET_C, IMAGENET_C, CIFAR10_C_BAR, IMAGENET_C_BAR)}
+)
 # The CIFAR-10-C table under its historical name.
 PARAMETERS = CIFAR10_C_TABLE
 
 
-def nearest_set(height: int, width: int) -> ParameterSet:
-    """The set whose native size is nearest the image's shorter side, as a ratio (48 px: CIFAR-10-C's 32)."""
+def sets_holding(corruption: str | None) -> tuple[ParameterSet, ...]:
+    """The sets whose table has `corruption` (None: the sets of the 19 common corruptions)."""
+    if corruption is None:
+        return tuple(s for s in PARAMETER_SETS.values() if set(ALL_CORRUPTIONS) <= set(s.table))
+    return tuple(s for s in PARAMETER_SETS.values() if corruption in s.table)
+
+
+def nearest_set(height: int, width: int, corruption: str | None = None) -> ParameterSet:
+    """Among the sets holding `corruption` (None: the 19's sets), the one whose native size is nearest
+    the image's shorter side, as a ratio (48 px: CIFAR-10-C's 32). A C-bar corruption thus takes the
+    nearest C-bar set that has it (caustic refraction, only in ImageNet-C-bar, takes that at every size)."""
     side = min(height, width)
-    return min(PARAMETER_SETS.values(), key=lambda s: abs(math.log(side / s.native_size)))
+    return min(sets_holding(corruption), key=lambda s: abs(math.log(side / s.native_size)))
 
 
 def size_scale(height: int, width: int, parameter_set: ParameterSet = CIFAR10_C) -> float:
     """How much pixel-length parameters grow for an image of this size (1 at the set's native size)."""
     return parameter_set.scale(height, width)
+
+
+def parameter_set(parameters: str | ParameterSet) -> ParameterSet:
+    """The ParameterSet of that name (or the set itself); UserError listing the sets for an unknown name."""
+    if isinstance(parameters, ParameterSet):
+        return parameters
+    if isinstance(parameters, str) and parameters in PARAMETER_SETS:
+        return PARAMETER_SETS[parameters]
+    checks.chosen(parameters, PARAMETER_SETS, "parameter set")
+
+
+def check_in_set(corruption: str, chosen: ParameterSet) -> None:
+    """UserError unless the set has the corruption (the 19 and the C-bar corruptions have separate sets)."""
+    if corruption not in chosen.table:
+        having = ", ".join(s.name for s in sets_holding(corruption))
+        raise UserError(f"{corruption} is not one of the {chosen.name} corruptions ({', '.join(chosen.corruptions)}); "
+                        f"the sets that have it: {having}")  # fmt: skip
+
+
+def check_set_has(corruptions, parameters: str | ParameterSet | None) -> None:
+    """UserError unless the named set has every one of the corruptions (None, each corruption's nearest
+    set, always has it)."""
+    if parameters is not None:
+        chosen = parameter_set(parameters)
+        for name in corruptions:
+            check_in_set(name, chosen)

@@ -18,7 +18,7 @@ from typing import Iterable
 
 import numpy as np
 
-from noisegame_cli.corruptions.names import ALL_CORRUPTIONS, SEVERITIES
+from noisegame_cli.corruptions.names import KNOWN_CORRUPTIONS, SEVERITIES
 from noisegame_cli.data.datasets import CorruptedDataset, LoadOptions, open_npy, register_dataset
 from noisegame_cli.data.sources import Split
 from noisegame_cli.errors import UserError
@@ -34,9 +34,9 @@ def npy_corrupted_dataset(name: str, data_dir: str | os.PathLike | None, num_cla
     folder = Path(data_dir)
     if not folder.is_dir():
         raise UserError(f"--data-dir {folder}: no such folder")
-    present = tuple(c for c in ALL_CORRUPTIONS if corruption_file(folder, c).is_file())
+    present = tuple(c for c in KNOWN_CORRUPTIONS if corruption_file(folder, c).is_file())
     if not present:
-        raise UserError(f"{folder} holds no <corruption>.npy file of the {len(ALL_CORRUPTIONS)} corruptions")
+        raise UserError(f"{folder} holds no <corruption>.npy file of the {len(KNOWN_CORRUPTIONS)} corruptions the engine knows")
     first = load_corrupted(folder, present[0], 1, num_classes=num_classes)
     shape = first.image_shape
 

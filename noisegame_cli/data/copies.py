@@ -29,6 +29,7 @@ import numpy as np
 from noisegame_cli import checks
 from noisegame_cli.corruptions.engine import corrupt, corrupt_dataset
 from noisegame_cli.corruptions.names import SEVERITIES
+from noisegame_cli.corruptions.parameters import check_set_has
 from noisegame_cli.data import cifar10c, imagenet_c
 from noisegame_cli.errors import UserError
 
@@ -108,6 +109,7 @@ def write_copy(
     of kept parts carry ``kept: True``."""
     checks.chosen(layout, LAYOUTS, "layout")
     check_layout_severities(layout, severities)
+    check_set_has(corruptions, parameters)  # before anything is written
     bar = keras.utils.Progbar(len(corruptions) * len(severities), unit_name="set", verbose=1 if progress else 0)
     writer = _write_npy if layout == "npy" else _write_folders
     return writer(split, class_names, Path(out), list(corruptions), list(severities), seed, parameters, frost_dir, batch_size,

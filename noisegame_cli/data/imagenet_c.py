@@ -34,7 +34,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from noisegame_cli.corruptions.names import ALL_CORRUPTIONS, SEVERITIES
+from noisegame_cli.corruptions.names import KNOWN_CORRUPTIONS, SEVERITIES
 from noisegame_cli.data.datasets import PARTIAL, CorruptedDataset, LoadOptions, partial_argument, register_dataset
 from noisegame_cli.data.folders import (
     ReleaseClasses,
@@ -141,7 +141,7 @@ def part_folder(root: str | os.PathLike, corruption: str, severity: int) -> Path
 
 
 def _in_engine_order(names: list[str]) -> tuple[str, ...]:
-    known = [name for name in ALL_CORRUPTIONS if name in names]
+    known = [name for name in KNOWN_CORRUPTIONS if name in names]
     return tuple(known + sorted(set(names) - set(known)))
 
 

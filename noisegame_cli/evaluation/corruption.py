@@ -63,11 +63,11 @@ def dataset_source(dataset: CorruptedDataset, limit: int | None = None) -> Corru
 
 
 def generated_source(test, seed: int, frost_dir: str | None = None, parameters: str | None = None) -> CorruptedSource:
-    """The test split corrupted by the engine with the ``parameters`` set (None: the set whose native
-    size is nearest the images'); the same seed gives the same images. A split held in memory is
-    corrupted as arrays; one read from files streams through the engine (as `noisegame corrupt` writes
-    it), never held whole."""
-    parameters = parameters or nearest_set(*test.image_shape[:2]).name
+    """The test split corrupted by the engine with the ``parameters`` set (None: for each corruption the
+    set holding it whose native size is nearest the images'); the same seed gives the same images. A
+    split held in memory is corrupted as arrays; one read from files streams through the engine (as
+    `noisegame corrupt` writes it), never held whole. The source's parameter set, which decides the mCE
+    baseline, is the one its common corruptions come from."""
 
     def load(corruption: str, severity: int, count: int | None = None):
         part = test.head(count)
@@ -79,7 +79,7 @@ def generated_source(test, seed: int, frost_dir: str | None = None, parameters: 
         return StreamSplit(lambda: corrupt_dataset(part.examples(), corruption, severity, **settings),
                            lambda: tf.data.Dataset.from_tensor_slices(labels), part.image_shape, len(part))  # fmt: skip
 
-    return CorruptedSource(load, parameters)
+    return CorruptedSource(load, parameters or nearest_set(*test.image_shape[:2]).name)
 
 
 @dataclass(frozen=True)
