@@ -331,8 +331,7 @@ class CorruptionEvalOptions(Config):
     option_group: ClassVar[str] = "evaluation"
     renamed: ClassVar[Mapping[str, str]] = {"eval_corruptions": "corruptions"}
 
-    corruptions: tuple[str, ...] = setting((), "After training, evaluate on these corruptions (comma list; noise = gaussian, "
-                                           "shot and impulse noise; common = the 15; all = the 19).", check=names.check_names)
+    corruptions: tuple[str, ...] = setting((), f"After training, evaluate on these corruptions: {names.LIST_HELP}.", check=names.check_names)
     severities: tuple[int, ...] = setting(names.SEVERITIES, "Corruption severities to evaluate.", check=names.severities_check)
     parameters: str | None = setting(None, "Corruption parameters of this published benchmark [default: the set whose native size is "
                                      "nearest the images'].", choices=_parameter_set_names, show_default=False)

@@ -170,7 +170,7 @@ def test_random_corruption_layer_draws_c_bar_corruptions(images):
 @pytest.mark.slow  # two commands and three evaluations: about 16 s
 def test_corrupt_writes_and_eval_corruption_evaluates_a_c_bar_set(invoke, tmp_path):
     out, chosen = tmp_path / "digits-C-bar", ["--parameters", "cifar10-c-bar", "--corruptions", "lines,ripple", "--seed", "3", "--limit", "12"]
-    written = invoke("corrupt", "digits", out, *chosen, "--runs-dir", tmp_path / "runs")
+    written = invoke("corrupt", "--dataset", "digits", "--out", out, *chosen, "--runs-dir", tmp_path / "runs")
     assert written.exit_code == 0, written.output
     clean = load_dataset("digits").test.images[:12]
     assert np.array_equal(np.load(out / "ripple.npy")[12:24], corrupt(clean, "ripple", 2, seed=3, parameters="cifar10-c-bar"))

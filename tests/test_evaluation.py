@@ -112,3 +112,16 @@ def test_corruption_rows_and_aggregates_per_role(trained_model, test_batch):
     assert aggregates[("a", "mean_accuracy")] == pytest.approx(np.mean([r["value"] for r in accuracy]))
     assert aggregates[("a", "mean_accuracy_noise")] == aggregates[("b", "mean_accuracy_noise")]
     assert ("a", "mean_accuracy_15x5") not in aggregates  # only 3 of the 15 were evaluated
+
+
+def test_each_c_bar_benchmark_gets_its_own_average_where_its_ten_are_covered():
+    from noisegame_cli.corruptions.names import CIFAR10_C_BAR_CORRUPTIONS, IMAGENET_C_BAR_CORRUPTIONS, SEVERITIES
+
+    rng = np.random.default_rng(0)
+    rows = [{"model": "m", "corruption": c, "severity": s, "condition": "corruption", "metric": "accuracy", "value": float(rng.uniform())}
+            for c in CIFAR10_C_BAR_CORRUPTIONS for s in SEVERITIES]  # fmt: skip
+    rows += [{**row, "corruption": "caustic_refraction"} for row in rows[:5]]  # one ImageNet-C-bar corruption: not covered
+    aggregates = {r["metric"]: r["value"] for r in aggregate_rows(rows)}
+    expected = np.mean([r["value"] for r in rows[: len(CIFAR10_C_BAR_CORRUPTIONS) * len(SEVERITIES)]])
+    assert aggregates["mean_accuracy_cifar10_c_bar"] == pytest.approx(expected)
+    assert "mean_accuracy_imagenet_c_bar" not in aggregates and len(IMAGENET_C_BAR_CORRUPTIONS) == 10

@@ -59,8 +59,8 @@ class Config(DataOptions, RunOptions):
                            choices=PROTOCOL_VERSIONS)
     adversarial: bool = setting(True, "Run AutoAttack (--no-adversarial: clean and corruptions only).")
     no_corruptions: bool = setting(False, "Skip the common corruptions (clean and AutoAttack only).")
-    corruptions: tuple[str, ...] = setting(("all",), "Which corruptions: all (the 19, or every file present), common (15), "
-                                           "noise (3), or names.", check=names.names_check)
+    corruptions: tuple[str, ...] = setting(("all",), f"Which corruptions: {names.LIST_HELP}; all also means every file present.",
+                                           check=names.names_check)
     severities: tuple[int, ...] = setting(names.SEVERITIES, "Corruption severities in 1..5.", check=names.severities_check)
     corrupted_dir: str | None = setting(None, "Folder of the dataset's corrupted images (CIFAR-10-C's .npy files, a noisegame "
                                         "corrupt folder, ...) [default: looked for in --data-dir and the Keras cache, else "

@@ -38,7 +38,7 @@ class Config(DataOptions, RunOptions):
 
     out: str | None = setting(None, "Where the corrupted copy goes (required).", check=checks.writable_dir, show_default=False)
     split: str = setting("test", "Which split to corrupt.", choices=SPLITS)
-    corruptions: tuple[str, ...] = setting(("all",), "Corruption names, or all (the 19), common (the 15), noise (3).",
+    corruptions: tuple[str, ...] = setting(("all",), f"Which corruptions: {names.LIST_HELP}.",
                                            check=names.names_check)
     severities: tuple[int, ...] = setting(names.SEVERITIES, "Severities in 1..5 (the npy layout needs all 5).", check=names.severities_check)
     layout: str = setting("auto", "npy (CIFAR-10-C) or folder (ImageNet-C JPEGs); auto: npy for arrays, folder for image files.",

@@ -43,7 +43,7 @@ class Config(DataOptions, RunOptions):
 
     model_path: str | None = setting(None, "Saved model to evaluate (model.keras, .h5, SavedModel or its run directory; required).",
                                      check=checks.existing_path, show_default=False)
-    corruptions: tuple[str, ...] = setting(("all",), "Corruption names, or all (every one there is), common (the 15), noise (3).",
+    corruptions: tuple[str, ...] = setting(("all",), f"Which corruptions: {names.LIST_HELP}; all also means every file present.",
                                            check=checks.not_empty)
     severities: tuple[int, ...] = setting(names.SEVERITIES, "Severities in 1..5.", check=names.severities_check)
     baseline: str | None = setting(None, "A previous eval-corruption or benchmark run of the baseline model, for mCE [default: the "

@@ -69,15 +69,18 @@ CIFAR10_C_BAR_CORRUPTIONS = (
 )
 C_BAR_CORRUPTIONS = IMAGENET_C_BAR_CORRUPTIONS + tuple(name for name in CIFAR10_C_BAR_CORRUPTIONS if name not in IMAGENET_C_BAR_CORRUPTIONS)
 KNOWN_CORRUPTIONS = ALL_CORRUPTIONS + C_BAR_CORRUPTIONS  # every name the engine knows
+C_BAR_SETS = {"imagenet-c-bar": IMAGENET_C_BAR_CORRUPTIONS, "cifar10-c-bar": CIFAR10_C_BAR_CORRUPTIONS}
 GROUPS = {
     "noise": NOISE_CORRUPTIONS,
     "common": CORRUPTIONS,
     "all": ALL_CORRUPTIONS,
-    "imagenet-c-bar": IMAGENET_C_BAR_CORRUPTIONS,  # generate them with --parameters imagenet-c-bar
-    "cifar10-c-bar": CIFAR10_C_BAR_CORRUPTIONS,  # ... and with --parameters cifar10-c-bar
+    **C_BAR_SETS,  # generate them with --parameters imagenet-c-bar / cifar10-c-bar
     "c-bar": C_BAR_CORRUPTIONS,
 }
 SEVERITIES = (1, 2, 3, 4, 5)
+# How an option's help names what a list of corruptions may hold.
+LIST_HELP = ("names, or groups: noise (3), common (the 15), all (the 19), imagenet-c-bar, cifar10-c-bar (10 each) or c-bar (15; "
+             "the C-bar sets are generated with --parameters imagenet-c-bar or cifar10-c-bar)")
 
 
 def expand(names: Iterable[str]) -> tuple[str, ...]:

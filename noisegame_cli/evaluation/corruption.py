@@ -29,7 +29,16 @@ import pandas as pd
 import tensorflow as tf
 
 from noisegame_cli.corruptions import corrupt, corrupt_dataset
-from noisegame_cli.corruptions.names import ALL_CORRUPTIONS, CORRUPTIONS, NOISE_CORRUPTIONS, SEVERITIES, check_names, expand, select
+from noisegame_cli.corruptions.names import (
+    ALL_CORRUPTIONS,
+    C_BAR_SETS,
+    CORRUPTIONS,
+    NOISE_CORRUPTIONS,
+    SEVERITIES,
+    check_names,
+    expand,
+    select,
+)
 from noisegame_cli.corruptions.parameters import PARAMETER_SETS, nearest_set
 from noisegame_cli.data import CorruptedDataset
 from noisegame_cli.data.counterparts import GENERATED, source_kind
@@ -154,7 +163,8 @@ def corruption_rows(
 
 
 def aggregate_rows(per_set: Sequence[Mapping]) -> list[dict]:
-    """Per role: the mean accuracy over what was evaluated, and the two published protocols where fully covered."""
+    """Per role: the mean accuracy over what was evaluated, and the published protocols where fully
+    covered (15 x 5, 19 at severity 5, the noises, each C-bar benchmark's 10 x 5)."""
     frame = pd.DataFrame(per_set)
     keys = [key for key in ("role", "model") if key in frame]
     accuracy = frame[frame["metric"] == "accuracy"]
@@ -172,6 +182,10 @@ def aggregate_rows(per_set: Sequence[Mapping]) -> list[dict]:
         noise = group[group["corruption"].isin(NOISE_CORRUPTIONS)]
         if set(noise["corruption"]) == set(NOISE_CORRUPTIONS):
             rows.append({**identity, "metric": "mean_accuracy_noise", "value": float(noise["value"].mean())})
+        for name, members in C_BAR_SETS.items():  # each C-bar benchmark's own average: its ten x 5 severities
+            covered = group[group["corruption"].isin(members)]
+            if len(covered) == len(members) * len(SEVERITIES):
+                rows.append({**identity, "metric": f"mean_accuracy_{name.replace('-', '_')}", "value": float(covered["value"].mean())})
     return rows
 
 
