@@ -61,8 +61,8 @@ def test_training_options_only_where_a_model_trains_and_devices_where_a_model_is
     for path in ("train-teacher", "train-student", "adv-noise gnt", "fgsm train", "freq-split train", "denoise train",
                  "benchmark", "eval-corruption", "fgsm eval", "denoise eval"):  # fmt: skip
         assert "strategy" in {param.name for param in by_path[path].params}, path
-    strategies = {path: next(p for p in by_path[path].params if p.name == "strategy").type.choices for path in ("fgsm eval", "benchmark")}
-    assert strategies == {"fgsm eval": ["default", "mirrored"], "benchmark": ["default", "mirrored", "multi-worker"]}  # shards across workers
+    strategies = {path: tuple(next(p for p in by_path[path].params if p.name == "strategy").type.choices) for path in ("fgsm eval", "benchmark")}
+    assert strategies == {"fgsm eval": ("default", "mirrored"), "benchmark": ("default", "mirrored", "multi-worker")}  # shards across workers
 
 
 def test_defaults_in_help_come_from_the_dataclass(invoke):

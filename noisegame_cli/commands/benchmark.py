@@ -108,6 +108,7 @@ class Config(DataOptions, RunOptions):
         """With ``--merge``, the settings of the first shard found (whose fellows must match it)."""
         if not flags.get("merge"):
             return super().recorded_values(flags)
+        checks.existing_path(flags["merge"], "--merge")
         first = shards.read_shard_run(shards.find_shard_runs(flags["merge"])[0])
         recorded = {key: value for key, value in first.config.items() if key != "command"}
         return {**recorded, "shard": None, "resume": None, "strategy": "default"}
@@ -172,23 +173,29 @@ def run(config: Config) -> dict:
     with experiment(config, model=label) as run:
         result = measure.benchmark(model, test.head(count), plan=config.attack_plan(), directory=run.directory, corruptions=sets,
                                    baseline=baseline, adversarial=config.adversarial, batch_size=config.batch_size, shard=shard)  # fmt: skip
-        if shard is not None:
-            return record_shard(run, result, sets, data.name)
         environment = environment_record(config.seed, not config.nondeterministic)
-        card = write_results(config, run, result, label, data.name, environment["packages"], environment["git"]["commit"])
+        code = (environment["packages"], environment["git"]["commit"])
+        if shard is not None:
+            record_shard(run, result, sets, data.name)
+            return {**summary(run, card_of(config, result, label, data.name, *code)), "shard": str(shard)}
+        card = write_results(config, run, result, label, data.name, *code)
     return summary(run, card)
 
 
-def record_shard(run: Run, result: measure.BenchmarkResult, sets: CorruptedSets | None, dataset: str) -> dict:
+def card_of(config: Config, result: measure.BenchmarkResult, label: str, dataset: str, versions, commit) -> dict:
+    return measure.card(result, name=config.run_name, model=label, model_path=str(config.model_path), dataset=dataset, versions=versions,
+                        git_commit=commit)  # fmt: skip
+
+
+def record_shard(run: Run, result: measure.BenchmarkResult, sets: CorruptedSets | None, dataset: str) -> None:
     """A shard's records: its metric rows over its points (each marked with the shard; not appended to
-    --results, where only the merged card's belong) and ``shard.json``, what ``--merge`` reads."""
+    --results, where only the merged card's belong) and ``shard.json``, what ``--merge`` reads; no card."""
     shard = str(result.points.shard)
     run.write_metrics([{**row, "shard": shard} for row in measure.metric_rows(result)])
     run.write_json(shards.SHARD_FILE, {**result.points.record(), "model": result.model_id, "dataset": dataset,
                                        "corruptions": None if sets is None else sets.record()})
-    print(f"shard {shard} (points {result.points.start}..{result.points.stop - 1}) finished; "
-          f"noisegame benchmark --merge <its folder> puts the shards together", flush=True)  # fmt: skip
-    return {"run_dir": str(run.directory), "shard": shard, "clean_acc": result.clean["accuracy"]}
+    print(f"shard {shard} (points {result.points.start}..{result.points.stop - 1}) finished; its numbers below are over its points only; "
+          "noisegame benchmark --merge <the shards' folder> puts the shards together", flush=True)  # fmt: skip
 
 
 def merge(config: Config) -> dict:
@@ -206,7 +213,7 @@ def merge(config: Config) -> dict:
                                       plan=config.attack_plan(), corruptions=sets, baseline=baseline, adversarial=config.adversarial,
                                       batch_size=config.batch_size)  # fmt: skip
         run.write_json("shards.json", {"shards": [str(r.directory) for r in ordered]})
-        code = ordered[0].code
+        code = ordered[0].code  # the code that measured: the shards'
         card = write_results(config, run, result, label, record["dataset"], code["packages"] or {}, code["commit"])
     return summary(run, card)
 
@@ -214,8 +221,7 @@ def merge(config: Config) -> dict:
 def write_results(config: Config, run: Run, result: measure.BenchmarkResult, label: str, dataset: str, versions, commit) -> dict:
     """metrics.csv (and --results), card.json and card.md of a whole benchmark; returns the card."""
     run.write_metrics(measure.metric_rows(result), results=config.results)
-    card = measure.card(result, name=config.run_name, model=label, model_path=str(config.model_path), dataset=dataset, versions=versions,
-                        git_commit=commit)  # fmt: skip
+    card = card_of(config, result, label, dataset, versions, commit)
     write_card(run.directory, card)
     return card
 
