@@ -166,7 +166,7 @@ def run(config: Config) -> dict:
     if count < config.n_examples:
         print(f"the {data.name} test split has {len(test)} images: benchmarking all of them", flush=True)
     shard = None if config.shard is None else shards.Shard.parse(config.shard)
-    shards.shard_points(count, config.chunk_size, shard)  # a shard that cannot be cut fails before the run
+    shards.shard_points(count, config.chunk_size, shard, config.batch_size)  # a shard that cannot be cut fails before the run
     sets = None if config.no_corruptions else corrupted_sets(config, data, count)
     baseline = None if sets is None else choose_baseline(config.baseline, sets.source.parameters)
     label = model_label(config.model_path)

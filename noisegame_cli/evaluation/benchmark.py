@@ -82,7 +82,7 @@ def benchmark(
     skipped) with mCE against ``baseline``; with ``shard``, on that shard's points only. Every part is
     saved under ``directory`` as it finishes, and a part found there (an interrupted run's) is read
     instead of measured again."""
-    points = shard_points(len(test), plan.chunk_size, shard)
+    points = shard_points(len(test), plan.chunk_size, shard, batch_size)
     store = PartStore(Path(directory), part_identity(model_fingerprint(model), points, batch_size, plan.seed, corruptions))
     return measure_parts(model, test, points, store, plan=plan, corruptions=corruptions, baseline=baseline, adversarial=adversarial,
                          batch_size=batch_size, verbose=verbose, say=say)  # fmt: skip
@@ -102,7 +102,7 @@ def measure_parts(model: keras.Model | None, test, points: Points, store: PartSt
     With every part there (merged shards) neither ``model`` nor ``test`` is needed."""
     say = say if verbose else _quiet
     where = f"the first {points.total} test images" if points.shard is None else f"shard {points.shard}: images {points.start}..{points.stop - 1}"
-    clean = store.outcomes("clean", lambda: point_outcomes(model, test.part(points.start, points.stop), batch_size, offset=points.start))
+    clean = store.outcomes("clean", lambda: point_outcomes(model, test.part(points.start, points.stop), batch_size))
     clean = clean.measurement()
     say(f"clean accuracy on {where}: {clean['accuracy']:.2%}")
     summary = None

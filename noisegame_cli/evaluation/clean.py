@@ -25,33 +25,20 @@ from noisegame_cli.losses import cross_entropy
 BatchTransform = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
 
-def float_batches(split, batch_size: int, transform: BatchTransform | None = None, *, offset: int = 0) -> tf.data.Dataset:
-    """The split's images in order as float32 batches (0..255), optionally transformed batch by batch
-    (the index counts this split's batches). With ``offset`` (the index of the split's first image in a
-    larger set, a shard's) the batches are cut at the multiples of ``batch_size`` of that set, so each
-    image is classified in the batch it has in the whole set."""
-    images = aligned_batches(split, batch_size, offset).map(lambda x, _: tf.cast(x, tf.float32), num_parallel_calls=tf.data.AUTOTUNE)
+def float_batches(split, batch_size: int, transform: BatchTransform | None = None) -> tf.data.Dataset:
+    """The split's images in order as float32 batches (0..255), optionally transformed batch by batch."""
+    images = split.batches(batch_size).map(lambda x, _: tf.cast(x, tf.float32), num_parallel_calls=tf.data.AUTOTUNE)
     if transform is not None:
         images = images.enumerate().map(lambda index, x: transform(x, index), num_parallel_calls=tf.data.AUTOTUNE)
     return images.prefetch(tf.data.AUTOTUNE)
 
 
-def aligned_batches(split, batch_size: int, offset: int = 0) -> tf.data.Dataset:
-    """``(images, labels)`` batches of ``split``, the first one shortened to end at a multiple of
-    ``batch_size`` counted from ``offset`` places before the split's start."""
-    first = -offset % batch_size
-    if first == 0 or first >= len(split):
-        return split.batches(batch_size)
-    return split.head(first).batches(first).concatenate(split.part(first, len(split)).batches(batch_size))
-
-
-def predict_logits(model: keras.Model, split, batch_size: int = 256, transform: BatchTransform | None = None, *,
-                   offset: int = 0) -> np.ndarray:  # fmt: skip
+def predict_logits(model: keras.Model, split, batch_size: int = 256, transform: BatchTransform | None = None) -> np.ndarray:
     """The model's logits for every image of ``split`` (a Split, a FileSplit, or an array of images),
-    computed batch by batch on the replicas of its strategy (see ``float_batches`` for ``offset``)."""
+    computed batch by batch on the replicas of its strategy."""
     if isinstance(split, np.ndarray):
         split = Split(split, np.zeros(len(split), np.int64))
-    batches = float_batches(split, batch_size, transform, offset=offset)
+    batches = float_batches(split, batch_size, transform)
     if local_replicas(model) is None:  # a strategy across workers or on a TPU: Keras spreads its predict
         return model.predict(batches, verbose=0)
     logits = list(deal(model, batches, logits_function(model)))
@@ -89,10 +76,9 @@ class PointOutcomes:
         return {"accuracy": metrics["accuracy"], "error": 1.0 - metrics["accuracy"], "loss": metrics["loss"]}
 
 
-def point_outcomes(model: keras.Model, split, batch_size: int = 256, transform: BatchTransform | None = None, *,
-                   offset: int = 0) -> PointOutcomes:  # fmt: skip
+def point_outcomes(model: keras.Model, split, batch_size: int = 256, transform: BatchTransform | None = None) -> PointOutcomes:
     """Right or wrong, and the loss, of ``model`` on every image of ``split``."""
-    return PointOutcomes.of_logits(predict_logits(model, split, batch_size, transform, offset=offset), split.labels)
+    return PointOutcomes.of_logits(predict_logits(model, split, batch_size, transform), split.labels)
 
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:

@@ -157,8 +157,7 @@ def corruption_outcomes(
     store: PartStore | None = None,
 ) -> dict[SetKey, PointOutcomes]:
     """Per-point outcomes of each model (keyed by role; a single model may have role None) on images
-    ``start .. stop - 1`` of every corruption x severity set (a shard's: classified in the batches they
-    have in the whole set). Each set is made (or read) once and shared by the models; with a ``store``,
+    ``start .. stop - 1`` of every corruption x severity set (a shard's). Each set is made (or read) once and shared by the models; with a ``store``,
     a finished set is read back instead, and each new one saved as it finishes. A progress bar counts
     the sets."""
     outcomes: dict[SetKey, PointOutcomes] = {}
@@ -170,7 +169,7 @@ def corruption_outcomes(
             for role, model in models.items():
 
                 def compute(model=model, data=data) -> PointOutcomes:
-                    return point_outcomes(model, data(), batch_size, offset=start)
+                    return point_outcomes(model, data(), batch_size)
 
                 part = f"{corruption}-{severity}" + ("" if role is None else f"-{role}")
                 outcomes[(role, corruption, severity)] = compute() if store is None else store.outcomes(part, compute)

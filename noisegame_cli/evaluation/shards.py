@@ -5,8 +5,9 @@ from the first (AutoAttack's unit of work and of ``--resume``). Shard K of N (``
 from 0, as job arrays number their tasks) takes a contiguous run of whole chunks: chunks
 ``K * C // N .. (K + 1) * C // N - 1`` of the C chunks. Every random draw of the evaluation is keyed by
 the seed and a point's place in the whole set (AutoAttack: by chunk; the corruption engine: by image),
-and images are classified in the batches they have in the whole set, so a point's outcome is the same
-in a shard as in an unsharded run, and the shards' outcomes put together are the unsharded run's.
+and images are classified in the batches they have in the whole set (a shard's chunks hold whole
+batches: the chunk size is a multiple of the batch size), so a point's outcome is the same in a shard
+as in an unsharded run, and the shards' outcomes put together are the unsharded run's.
 
 ``shard_from_tf_config`` names the shard of a worker of a multi-worker cluster (``TF_CONFIG``):
 evaluation workers need no communication, each evaluates its own shard.
@@ -86,11 +87,15 @@ class Points:
                 "start": self.start, "stop": self.stop}  # fmt: skip
 
 
-def shard_points(total: int, chunk_size: int, shard: Shard | None = None) -> Points:
-    """All ``total`` points, or shard K of N: a contiguous run of whole chunks (a ``UserError`` where
-    there are fewer chunks than shards)."""
+def shard_points(total: int, chunk_size: int, shard: Shard | None = None, batch_size: int | None = None) -> Points:
+    """All ``total`` points, or shard K of N: a contiguous run of whole chunks, made of whole batches of
+    ``batch_size`` (a ``UserError`` where there are fewer chunks than shards, or a chunk is not whole
+    batches: a shard's first images would be classified in a batch other than the whole set's)."""
     if shard is None:
         return Points(total, chunk_size, 0, total)
+    if batch_size is not None and chunk_size % batch_size:
+        raise UserError(f"--shard needs --chunk-size ({chunk_size}) to be a multiple of --batch-size ({batch_size}), so that each image is "
+                        "classified in the batch it has in the whole set; e.g. --batch-size 125, 200, 250 or 500 with --chunk-size 1000")  # fmt: skip
     bounds = chunk_bounds(total, chunk_size)
     if shard.count > len(bounds):
         raise UserError(f"--shard {shard}: the {total} points make {len(bounds)} chunk(s) of --chunk-size {chunk_size}, fewer than "
