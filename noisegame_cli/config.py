@@ -28,6 +28,9 @@ from noisegame_cli.errors import UserError
 from noisegame_cli.sections import Section
 
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
+# An evaluation deals whole batches to the local devices (evaluation.replicas); across workers it is cut
+# into shards, which need no communication (benchmark only); TPUs are for training.
+LOCAL_STRATEGIES = ("default", "mirrored")
 AUGMENTATIONS = ("flip_crop", "crop", "resize_crop", "none")
 
 
@@ -189,6 +192,17 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return {"command": self.command, **dataclasses.asdict(self)}
 
+    @property
+    def process_strategy(self) -> str:
+        """The ``tf.distribute`` strategy this process builds (``training.strategy.make_strategy``)."""
+        return getattr(self, "strategy", "default")
+
+    @classmethod
+    def recorded_values(cls, flags: Mapping[str, Any]) -> dict[str, Any] | None:
+        """A recorded config that replaces defaults, recipe and preset (the flags typed now still go
+        above it): the saved config of the run ``--resume`` names, else None."""
+        return load_saved_config(flags["resume"], cls.command) if flags.get("resume") else None
+
     @classmethod
     def smoke_values(cls) -> dict[str, Any]:
         names = {field.name for field in dataclasses.fields(cls)}
@@ -298,6 +312,16 @@ class TrainingOptions(Config):
                             choices=STRATEGIES)
     resume: str | None = setting(None, "Continue an interrupted run in its own directory, from its last finished epoch and its saved config.",
                                  check=checks.existing_dir, show_default=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class DevicesOptions(Config):
+    """The devices an evaluation runs on."""
+
+    option_group: ClassVar[str] = "run"
+
+    strategy: str = setting("default", "Devices: one, or mirrored (whole batches dealt to the local GPUs, the same numbers as on one; "
+                            "two CPU replicas without a GPU).", choices=LOCAL_STRATEGIES)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,6 @@ from noisegame_cli.config import (
     field_kinds,
     flag_name,
     load_config_file,
-    load_saved_config,
     parse_value,
     resolve_config,
 )
@@ -125,15 +124,16 @@ def _is_multiple(ctx: click.Context, name: str) -> bool:
 def build_config(cls: type[Config], ctx: click.Context, params: dict[str, Any]) -> Config:
     """Resolve a command's config from its defaults, ``--config`` file, ``--smoke`` and typed flags.
 
-    With ``--resume RUN_DIR`` the run's saved (already resolved) config replaces defaults, file and
-    preset; only flags typed now go above it.
+    With ``--resume RUN_DIR`` (or another recorded base, ``Config.recorded_values``) the run's saved
+    (already resolved) config replaces defaults, file and preset; only flags typed now go above it.
     """
     params = dict(params)
     config_file = params.pop("config_file", None)
     flags = typed_flags(ctx, params)
     flags = {name: _joined(value) if _is_multiple(ctx, name) else value for name, value in flags.items()}
-    if flags.get("resume"):
-        return resolve_config(cls, {}, {**load_saved_config(flags["resume"], cls.command), **flags})
+    recorded = cls.recorded_values(flags)
+    if recorded is not None:
+        return resolve_config(cls, {}, {**recorded, **flags})
     file_values = load_config_file(config_file) if config_file else {}
     return resolve_config(cls, file_values, flags, source=f"config file {config_file}")
 

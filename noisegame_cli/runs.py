@@ -215,6 +215,11 @@ def write_text_atomically(path: Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    with _temporary_beside(path) as tmp:
+        tmp.write_bytes(data)
+
+
 @contextlib.contextmanager
 def _temporary_beside(path: Path) -> Iterator[Path]:
     """A uniquely named file next to ``path`` that replaces it when the block succeeds (and is

@@ -4,6 +4,11 @@ the parameter sets, and its mistakes as one-line errors."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +18,13 @@ import pytest
 from conftest import only_run_dir
 from fabricate import colour_of, smooth_images, write_class_tree, write_colour_classes
 from helpers import assert_one_line_error, imagenet_classifier, known_logits, per_set_accuracy, quick_digits_model, save
+import noisegame_cli
 from noisegame_cli.corruptions import corrupt
-from noisegame_cli.data import copies
+from noisegame_cli.data import cifar10c, copies
 from noisegame_cli.data import load_corrupted_dataset, load_dataset
 from noisegame_cli.data.imagenet_c import part_folder
 from noisegame_cli.data.imagenet_classes import imagenet_wnids
+from noisegame_cli.data.sources import Split
 
 CLASSES = ("cat", "dog", "fox")
 
@@ -140,6 +147,66 @@ def test_an_interrupted_npy_file_is_written_again_and_finished_ones_kept(tmp_pat
     assert [(row["corruption"], row["kept"]) for row in rows if row["severity"] == 1] == [("brightness", True), ("fog", False)]
     assert (tmp_path / "brightness.npy").stat().st_mtime_ns == stamp
     assert np.load(tmp_path / "fog.npy").shape == (60, 32, 32, 3) and not (tmp_path / "fog.npy.partial").exists()
+
+
+def test_a_part_another_writer_holds_is_left_for_the_end_then_kept(tmp_path):
+    """Another process writes contrast while this one writes the copy: this one writes the other parts
+    first, then waits for contrast and keeps what the other wrote."""
+    images, labels = load_dataset("digits", limit=12).test.arrays()
+    holding, finished_others = threading.Event(), []
+
+    def other_writer():
+        with copies.file_lock(tmp_path, "contrast"):
+            holding.set()
+            while not cifar10c.corruption_file_complete(tmp_path, "brightness", count=len(labels)):  # written past the busy part
+                time.sleep(0.05)
+            finished_others.append(True)
+            cifar10c.write_corruption_file(tmp_path, "contrast", (corrupt(images, "contrast", s, seed=0) for s in range(1, 6)))
+
+    thread = threading.Thread(target=other_writer)
+    thread.start()
+    holding.wait(timeout=60)
+    rows = copies.write_copy(Split(images, labels), (), tmp_path, ["gaussian_noise", "contrast", "brightness"], layout="npy", progress=False)
+    thread.join(timeout=60)
+    assert finished_others and [(r["corruption"], r["kept"]) for r in rows if r["severity"] == 1] == [
+        ("gaussian_noise", False), ("contrast", True), ("brightness", False)]  # fmt: skip
+    assert np.array_equal(np.load(tmp_path / "contrast.npy")[: len(labels)], corrupt(images, "contrast", 1, seed=0))
+
+
+NAMES = "gaussian_noise,impulse_noise,jpeg_compression"
+WRITERS = """
+import sys
+from click.testing import CliRunner
+from noisegame_cli.cli import cli
+for layout in ("npy", "folder"):
+    result = CliRunner().invoke(cli, ["corrupt", "--dataset", "digits", "--limit", "8", "--corruptions", sys.argv[3], "--layout", layout,
+                                      "--out", f"{sys.argv[1]}/{layout}", "--runs-dir", sys.argv[2]])
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+print("WRITTEN")
+"""
+
+
+@pytest.mark.slow  # two fresh TensorFlow processes side by side: about a minute on two cores
+def test_two_processes_writing_one_copy_at_once_finish_it_whole(invoke, tmp_path):
+    root = os.path.dirname(os.path.dirname(noisegame_cli.__file__))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": root}
+    writers = [subprocess.Popen([sys.executable, "-c", WRITERS, str(tmp_path / "shared"), str(tmp_path / f"runs{i}"), NAMES],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]  # fmt: skip
+    outputs = [writer.communicate(timeout=600) for writer in writers]
+    for writer, (output, errors) in zip(writers, outputs):
+        assert writer.returncode == 0 and "WRITTEN" in output and "Traceback" not in errors, errors[-3000:]
+    for layout in ("npy", "folder"):  # the same files as one process writes alone
+        alone = invoke("corrupt", "--dataset", "digits", "--limit", "8", "--corruptions", NAMES, "--layout", layout, "--out",
+                       tmp_path / "alone" / layout, "--runs-dir", tmp_path / "runs")  # fmt: skip
+        assert alone.exit_code == 0, alone.output
+        shared, single = (sorted(p.relative_to(base) for p in base.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
+                          for base in (tmp_path / "shared" / layout, tmp_path / "alone" / layout))  # fmt: skip
+        assert shared == single and len(shared) > 5
+        for path in shared:
+            assert (tmp_path / "shared" / layout / path).read_bytes() == (tmp_path / "alone" / layout / path).read_bytes(), path
+    written = [pd.read_csv(run / "metrics.csv") for i in range(2) for run in (tmp_path / f"runs{i}" / "corrupt").iterdir()]
+    timed = sum(len(frame[frame["metric"] == "seconds"]) for frame in written)
+    assert timed == 2 * 3 * 5  # every set written once between the two processes, in each layout
 
 
 def test_parameter_sets_give_different_images_and_are_recorded(invoke, tmp_path):

@@ -508,10 +508,30 @@ def test_blocks_give_the_same_pixels_whatever_runs_them(monkeypatch, name):
     assert difference.max() <= 1 and (difference > 0).mean() < 1e-5
 
 
+@pytest.mark.parametrize("name", ALL_CORRUPTIONS)
+def test_a_slice_of_a_set_gets_the_pixels_of_the_whole_sets_corruption(monkeypatch, name):
+    """What a shard of an evaluation relies on: images 3..8 of ten, corrupted with offset 3, are those
+    images of the ten corrupted together (blocks of four images here: the slice starts inside the
+    first block and stops inside the third)."""
+    monkeypatch.setattr(engine, "BLOCK", 4)
+    assert engine.block_size(32, 32) == 4
+    whole = natural_images_sample(10)
+    together = corrupt(whole, name, 3, seed=2)
+    sliced = corrupt(whole[3:9], name, 3, seed=2, offset=3)
+    assert np.array_equal(sliced, together[3:9])
+    assert not np.array_equal(corrupt(whole[3:9], name, 3, seed=2), sliced) or name in DETERMINISTIC
+    stream = corrupt_dataset(tf.data.Dataset.from_tensor_slices((whole[3:9], np.arange(6))), name, 3, seed=2, offset=3)
+    assert int(stream.cardinality()) == 6
+    streamed = np.stack([image.numpy() for image, _ in stream])
+    difference = np.abs(streamed.astype(int) - together[3:9])  # tf.data may round a float step differently
+    assert difference.max() <= 1 and (difference > 0).mean() < 1e-3
+
+
 @pytest.mark.parametrize(
     "call, message",
     [
         (lambda x: corrupt(x, "fogg", 1), "unknown corruption 'fogg'"),
+        (lambda x: corrupt(x, "fog", 1, offset=-1), "offset of the first image"),
         (lambda x: corrupt(x, "fog", 0), "severity must be an integer in 1..5"),
         (lambda x: corrupt(x, "fog", 6), "severity must be an integer in 1..5"),
         (lambda x: corrupt(x.astype(np.float32), "fog", 1), "must be uint8"),

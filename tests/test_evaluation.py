@@ -88,7 +88,7 @@ def test_a_split_read_from_files_is_corrupted_as_it_streams(trained_model, test_
         assert not part.in_memory
         assert np.array_equal(part.arrays()[0], in_memory.load(corruption, 3).arrays()[0])
         assert evaluate(trained_model, part, 5) == pytest.approx(evaluate(trained_model, in_memory.load(corruption, 3), 5))
-    assert len(streamed.load("fog", 1, 5).arrays()[1]) == 5
+    assert len(streamed.load("fog", 1, 0, 5).arrays()[1]) == 5 and len(streamed.load("fog", 1, 5).arrays()[1]) == 7  # images 0..4, 5..11
 
 
 def test_corruption_names_groups_and_selection():

@@ -53,13 +53,16 @@ def test_help_lists_only_options_its_config_reads(path, command):
     assert not unread, f"{path}: options that nothing reads: {unread}"
 
 
-def test_training_options_only_where_a_model_trains():
+def test_training_options_only_where_a_model_trains_and_devices_where_a_model_is_evaluated():
     by_path = dict(leaf_commands())
     for path in ("eval-corruption", "fgsm eval", "freq-split eval", "corrupt", "denoise eval"):
         names = {param.name for param in by_path[path].params}
-        assert not names & {"epochs", "strategy", "resume", "learning_rate"}, path
-    for path in ("train-teacher", "train-student", "adv-noise gnt", "fgsm train", "freq-split train", "denoise train"):
+        assert not names & {"epochs", "resume", "learning_rate"}, path
+    for path in ("train-teacher", "train-student", "adv-noise gnt", "fgsm train", "freq-split train", "denoise train",
+                 "benchmark", "eval-corruption", "fgsm eval", "denoise eval"):  # fmt: skip
         assert "strategy" in {param.name for param in by_path[path].params}, path
+    strategies = {path: tuple(next(p for p in by_path[path].params if p.name == "strategy").type.choices) for path in ("fgsm eval", "benchmark")}
+    assert strategies == {"fgsm eval": ("default", "mirrored"), "benchmark": ("default", "mirrored", "multi-worker")}  # shards across workers
 
 
 def test_defaults_in_help_come_from_the_dataclass(invoke):

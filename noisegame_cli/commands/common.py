@@ -59,7 +59,7 @@ def prepare(config: Config):
     seeds and op determinism; call it before any other TensorFlow work."""
     from noisegame_cli.training.strategy import make_strategy
 
-    strategy = make_strategy(getattr(config, "strategy", "default"))
+    strategy = make_strategy(config.process_strategy)
     seed_everything(config.seed, not config.nondeterministic)
     return strategy
 

@@ -29,6 +29,7 @@ from noisegame_cli.config import (
     Config,
     CorruptionEvalOptions,
     DataOptions,
+    DevicesOptions,
     RunOptions,
     TrainingOptions,
     check_corruption_set,
@@ -38,7 +39,8 @@ from noisegame_cli.config import (
 )
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
 from noisegame_cli.corruptions import names
-from noisegame_cli.evaluation import attack_condition, evaluate_attack, generated_corruption_rows, transformed_rows
+from noisegame_cli.evaluation import attack_condition, generated_corruption_rows, transformed_rows
+from noisegame_cli.evaluation.replicas import evaluate_attack_on_replicas, strategy_of
 from noisegame_cli.models import load_checked
 from noisegame_cli.models.denoiser import build_denoiser, build_discriminator, purified_classifier
 from noisegame_cli.models.saved import load_denoiser
@@ -99,7 +101,7 @@ class TrainConfig(NoiseOptions, TrainingOptions, DataOptions, RunOptions):
 
 
 @dataclasses.dataclass(frozen=True)
-class EvalConfig(NoiseOptions, DataOptions, RunOptions):
+class EvalConfig(NoiseOptions, DevicesOptions, DataOptions, RunOptions):
     command = "denoise-eval"
     section = sections.DENOISER
     smoke_preset: ClassVar[Mapping[str, Any]] = {"corruptions": ("gaussian_noise", "contrast"), "severities": (3,), "attack_steps": 2}
@@ -168,12 +170,13 @@ def run_train(config: TrainConfig) -> dict:
 
 def run_eval(config: EvalConfig) -> dict:
     """The classifier with and without the denoiser in front: clean, noisy, corrupted, attacked."""
-    prepare(config)
+    strategy = prepare(config)
     data = load_data(config)
     test = data.split("test")
-    classifier = load_checked(config.classifier, data, what="classifier")
-    denoiser = load_denoiser(config.denoiser, data.image_shape)
-    purified = purified_classifier(denoiser, classifier)
+    with strategy.scope():  # mirrored: whole batches are dealt to the replicas
+        classifier = load_checked(config.classifier, data, what="classifier")
+        denoiser = load_denoiser(config.denoiser, data.image_shape)
+        purified = purified_classifier(denoiser, classifier)
     noises = config.noises()
     noisy = noise_transform(noises, config.seed)
     models = {"classifier": classifier, "purified": purified}
@@ -195,14 +198,15 @@ def attack_rows(config: EvalConfig, classifier, denoiser, purified, test) -> lis
     """FGSM and PGD accuracy at each budget in each setting (see ``SETTINGS``)."""
     settings = {"none": (classifier, classifier), "oblivious": (classifier, purified), "white-box": (purified, purified)}
     if config.bpda:
-        settings["bpda"] = (purified_classifier(denoiser, classifier, bpda=True), purified)
+        with strategy_of(classifier).scope():
+            settings["bpda"] = (purified_classifier(denoiser, classifier, bpda=True), purified)
     rows = []
     for eps in config.eps:
         for attack in ("fgsm", "pgd"):
             spec = AttackSpec(attack, eps, steps=config.attack_steps, norm=config.norm)
             for name, (attacked, evaluated) in settings.items():
                 print(f"{attack} at {budget_label(eps, config.norm)}, {name}", flush=True)
-                result = evaluate_attack(attacked, test, spec, batch_size=config.batch_size, seed=config.seed, evaluated=evaluated)
+                result = evaluate_attack_on_replicas(attacked, test, spec, batch_size=config.batch_size, seed=config.seed, evaluated=evaluated)
                 rows.append({"split": "test", "attack": attack, "norm": config.norm, "epsilon": eps, "setting": name, "model": evaluated.name,
                              "condition": attack_condition(eps), "metric": "accuracy", "value": result.accuracy})  # fmt: skip
     return rows

@@ -25,7 +25,7 @@ import pandas as pd
 
 from noisegame_cli import checks, plots, sections
 from noisegame_cli.commands.common import experiment, load_data, prepare
-from noisegame_cli.config import CorruptionEvalOptions, DataOptions, RunOptions, check_corruption_set, redefault, require, setting
+from noisegame_cli.config import CorruptionEvalOptions, DataOptions, DevicesOptions, RunOptions, check_corruption_set, redefault, require, setting
 from noisegame_cli.corruptions import names
 from noisegame_cli.data import check_dataset, copies, load_corrupted_dataset, load_dataset
 from noisegame_cli.evaluation import corruption as measure
@@ -35,7 +35,7 @@ from noisegame_cli.options import config_command
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(DataOptions, RunOptions):
+class Config(DevicesOptions, DataOptions, RunOptions):
     command = "eval-corruption"
     section = sections.CORRUPTIONS
     evaluates = "model_path"
@@ -98,17 +98,21 @@ class Evaluation:
     write_copy: Callable[[], measure.CorruptedSets] | None = None
 
 
-def prepare_evaluation(config: Config) -> Evaluation:
+def prepare_evaluation(config: Config, strategy) -> Evaluation:
+    """The model (loaded under ``strategy``'s scope: mirrored, its batches are dealt to the replicas)
+    and what it is evaluated on."""
     if check_dataset(config.dataset).kind == "corrupted":
         dataset = load_corrupted_dataset(config.dataset, config.data_dir, image_size=config.image_size, channels=config.channels,
                                          labels=config.labels)  # fmt: skip
-        model = load_checked(config.model_path, dataset)
+        with strategy.scope():
+            model = load_checked(config.model_path, dataset)
         sets = measure.choose_sets(config.corruptions, config.severities, files=(dataset, config.data_dir), count=config.limit)
         clean = _clean_split(dataset, config) if dataset.clean is not None or dataset.clean_source else None
         # Named as the user knows it: the folder (digits-C, CIFAR-10-C), not the loader's name.
         return Evaluation(model, sets, clean, Path(config.data_dir).name)
     data = load_data(config)
-    model = load_checked(config.model_path, data)
+    with strategy.scope():
+        model = load_checked(config.model_path, data)
     test = data.split("test")
     sets = measure.choose_sets(config.corruptions, config.severities, test=test, seed=config.seed, parameters=config.parameters,
                                frost_dir=config.frost_dir)  # fmt: skip
@@ -132,8 +136,7 @@ def write_then_read_copy(config: Config, data, test, sets: measure.CorruptedSets
 
 def run(config: Config) -> dict:
     """Evaluate a saved model on every selected corruption x severity; returns the aggregates."""
-    prepare(config)
-    evaluation = prepare_evaluation(config)
+    evaluation = prepare_evaluation(config, prepare(config))
     model, sets, clean = evaluation.model, evaluation.sets, evaluation.clean
     baseline = measure.choose_baseline(config.baseline, sets.source.parameters)
     with experiment(config, dataset=evaluation.label, model=model.name) as run:

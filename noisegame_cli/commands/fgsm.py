@@ -25,6 +25,7 @@ from noisegame_cli.config import (
     AugmentOptions,
     Config,
     DataOptions,
+    DevicesOptions,
     EarlyStoppingOptions,
     ModelOptions,
     RunOptions,
@@ -35,7 +36,8 @@ from noisegame_cli.config import (
 )
 from noisegame_cli.data import Dataset
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
-from noisegame_cli.evaluation import attack_condition, evaluate_attack
+from noisegame_cli.evaluation import attack_condition
+from noisegame_cli.evaluation.replicas import evaluate_attack_on_replicas
 from noisegame_cli.models import build_model, copy_classifier, load_checked
 from noisegame_cli.options import config_command, mode_group
 from noisegame_cli.runs import Run
@@ -81,7 +83,7 @@ class AttackOptions(Config):
 
 
 @dataclasses.dataclass(frozen=True)
-class EvalConfig(AttackOptions, DataOptions, RunOptions):
+class EvalConfig(AttackOptions, DevicesOptions, DataOptions, RunOptions):
     command = "fgsm-eval"
     section = sections.ADVERSARIAL
     evaluates = "model_path"
@@ -132,7 +134,7 @@ def robustness_rows(config: AttackOptions, model: keras.Model, test, batch_size:
     for attack in config.attacks_evaluated:
         for eps in config.eps:
             print(f"{attack} at epsilon {budget_label(eps, config.norm)}", flush=True)
-            result = evaluate_attack(model, test, config.evaluation_spec(attack, eps), batch_size=batch_size, seed=seed)
+            result = evaluate_attack_on_replicas(model, test, config.evaluation_spec(attack, eps), batch_size=batch_size, seed=seed)
             measured = {"accuracy": result.accuracy, "loss": result.loss}
             if result.target_rate is not None:
                 measured["target_rate"] = result.target_rate
@@ -180,9 +182,10 @@ def attack_and_record(config, model: keras.Model, data: Dataset, run: Run) -> di
 
 def run_eval(config: EvalConfig) -> dict:
     """Attack a saved model at each budget; returns the accuracies."""
-    prepare(config)
+    strategy = prepare(config)
     data = load_data(config)
-    model = load_checked(config.model_path, data)
+    with strategy.scope():  # mirrored: whole batches are dealt to the replicas
+        model = load_checked(config.model_path, data)
     if config.target_class is not None:
         require(config.target_class < data.num_classes, f"--targeted {config.target_class}: {data.name} has {data.num_classes} classes")
     with experiment(config, model=model.name) as run:

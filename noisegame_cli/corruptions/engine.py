@@ -58,7 +58,10 @@ ON_PIXELS = ops.ON_PIXELS | frozenset(cbar.CORRUPTIONS)
 XLA_COMPILED = frozenset({"brightness", "saturate", "contrast", "zoom_blur", "pixelate", "gaussian_blur", "defocus_blur"})
 # Randomness is drawn per block of images (block b uses seed (seed, b)), so `corrupt` gives the same
 # pixels whatever the caller's batch size: blocks of BLOCK images of 32x32, or of the same number of
-# pixels for larger images (`block_size`).
+# pixels for larger images (`block_size`). Every draw has the images first in its shape, so an image's
+# draws depend on its block and its place in it, not on how many images follow: with `offset` (the
+# index of the first image in the whole set) a slice of a set, a shard's, gets the pixels the whole
+# set's corruption gives it.
 BLOCK = 1000
 # How many blocks `corrupt` and `corrupt_dataset` work on at once: one per core this process may use,
 # for the corruptions that gain from it (random draws, JPEG coding and the long chains of small ops run
@@ -204,10 +207,13 @@ def corrupt(
     seed: int = 0,
     parameters: str | ParameterSet | None = None,
     frost_dir: str | os.PathLike | None = None,
+    *,
+    offset: int = 0,
 ) -> np.ndarray:
     """Corrupt uint8 images ``[N, H, W, 3]`` (or one ``[H, W, 3]`` image) with the corruption `name` at
     `severity` 1..5 with the `parameters` set's values (None: the set nearest the images' size); returns
-    uint8 of the same shape."""
+    uint8 of the same shape. `offset`: the index of the first image in the set it was taken from, whose
+    corruption then gives these images the same pixels."""
     check_corruption(name, severity)
     array = np.asarray(images)
     single = array.ndim == 3
@@ -218,9 +224,13 @@ def corrupt(
     height, width = batch.shape[1], batch.shape[2]
     function = _prepare(name, severity, height, width, parameters, frost_dir)
     size = block_size(height, width)
+    lead = _lead(offset, size)
+    if lead and len(batch):  # stand-ins before the first image put it at its place in its block
+        batch = np.concatenate([np.repeat(batch[:1], lead, axis=0), batch])
 
     def corrupt_block(start: int) -> np.ndarray:
-        return function(tf.constant(batch[start : start + size]), tf.constant([int(seed), start // size], tf.int64)).numpy()
+        block = (offset - lead + start) // size
+        return function(tf.constant(batch[start : start + size]), tf.constant([int(seed), block], tf.int64)).numpy()
 
     starts = range(0, len(batch), size)
     threads = min(blocks_at_once(name), len(starts))
@@ -230,8 +240,15 @@ def corrupt(
             blocks = list(pool.map(corrupt_block, starts))
     else:
         blocks = [corrupt_block(start) for start in starts]
-    result = np.concatenate(blocks) if blocks else np.zeros_like(batch)
+    result = np.concatenate(blocks)[lead:] if blocks else np.zeros_like(batch)
     return result[0] if single else result
+
+
+def _lead(offset: int, size: int) -> int:
+    """How many images of its block come before image ``offset`` of a set."""
+    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
+        raise UserError(f"the offset of the first image must be a non-negative integer, got {offset!r}")
+    return int(offset) % size
 
 
 def corrupt_dataset(
@@ -241,10 +258,13 @@ def corrupt_dataset(
     seed: int = 0,
     parameters: str | ParameterSet | None = None,
     frost_dir: str | os.PathLike | None = None,
+    *,
+    offset: int = 0,
 ) -> tf.data.Dataset:
     """Corrupt an unbatched dataset of (uint8 image [H, W, 3], label) pairs (or of images alone) as it
-    streams: the pixels of `corrupt` of all its images stacked, block by block, whatever its size (tf.data's
-    executor may round a float step differently: a few values in a million differ by one grey level)."""
+    streams: the pixels of `corrupt` of all its images stacked (with the same `offset`), block by block,
+    whatever its size (tf.data's executor may round a float step differently: a few values in a million
+    differ by one grey level)."""
     image_spec = dataset.element_spec[0] if isinstance(dataset.element_spec, tuple) else dataset.element_spec
     if not isinstance(image_spec, tf.TensorSpec) or image_spec.shape.rank != 3:
         raise UserError(f"corrupt_dataset needs unbatched images [H, W, 3] (or (image, label) pairs), got {dataset.element_spec}")
@@ -256,14 +276,18 @@ def corrupt_dataset(
     function = _prepare(name, severity, height, width, parameters, frost_dir)
     size = block_size(height, width)
     seed = int(seed)
+    lead = _lead(offset, size)
+    count = int(dataset.cardinality())
+    if lead:  # stand-ins (copies of the first example) put the first image at its place in its block
+        dataset = dataset.take(1).repeat(lead).concatenate(dataset)
 
     def corrupt_block(index, block):
-        seeds = tf.stack([tf.constant(seed, tf.int64), index])
+        seeds = tf.stack([tf.constant(seed, tf.int64), index + (offset - lead) // size])
         if isinstance(block, tuple):
             return (function(block[0], seeds), *block[1:])
         return function(block, seeds)
 
     corrupted = dataset.batch(size).enumerate().map(corrupt_block, num_parallel_calls=blocks_at_once(name), deterministic=True).unbatch()
-    count = int(dataset.cardinality())
+    corrupted = corrupted.skip(lead)
     # unbatch forgets the length; keeping it spares Keras' predict its "ran out of data" warning
     return corrupted.apply(tf.data.experimental.assert_cardinality(count)) if count >= 0 else corrupted

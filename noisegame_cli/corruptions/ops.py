@@ -162,9 +162,11 @@ def glass_blur(images, parameter, seed, scale):
 def glass_offsets(batch, height: int, width: int, delta: int, iterations: int, seed) -> tf.Tensor:
     """The random (row, column) offset, uniform in [-delta, delta), of every pixel the glass walk visits:
     int32 [iterations, N, height - 2 delta, width - 2 delta, 2] for rows and columns delta+1 ..
-    height-delta (width-delta), top to bottom."""
-    shape = [iterations, batch, height - 2 * delta, width - 2 * delta, 2]
-    return tf.random.stateless_uniform(tf.stack(shape), seed, minval=-delta, maxval=delta, dtype=tf.int32)
+    height-delta (width-delta), top to bottom. Drawn images first, as every draw of the engine, so an
+    image's offsets do not depend on how many images follow it in its block."""
+    shape = [batch, iterations, height - 2 * delta, width - 2 * delta, 2]
+    drawn = tf.random.stateless_uniform(tf.stack(shape), seed, minval=-delta, maxval=delta, dtype=tf.int32)
+    return tf.transpose(drawn, [1, 0, 2, 3, 4])
 
 
 def glass_sources(offsets: tf.Tensor, height: int, width: int, delta: int) -> tf.Tensor:

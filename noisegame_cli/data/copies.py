@@ -13,6 +13,12 @@ interrupted run leaves only finished parts and a rerun skips them. ``SETTINGS_FI
 copy was made from (dataset, split, image count, seed, parameter set, layout); a rerun with other
 settings into the same folder is refused rather than mixing two copies. The pixels are those of
 ``corrupt`` on the split's images stacked in order, whatever the layout and the batch size.
+
+Several processes may write one copy at once (a job array over machines sharing the folder, or a
+second run started beside the first): the settings and the shared files (labels, clean images) are
+written under the copy's file lock, and each part under its own (``.<part>.lock`` in the folder). A
+process skips a part another is writing and comes back to it at the end, waiting for that process
+and keeping what it wrote, so the processes share the parts and none writes a part twice.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Callable, Sequence
 
 import keras
 import numpy as np
+from filelock import FileLock, Timeout
 
 from noisegame_cli import checks
 from noisegame_cli.corruptions.engine import corrupt, corrupt_dataset
@@ -32,9 +39,17 @@ from noisegame_cli.corruptions.names import SEVERITIES
 from noisegame_cli.corruptions.parameters import check_set_has
 from noisegame_cli.data import cifar10c, imagenet_c
 from noisegame_cli.errors import UserError
+from noisegame_cli.runs import write_text_atomically
 
 LAYOUTS = ("npy", "folder")
 SETTINGS_FILE = "corrupt.json"
+COPY_LOCK = "copy"  # the lock of the settings and the files every part shares
+
+
+def file_lock(out: str | os.PathLike, name: str) -> FileLock:
+    """The lock of one part (or of the copy's shared files) among the processes writing ``out``."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    return FileLock(str(Path(out) / f".{name}.lock"))
 
 
 def choose_layout(split, layout: str) -> str:
@@ -45,23 +60,22 @@ def choose_layout(split, layout: str) -> str:
 
 
 def check_settings(out: str | os.PathLike, settings: dict) -> None:
-    """Refuse to add parts to a copy made with other settings; record them for a new copy."""
+    """Refuse to add parts to a copy made with other settings; record them for a new copy (under the
+    copy's lock: of two processes starting a copy at once, the second checks the first's settings)."""
     path = Path(out) / SETTINGS_FILE
-    if path.is_file():
+    with file_lock(out, COPY_LOCK):
+        if not path.is_file():
+            write_text_atomically(path, json.dumps(settings, indent=2) + "\n")
+            return
         try:
             saved = json.loads(path.read_text())
         except ValueError:
             raise UserError(f"{path} is not readable JSON; delete it to write a new copy there") from None
-        differing = [key for key in settings if saved.get(key) != settings[key]]
-        if differing:
-            key = differing[0]
-            raise UserError(f"{out} holds a copy made with {key} {saved.get(key)!r}, not {settings[key]!r}; "
-                            "write into another folder or delete it")  # fmt: skip
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(settings, indent=2) + "\n")
-    os.replace(partial, path)
+    differing = [key for key in settings if saved.get(key) != settings[key]]
+    if differing:
+        key = differing[0]
+        raise UserError(f"{out} holds a copy made with {key} {saved.get(key)!r}, not {settings[key]!r}; "
+                        "write into another folder or delete it")  # fmt: skip
 
 
 def check_layout_severities(layout: str, severities: Sequence[int]) -> None:
@@ -119,46 +133,84 @@ def write_copy(
 def _write_npy(split, class_names, out: Path, corruptions, severities, seed, parameters, frost_dir, batch_size, step: Callable) -> list[dict]:
     images, labels = split.arrays()
     labels_file = out / cifar10c.LABELS_FILE
-    if labels_file.is_file() and not np.array_equal(cifar10c.load_labels(out), np.tile(labels, len(SEVERITIES))):
-        raise UserError(f"{out} holds a copy of other images ({labels_file} differs); write into another folder or delete it")
-    cifar10c.write_labels_file(out, labels)
-    cifar10c.write_clean_file(out, images)
-    rows = []
-    for name in corruptions:
-        if cifar10c.corruption_file_complete(out, name, count=len(labels)):
-            rows += [_row(name, s, len(labels), kept=True) for s in SEVERITIES]
-            for _ in SEVERITIES:
-                step()
-            continue
+    with file_lock(out, COPY_LOCK):
+        if labels_file.is_file() and not np.array_equal(cifar10c.load_labels(out), np.tile(labels, len(SEVERITIES))):
+            raise UserError(f"{out} holds a copy of other images ({labels_file} differs); write into another folder or delete it")
+        if not labels_file.is_file():
+            cifar10c.write_labels_file(out, labels)
+        if not (out / cifar10c.CLEAN_FILE).is_file():
+            cifar10c.write_clean_file(out, images)
+
+    def write(name: str) -> list[dict]:
         started = time.perf_counter()
 
         def blocks():
             for severity in SEVERITIES:
                 yield corrupt(images, name, severity, seed=seed, parameters=parameters, frost_dir=frost_dir)
-                step()
 
         cifar10c.write_corruption_file(out, name, blocks())
         seconds = (time.perf_counter() - started) / len(SEVERITIES)
-        rows += [_row(name, s, len(labels), seconds=seconds) for s in SEVERITIES]
-    return rows
+        return [_row(name, s, len(labels), seconds=seconds) for s in SEVERITIES]
+
+    def kept(name: str) -> list[dict]:
+        return [_row(name, s, len(labels), kept=True) for s in SEVERITIES]
+
+    def complete(name: str) -> bool:
+        return cifar10c.corruption_file_complete(out, name, count=len(labels))
+
+    return _parts_in_turn(out, list(corruptions), complete, write, kept, lambda: [step() for _ in SEVERITIES])
 
 
 def _write_folders(split, class_names, out: Path, corruptions, severities, seed, parameters, frost_dir, batch_size, step: Callable) -> list[dict]:
     file_names = imagenet_c.output_file_names(split)
     count = len(split)
-    rows = []
-    for name in corruptions:
-        for severity in severities:
-            if imagenet_c.folder_part_complete(out, name, severity):
-                rows.append(_row(name, severity, count, kept=True))
-            else:
-                started = time.perf_counter()
-                corrupted = corrupt_dataset(split.examples(), name, severity, seed=seed, parameters=parameters, frost_dir=frost_dir)
-                imagenet_c.write_folder_part(out, name, severity, corrupted.batch(batch_size).as_numpy_iterator(), class_names,
-                                             file_names=file_names)  # fmt: skip
-                rows.append(_row(name, severity, count, seconds=time.perf_counter() - started))
+
+    def write(part: tuple[str, int]) -> list[dict]:
+        name, severity = part
+        started = time.perf_counter()
+        corrupted = corrupt_dataset(split.examples(), name, severity, seed=seed, parameters=parameters, frost_dir=frost_dir)
+        imagenet_c.write_folder_part(out, name, severity, corrupted.batch(batch_size).as_numpy_iterator(), class_names, file_names=file_names)
+        return [_row(name, severity, count, seconds=time.perf_counter() - started)]
+
+    parts = [(name, severity) for name in corruptions for severity in severities]
+    return _parts_in_turn(out, parts, lambda part: imagenet_c.folder_part_complete(out, *part), write,
+                          lambda part: [_row(*part, count, kept=True)], step)  # fmt: skip
+
+
+def _parts_in_turn(out: Path, parts: list, complete: Callable, write: Callable, kept: Callable, step: Callable) -> list[dict]:
+    """Each part written once among the processes writing ``out``: a complete part is kept, a free one
+    written under its lock, and one another process holds is left for the end, then waited for (kept
+    when that process finished it, written when it gave up). Rows in the parts' order."""
+    rows: dict[int, list[dict]] = {}
+
+    def settle(index: int, lock: FileLock) -> None:
+        with lock:
+            rows[index] = kept(parts[index]) if complete(parts[index]) else write(parts[index])
+        step()
+
+    busy = []
+    for index, part in enumerate(parts):
+        if complete(part):
+            rows[index] = kept(part)
             step()
-    return rows
+            continue
+        lock = file_lock(out, _lock_name(part))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            busy.append((index, lock))
+            continue
+        try:
+            settle(index, lock)
+        finally:
+            lock.release()
+    for index, lock in busy:
+        settle(index, lock)
+    return [row for index in range(len(parts)) for row in rows[index]]
+
+
+def _lock_name(part) -> str:
+    return part if isinstance(part, str) else "-".join(map(str, part))
 
 
 def _row(corruption: str, severity: int, images: int, *, seconds: float | None = None, kept: bool = False) -> dict:

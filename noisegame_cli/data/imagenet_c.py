@@ -48,6 +48,7 @@ from noisegame_cli.data.folders import (
 from noisegame_cli.data.imagenet import imagenet_release
 from noisegame_cli.data.sources import FileSplit, image_files
 from noisegame_cli.errors import UserError
+from noisegame_cli.runs import write_text_atomically
 
 JPEG_QUALITY = 85  # what the released ImageNet-C was saved with (PIL, optimize=True)
 CLASS_LIST_FILE = "classes.txt"
@@ -265,9 +266,7 @@ def _ensure_class_list(out: Path, folders: tuple[str, ...]) -> None:
             raise UserError(f"{out} already holds a corrupted copy with other classes ({path})")
         return
     out.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text("".join(f"{folder}\n" for folder in folders))
-    os.replace(partial, path)
+    write_text_atomically(path, "".join(f"{folder}\n" for folder in folders))  # processes writing parts at once may race here
 
 
 def _move_into_place(staging: Path, final: Path) -> None:

@@ -6,7 +6,8 @@ the same methods, so pipelines, evaluations and the corruption engine never ask 
 - ``examples(shuffle, seed)``: a ``tf.data.Dataset`` of single ``(image, label)`` pairs;
 - ``batches(batch_size)``: batches in order (evaluation);
 - ``arrays(count)``: the first ``count`` examples as NumPy arrays (figures, small sets);
-- ``head(count)``: the first ``count`` examples as a split of the same kind;
+- ``head(count)``: the first ``count`` examples as a split of the same kind; ``part(start, stop)``
+  examples ``start .. stop - 1`` (a shard's);
 - ``labels`` (always in memory: one integer per example), ``image_shape`` and ``len()``;
 - ``with_channels(channels)``, ``with_image_size(size)``, ``with_labels(labels)``: the same
   examples converted (grey to colour and back, resized) or relabelled.
@@ -142,6 +143,9 @@ class Split:
     def head(self, count: int | None) -> "Split":
         return self if count is None else Split(self.images[:count], self.labels[:count])
 
+    def part(self, start: int, stop: int) -> "Split":
+        return Split(self.images[start:stop], self.labels[start:stop])
+
     def arrays(self, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         part = self.head(count)
         return np.asarray(part.images), np.asarray(part.labels, dtype=np.int64)
@@ -223,6 +227,9 @@ class FileSplit:
     def head(self, count: int | None) -> "FileSplit":
         return self if count is None else replace(self, paths=self.paths[:count], labels=self.labels[:count])
 
+    def part(self, start: int, stop: int) -> "FileSplit":
+        return replace(self, paths=self.paths[start:stop], labels=self.labels[start:stop])
+
     def with_labels(self, labels: np.ndarray) -> "FileSplit":
         return replace(self, labels=np.asarray(labels, dtype=np.int64))
 
@@ -291,6 +298,12 @@ class StreamSplit:
             return self
         known = None if self.count is None else min(count, self.count)
         return StreamSplit(lambda: self.make().take(count), lambda: self.make_labels().take(count), self.image_shape, known)
+
+    def part(self, start: int, stop: int) -> "StreamSplit":
+        """Examples ``start .. stop - 1``, read past the first ``start`` (a stream has no random access)."""
+        known = None if self.count is None else max(0, min(stop, self.count) - start)
+        return StreamSplit(lambda: self.make().skip(start).take(stop - start), lambda: self.make_labels().skip(start).take(stop - start),
+                           self.image_shape, known)  # fmt: skip
 
     def examples(self, *, shuffle: bool = False, seed: int = 0):
         dataset = self.make()

@@ -6,7 +6,10 @@
   one baseline policy (``evaluate_corruptions``: what eval-corruption and benchmark both measure);
 - ``adversarial``: accuracy and loss under an attack over a whole split;
 - ``autoattack``: AutoAttack over a whole set in resumable chunks;
-- ``benchmark``: the robustness card of one model (``benchmark``, ``card``); ``card`` renders it.
+- ``benchmark``: the robustness card of one model (``benchmark``, ``card``); ``card`` renders it;
+- ``replicas``: work dealt whole to the replicas of a model's strategy (``--strategy mirrored``);
+- ``parts`` and ``shards``: finished parts saved for ``--resume``, and shards of the points merged
+  into one card (``--shard K/N``, ``--merge``).
 
 Functions take models and splits (in memory or streamed) and return plain dicts, rows or frames;
 commands only write what they return.

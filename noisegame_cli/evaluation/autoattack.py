@@ -3,7 +3,10 @@
 Each finished chunk's per-point outcome is saved in the run directory (one JSON file, replaced
 atomically), so an interrupted evaluation resumes after its last finished chunk and gives the same
 numbers as one that ran through (``run_autoattack_chunks``). A chunk saved under one ``AttackPlan``
-is only ever reused under the same plan.
+(and one model) is only ever reused under the same. The chunks still to attack are dealt to the
+replicas of the model's strategy, whole (``evaluation.replicas``); a shard attacks its own chunks, which
+keep their index in the whole set (``evaluation.shards``), and its records merge with the other shards'
+into the whole set's (``summarize_chunks``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import numpy as np
 from noisegame_cli.attacks import SETTINGS, Settings, autoattack
 from noisegame_cli.attacks.checks import check_square
 from noisegame_cli.errors import UserError
+from noisegame_cli.evaluation.replicas import deal
+from noisegame_cli.evaluation.shards import Points, chunk_bounds
 from noisegame_cli.runs import write_text_atomically
 
 CHUNKS_DIR = "autoattack"
@@ -84,13 +89,6 @@ class AutoAttackSummary:
         return self.accuracy[self.attacks[-1]] if self.attacks else self.clean_accuracy
 
 
-def chunk_bounds(count: int, chunk_size: int) -> list[tuple[int, int]]:
-    """``[start, stop)`` of each chunk of ``count`` points."""
-    if chunk_size < 1:
-        raise UserError(f"the chunk size must be >= 1, got {chunk_size}")
-    return [(start, min(start + chunk_size, count)) for start in range(0, count, chunk_size)]
-
-
 def chunk_path(directory: str | os.PathLike, index: int) -> Path:
     return Path(directory) / CHUNKS_DIR / f"chunk-{index:05d}.json"
 
@@ -106,9 +104,10 @@ def accuracy_after_each(broken_by: np.ndarray, attacks: Sequence[str]) -> dict[s
     return accuracy
 
 
-def read_chunk(path: Path, plan: AttackPlan, start: int, stop: int) -> dict | None:
+def read_chunk(path: Path, plan: AttackPlan, start: int, stop: int, model: str | None = None) -> dict | None:
     """A finished chunk's record, None where it is not there yet; a ``UserError`` where it was
-    computed under another plan (a resumed run given other settings)."""
+    computed under another plan (a resumed run given other settings) or on another ``model`` (its
+    fingerprint, ``parts.model_fingerprint``)."""
     if not path.is_file():
         return None
     try:
@@ -119,18 +118,25 @@ def read_chunk(path: Path, plan: AttackPlan, start: int, stop: int) -> dict | No
         raise UserError(f"{path}: not a readable chunk record; delete it to compute that chunk again") from None
     if saved_plan != plan.identity() or bounds != (start, stop) or points != stop - start:
         raise UserError(f"{path} was computed with other settings ({saved_plan}); resume with the run's own settings")
+    if model is not None and record.get("model") != model:
+        raise UserError(f"{path} was computed on another model (weights {record.get('model')}, not {model}); resume with the run's own model")
     return record
 
 
-def attack_chunk(model: keras.Model, images: np.ndarray, labels: np.ndarray, plan: AttackPlan, index: int, *,
-                 batch_size: int, verbose: bool) -> dict:  # fmt: skip
-    """Run the protocol on one chunk of points (seeded by the plan's seed and the chunk's index);
-    returns its record: who broke each point, the checks' warnings, the time per attack."""
+def attack_chunk(model: keras.Model, split, plan: AttackPlan, chunk: tuple[int, int, int], *, batch_size: int, verbose: bool) -> dict:
+    """Run the protocol on one chunk ``(index, start, stop)`` of the points of ``split`` (seeded by the
+    plan's seed and the chunk's index); returns its record: the plan, the points, who broke each, the
+    checks' warnings, the time per attack."""
+    index, start, stop = chunk
+    images, labels = chunk_arrays(split, start, stop)
     _, result = autoattack(
         model, images, labels, plan.eps, plan.norm, plan.version, seed=(plan.seed, index), batch_size=batch_size,
         verbose=verbose, settings=plan.resolved_settings,
     )  # fmt: skip
     return {
+        "plan": plan.identity(),
+        "start": start,
+        "stop": stop,
         "attacks": list(result.attacks),
         "broken_by": [str(name) for name in result.broken_by],
         "flags": [{"check": flag.check, "message": flag.message} for flag in result.flags],
@@ -150,39 +156,44 @@ def chunk_arrays(split, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(images), np.asarray(labels, dtype=np.int64)
 
 
-def run_autoattack_chunks(model: keras.Model, split, plan: AttackPlan, directory: str | os.PathLike, *, batch_size: int = 500,
-                          verbose: bool = True, say: Say = print) -> AutoAttackSummary:  # fmt: skip
-    """AutoAttack on every point of ``split``, chunk by chunk; chunks already saved under
-    ``directory`` (by an interrupted run of the same plan) are read instead of computed again."""
-    bounds = chunk_bounds(len(split), plan.chunk_size)
+def run_autoattack_chunks(model: keras.Model | None, split, plan: AttackPlan, directory: str | os.PathLike, *, points: Points | None = None,
+                          model_id: str | None = None, batch_size: int = 500, verbose: bool = True, say: Say = print) -> AutoAttackSummary:  # fmt: skip
+    """AutoAttack on ``points`` of ``split`` (all of them by default; a shard's, counted in the whole
+    ``split``), chunk by chunk; chunks already saved under ``directory`` (by an interrupted run of the
+    same plan, on the model whose fingerprint is ``model_id``) are read instead of computed again, and
+    the others are dealt to the model's replicas, each saved as it finishes."""
+    points = points or Points(len(split), plan.chunk_size, 0, len(split))
+    chunks = points.chunks()
+    total = len(chunk_bounds(points.total, points.chunk_size))
     (Path(directory) / CHUNKS_DIR).mkdir(parents=True, exist_ok=True)
-    broken_by: list[str] = []
-    flags: dict[tuple[str, str], None] = {}
-    attacks: tuple[str, ...] = ()
-    computed = reused = 0
-    for index, (start, stop) in enumerate(bounds):
-        path = chunk_path(directory, index)
-        record = read_chunk(path, plan, start, stop)
-        if record is None:
-            say(f"AutoAttack chunk {index + 1}/{len(bounds)}: points {start}..{stop - 1}")
-            images, labels = chunk_arrays(split, start, stop)
-            record = {"plan": plan.identity(), "start": start, "stop": stop,
-                      **attack_chunk(model, images, labels, plan, index, batch_size=batch_size, verbose=verbose)}  # fmt: skip
-            write_text_atomically(path, json.dumps(record) + "\n")
-            computed += 1
-            done = "done"
-        else:
-            reused += 1
-            done = "finished earlier, read from " + str(path.relative_to(directory))
-        attacks = tuple(record["attacks"])
-        broken_by += record["broken_by"]
-        for flag in record["flags"]:
-            if flag["check"] != "square":  # judged on all the points below
-                flags[(flag["check"], flag["message"])] = None
-        so_far = accuracy_after_each(np.asarray(broken_by), attacks)
-        say(f"AutoAttack chunk {index + 1}/{len(bounds)} {done}: over {len(broken_by)} of {len(split)} points, "
-            f"clean {so_far['clean']:.2%}, robust {so_far[attacks[-1]]:.2%} so far")  # fmt: skip
-    broken = np.asarray(broken_by)
+    records = {index: read_chunk(chunk_path(directory, index), plan, start, stop, model_id) for index, start, stop in chunks}
+    for index, record in records.items():
+        if record is not None:
+            say(f"AutoAttack chunk {index + 1}/{total} finished earlier, read from {chunk_path(directory, index).relative_to(directory)}")
+
+    def attack(chunk: tuple[int, int, int]) -> dict:
+        index, start, stop = chunk
+        say(f"AutoAttack chunk {index + 1}/{total}: points {start}..{stop - 1}")
+        record = {**attack_chunk(model, split, plan, chunk, batch_size=batch_size, verbose=verbose), "model": model_id}
+        write_text_atomically(chunk_path(directory, index), json.dumps(record) + "\n")
+        return record
+
+    pending = [chunk for chunk in chunks if records[chunk[0]] is None]
+    for (index, _, _), record in zip(pending, deal(model, pending, attack)):
+        records[index] = record
+        done = [records[i] for i, _, _ in chunks if records[i] is not None]
+        so_far = accuracy_after_each(np.concatenate([r["broken_by"] for r in done]), record["attacks"])
+        say(f"AutoAttack chunk {index + 1}/{total} done: over {sum(len(r['broken_by']) for r in done)} of {len(points)} points, "
+            f"clean {so_far['clean']:.2%}, robust {so_far[record['attacks'][-1]]:.2%} so far")  # fmt: skip
+    return summarize_chunks([records[index] for index, _, _ in chunks], plan, computed=len(pending))
+
+
+def summarize_chunks(records: Sequence[dict], plan: AttackPlan, *, computed: int = 0) -> AutoAttackSummary:
+    """The protocol's outcome over chunk ``records`` in order (a run's, or every shard's): accuracy
+    after each attack, who broke each point, and the checks' warnings, judged on all the points."""
+    attacks = tuple(records[0]["attacks"]) if records else ()
+    broken = np.asarray([name for record in records for name in record["broken_by"]], dtype=str)
+    flags = {(flag["check"], flag["message"]): None for record in records for flag in record["flags"] if flag["check"] != "square"}
     accuracy = accuracy_after_each(broken, attacks)
     notes = [f"Warning ({check}): {message}" for check, message in flags]
     square = check_square(accuracy)
@@ -191,7 +202,7 @@ def run_autoattack_chunks(model: keras.Model, split, plan: AttackPlan, directory
     if not plan.standard_settings:
         notes.append(f"Warning (settings): the attacks ran with settings other than the {plan.version} version's "
                      f"({_settings_change(plan)}); the robust accuracy is not comparable with published numbers")  # fmt: skip
-    return AutoAttackSummary(attacks, accuracy, broken, tuple(notes), computed, reused)
+    return AutoAttackSummary(attacks, accuracy, broken, tuple(notes), computed, len(records) - computed)
 
 
 def _settings_change(plan: AttackPlan) -> str:

@@ -18,6 +18,7 @@ measurement that ``eval-corruption`` and ``benchmark`` both make.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,9 @@ from noisegame_cli.data import CorruptedDataset
 from noisegame_cli.data.counterparts import GENERATED, source_kind
 from noisegame_cli.data.sources import Split, StreamSplit
 from noisegame_cli.errors import UserError
-from noisegame_cli.evaluation.clean import evaluate
+from noisegame_cli.evaluation.clean import PointOutcomes, point_outcomes
+from noisegame_cli.evaluation.parts import PartStore
+from noisegame_cli.evaluation.shards import SHARD_FILE
 from noisegame_cli.runs import read_metrics
 
 RESULT_METRICS = ("accuracy", "error", "loss")
@@ -58,29 +61,34 @@ class CorruptedSource:
     """Where the corrupted images of one (corruption, severity) come from, and the published parameter
     set they were made with (which decides the mCE baseline)."""
 
-    load: Callable[..., Split]  # (corruption, severity, count=None) -> the first `count` images (all for None)
+    load: Callable[..., Split]  # (corruption, severity, start=0, stop=None) -> images start..stop-1 (to the end for None)
     parameters: str
+
+
+def _part(split, start: int, stop: int | None):
+    return split if start == 0 and stop is None else split.part(start, len(split) if stop is None else stop)
 
 
 def dataset_source(dataset: CorruptedDataset, limit: int | None = None) -> CorruptedSource:
     """A corrupted dataset's own files (memory-mapped arrays, or image files streamed)."""
 
-    def load(corruption: str, severity: int, count: int | None = None):
-        return dataset.load(corruption, severity, limit).head(count)
+    def load(corruption: str, severity: int, start: int = 0, stop: int | None = None):
+        return _part(dataset.load(corruption, severity, limit), start, stop)
 
     return CorruptedSource(load, dataset.parameters)
 
 
 def generated_source(test, seed: int, frost_dir: str | None = None, parameters: str | None = None) -> CorruptedSource:
     """The test split corrupted by the engine with the ``parameters`` set (None: for each corruption the
-    set holding it whose native size is nearest the images'); the same seed gives the same images. A
-    split held in memory is corrupted as arrays; one read from files streams through the engine (as
-    `noisegame corrupt` writes it), never held whole. The source's parameter set, which decides the mCE
-    baseline, is the one its common corruptions come from."""
+    set holding it whose native size is nearest the images'); the same seed gives the same images, and a
+    part of the split (a shard's) the pixels it has in the whole split's. A split held in memory is
+    corrupted as arrays; one read from files streams through the engine (as `noisegame corrupt` writes
+    it), never held whole. The source's parameter set, which decides the mCE baseline, is the one its
+    common corruptions come from."""
 
-    def load(corruption: str, severity: int, count: int | None = None):
-        part = test.head(count)
-        settings = dict(seed=seed, parameters=parameters, frost_dir=frost_dir)
+    def load(corruption: str, severity: int, start: int = 0, stop: int | None = None):
+        part = _part(test, start, stop)
+        settings = dict(seed=seed, parameters=parameters, frost_dir=frost_dir, offset=start)
         if part.in_memory:
             images, labels = part.arrays()
             return Split(corrupt(images, corruption, severity, **settings), labels)
@@ -101,6 +109,19 @@ class CorruptedSets:
     corruptions: tuple[str, ...]
     severities: tuple[int, ...]
     kind: str
+
+    def record(self) -> dict:
+        """What a shard records of its sets, for the merge (``recorded``)."""
+        return {"kind": self.kind, "parameters": self.source.parameters, "corruptions": list(self.corruptions), "severities": list(self.severities)}
+
+    @classmethod
+    def recorded(cls, record: Mapping) -> "CorruptedSets":
+        """The sets a shard recorded, without their images: a merge reads the shards' saved outcomes only."""
+
+        def unavailable(corruption: str, severity: int, *_):
+            raise UserError(f"the shards hold no outcomes of {corruption} at severity {severity}")
+
+        return cls(CorruptedSource(unavailable, record["parameters"]), tuple(record["corruptions"]), tuple(record["severities"]), record["kind"])
 
 
 def choose_sets(
@@ -132,6 +153,53 @@ def choose_sets(
 # --- evaluating -----------------------------------------------------------------------------------
 
 
+SetKey = tuple  # (role, corruption, severity)
+
+
+def corruption_outcomes(
+    models: Mapping[str | None, keras.Model],
+    source: CorruptedSource,
+    corruptions: Sequence[str],
+    severities: Sequence[int],
+    batch_size: int,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    store: PartStore | None = None,
+) -> dict[SetKey, PointOutcomes]:
+    """Per-point outcomes of each model (keyed by role; a single model may have role None) on images
+    ``start .. stop - 1`` of every corruption x severity set (a shard's). Each set is made (or read) once and shared by the models; with a ``store``,
+    a finished set is read back instead, and each new one saved as it finishes. A progress bar counts
+    the sets."""
+    outcomes: dict[SetKey, PointOutcomes] = {}
+    names = expand(corruptions)
+    progress = keras.utils.Progbar(len(names) * len(severities), unit_name="set")
+    for corruption in names:
+        for severity in severities:
+            data = functools.cache(lambda c=corruption, s=severity: source.load(c, s, start, stop))
+            for role, model in models.items():
+
+                def compute(model=model, data=data) -> PointOutcomes:
+                    return point_outcomes(model, data(), batch_size)
+
+                part = f"{corruption}-{severity}" + ("" if role is None else f"-{role}")
+                outcomes[(role, corruption, severity)] = compute() if store is None else store.outcomes(part, compute)
+            progress.add(1, values=[(f"{role or 'model'} accuracy", outcomes[(role, corruption, severity)].metrics()["accuracy"])
+                                    for role in models])  # fmt: skip
+    return outcomes
+
+
+def set_rows(outcomes: Mapping[SetKey, PointOutcomes], model_names: Mapping[str | None, str] | None = None) -> list[dict]:
+    """Accuracy, error and loss rows per (role, corruption, severity); rows of a role carry it and its
+    model's name (``model_names``), those of a single model (role None) neither."""
+    rows = []
+    for (role, corruption, severity), points in outcomes.items():
+        identity = {} if role is None else {"role": role, "model": (model_names or {}).get(role, role)}
+        rows += [{**identity, "corruption": corruption, "severity": severity, "n_examples": len(points), "condition": "corruption",
+                  "metric": m, "value": v} for m, v in points.measurement().items()]  # fmt: skip
+    return rows
+
+
 def corruption_rows(
     models: Mapping[str, keras.Model],
     source: CorruptedSource,
@@ -139,27 +207,9 @@ def corruption_rows(
     severities: Sequence[int],
     batch_size: int,
 ) -> list[dict]:
-    """Accuracy, error and loss of each model (keyed by role; a single model may have role None) on
-    every corruption x severity, with the number of images of each set (``n_examples``).
-
-    Each corrupted set is made (or read) once and shared by the models. A progress bar counts the sets.
-    """
-    rows = []
-    names = expand(corruptions)
-    progress = keras.utils.Progbar(len(names) * len(severities), unit_name="set")
-    latest: dict[str, float] = {}
-    for corruption in names:
-        for severity in severities:
-            data = source.load(corruption, severity)
-            for role, model in models.items():
-                result = evaluate(model, data, batch_size)
-                latest[role] = result["accuracy"]
-                measured = {"accuracy": result["accuracy"], "error": 1.0 - result["accuracy"], "loss": result["loss"]}
-                identity = {"model": model.name} if role is None else {"role": role, "model": model.name}
-                rows += [{**identity, "corruption": corruption, "severity": severity, "n_examples": len(data), "condition": "corruption",
-                          "metric": m, "value": v} for m, v in measured.items()]  # fmt: skip
-            progress.add(1, values=[(f"{role or 'model'} accuracy", value) for role, value in latest.items()])
-    return rows
+    """Accuracy, error and loss of each model (keyed by role) on every corruption x severity."""
+    outcomes = corruption_outcomes(models, source, corruptions, severities, batch_size)
+    return set_rows(outcomes, {role: model.name for role, model in models.items()})
 
 
 def aggregate_rows(per_set: Sequence[Mapping]) -> list[dict]:
@@ -246,12 +296,16 @@ def evaluate_corruptions(
     baseline: Baseline | None = None,
     batch_size: int = 256,
     say: Callable[[str], None] = print,
+    start: int = 0,
+    stop: int | None = None,
+    store: PartStore | None = None,
 ) -> list[dict]:
     """The corruption measurement of one model: accuracy, error and loss per corruption x severity,
     the aggregates (``aggregate_rows``), and CE per common corruption with mCE (and relative mCE where
     both clean errors are known) against ``baseline`` (see ``choose_baseline``). What could not be
-    measured is said once through ``say``."""
-    per_set = corruption_rows({None: model}, source, corruptions, severities, batch_size)
+    measured is said once through ``say``. ``start``, ``stop`` and ``store`` as ``corruption_outcomes``
+    (with every set in the store, ``model`` is not needed: a merge of shards)."""
+    per_set = set_rows(corruption_outcomes({None: model}, source, corruptions, severities, batch_size, start=start, stop=stop, store=store))
     rows = per_set + aggregate_rows(per_set)
     if not set(expand(corruptions)) & set(CORRUPTIONS):
         return rows
@@ -277,6 +331,8 @@ def read_baseline(run_dir: str | os.PathLike) -> pd.DataFrame:
         raise UserError(f"--baseline {run_dir}: cannot read {path} ({type(error).__name__})") from None
     if "command" not in metrics or not metrics["command"].isin(("benchmark", "eval-corruption")).any() or "corruption" not in metrics:
         raise UserError(f"--baseline {run_dir}: not a benchmark or eval-corruption run with corruption results")
+    if (Path(run_dir) / SHARD_FILE).is_file():
+        raise UserError(f"--baseline {run_dir}: one shard of a benchmark; give the run that benchmark --merge made of its shards")
     metrics = metrics[metrics["condition"].isin(["clean", "corruption"])]
     if errors_by_set(metrics).empty:
         raise UserError(f"--baseline {run_dir}: no errors per corruption in {path}")
@@ -337,4 +393,4 @@ def undefined_ratios(rows: list[dict]) -> list[str]:
 
 def sample_images(source: CorruptedSource, corruptions: Sequence[str], severities: Sequence[int]) -> dict:
     """The first image under every corruption at every severity: {(corruption, severity): image}."""
-    return {(c, s): source.load(c, s, 1).arrays()[0][0] for c in expand(corruptions) for s in severities}
+    return {(c, s): source.load(c, s, 0, 1).arrays()[0][0] for c in expand(corruptions) for s in severities}

@@ -21,12 +21,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
             return tf.distribute.MirroredStrategy()
         return tf.distribute.MirroredStrategy([device.name for device in cpu_replicas(2)])
     if name == "multi-worker":
-        if not os.environ.get("TF_CONFIG"):
-            raise UserError("--strategy multi-worker needs TF_CONFIG (cluster and task of this worker) in the environment")
-        try:
-            json.loads(os.environ["TF_CONFIG"])
-        except ValueError:
-            raise UserError("TF_CONFIG is not valid JSON") from None
+        read_tf_config()
         return KerasMultiWorkerStrategy()
     if name == "tpu":
         try:
@@ -37,6 +32,16 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
             raise UserError(f"no TPU available: {str(error).splitlines()[0]}") from None
         return tf.distribute.TPUStrategy(resolver)
     raise UserError(f"unknown strategy {name!r}")
+
+
+def read_tf_config() -> dict:
+    """The cluster and task ``TF_CONFIG`` describes (what ``--strategy multi-worker`` needs)."""
+    if not os.environ.get("TF_CONFIG"):
+        raise UserError("--strategy multi-worker needs TF_CONFIG (cluster and task of this worker) in the environment")
+    try:
+        return json.loads(os.environ["TF_CONFIG"])
+    except ValueError:
+        raise UserError("TF_CONFIG is not valid JSON") from None
 
 
 def scale_for_replicas(loss):
