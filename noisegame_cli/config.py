@@ -23,6 +23,7 @@ import yaml
 
 from noisegame_cli import checks
 from noisegame_cli.errors import UserError
+from noisegame_cli.input_scale import INPUT_RANGES, InputScale, check_input_scale
 
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
 AUGMENTATIONS = ("flip_crop", "crop", "resize_crop", "none")
@@ -170,6 +171,9 @@ class Config:
                 checks.one_of(choices, what=flag_name(field)[2:].replace("-", " "))(value, flag_name(field))
             if check is not None:
                 check(value, flag_name(field))
+        for klass in type(self).__mro__:  # an option group's own cross-field checks, whatever a command's validate does
+            if "validate_group" in klass.__dict__:
+                klass.__dict__["validate_group"](self)
         self.validate()
 
     def validate(self) -> None:
@@ -245,7 +249,7 @@ class DataOptions(Config):
                            check=_check_dataset_spec)
     data_dir: str | None = setting(None, "Folder with the dataset files [default: the usual cache].", check=checks.existing_path,
                                    show_default=False)
-    download: bool = setting(False, "Allow downloading the dataset where its library offers it.")
+    download: bool = setting(False, "Allow downloading the dataset where its library offers it (and app:NAME's ImageNet weights).")
     limit: int | None = setting(None, "Use at most this many examples of each split.", check=checks.at_least(1))
     batch_size: int = setting(128, "Global batch size (summed over replicas).", check=checks.at_least(1))
     image_size: tuple[int, int] | None = setting(None, "Resize images read from files to HxW (or one number) [default: the files' size].",
@@ -270,6 +274,51 @@ class ModelOptions(Config):
                          check=_check_model_name)
     weights: str | None = setting(None, "For app:NAME, initial weights: a weights file, or imagenet (downloads only with --download).",
                                   show_default=False)
+
+
+def check_model_source(value, flag) -> None:
+    """A saved model: an existing file or folder, or ``app:NAME[:WEIGHTS]`` (a known network, weights that exist)."""
+    from noisegame_cli.models.saved import check_model_source as check
+
+    check(value, flag)
+
+
+def _check_architecture(value, flag) -> None:
+    from noisegame_cli.models.saved import check_architecture
+
+    check_architecture(value, flag)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputOptions(Config):
+    """What a saved model (``--model-path``, ``--teacher``, ``--classifier``, ``--extractor-path``) expects;
+    it is wrapped once so it takes 0..255 pixels like every model here (``models.wrapping``)."""
+
+    option_group: ClassVar[str] = "model"
+
+    input_range: str = setting("0-255", "The input the saved model was trained on: 0-255 pixels (this project's models, app:NAME), "
+                               "0-1 (RobustBench, AutoAttack), or -1-1.", choices=INPUT_RANGES)
+    mean: tuple[float, ...] | None = setting(None, "Per-channel mean R,G,B on the 0..1 scale, subtracted after --input-range 0-1 "
+                                             "(torchvision's Normalize; with --std).", metavar="R,G,B", show_default=False)
+    std: tuple[float, ...] | None = setting(None, "Per-channel std R,G,B on the 0..1 scale, divided by after --mean.", metavar="R,G,B",
+                                            show_default=False)
+
+    def validate_group(self) -> None:
+        check_input_scale(self.input_range, self.mean, self.std)  # counts, std > 0, mean/std together and with 0-1
+
+    @property
+    def input_scale(self) -> InputScale:
+        return InputScale(self.input_range, self.mean, self.std)
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedModelOptions(InputOptions):
+    """``InputOptions`` and, for a weights-only file, the architecture to build for the dataset's images and classes."""
+
+    option_group: ClassVar[str] = "model"
+
+    architecture: str | None = setting(None, "For a weights-only saved model (.weights.h5, Keras 2 save_weights .h5): a registered "
+                                       "model, app:NAME, or a model.to_json() FILE.json.", check=_check_architecture, show_default=False)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,7 +23,9 @@ import tensorflow as tf
 
 from noisegame_cli.errors import UserError
 from noisegame_cli.models.applications import ApplicationPreprocessing, application_backbone, check_application, is_application
+from noisegame_cli.input_scale import InputScale
 from noisegame_cli.models.saved import load_classifier, model_label
+from noisegame_cli.models.wrapping import InputScaling
 
 # ---------------------------------------------------------------------------------------------
 # Losses
@@ -278,11 +280,14 @@ def saved_model_extractor(
     style_layers: Sequence[str] | None = None,
     content_layer: str | None = None,
     name: str | None = None,
+    scale: InputScale | None = None,
 ) -> FeatureExtractor:
-    """Features of a classifier built by this tool (a model, a ``model.keras`` file or a run directory).
+    """Features of a saved classifier (a model, a saved model file or a run directory).
 
-    The model rescales 0..255 images itself. Layers default to its ``stage1``, ``stage2``, ... outputs.
-    It is run at any image size when its layers allow; otherwise images are resized to its input size.
+    ``scale`` says what input it expects (default: 0..255 pixels, as this project's models rescale
+    themselves); 0..255 images are mapped to it in front. Layers default to its ``stage1``,
+    ``stage2``, ... outputs. It is run at any image size when its layers allow; otherwise images are
+    resized to its input size.
     """
     if not isinstance(model, keras.Model):
         name = name or model_label(model)
@@ -299,6 +304,8 @@ def saved_model_extractor(
     x = inputs
     if network.inputs[0].shape[1] is not None:
         x = keras.layers.Resizing(network.inputs[0].shape[1], network.inputs[0].shape[2], name="to_model_size")(x)
+    if scale is not None and not scale.is_pixels:
+        x = InputScaling(scale.input_range, scale.mean, scale.std, name="input_scaling")(x)
     features = _feature_model(network, (*style, content), name)
     return FeatureExtractor(name, keras.Model(inputs, features(x), name=f"{name}_style"), style, content)
 

@@ -19,27 +19,26 @@ from typing import Any, ClassVar, Mapping
 
 from noisegame_cli import checks
 from noisegame_cli.attacks import SETTINGS
-from noisegame_cli.commands.common import experiment, load_data, prepare
-from noisegame_cli.config import DataOptions, RunOptions, require, setting
+from noisegame_cli.commands.common import experiment, load_data, load_model, prepare
+from noisegame_cli.config import DataOptions, RunOptions, SavedModelOptions, check_model_source, require, setting
 from noisegame_cli.corruptions import SEVERITIES
 from noisegame_cli.evaluation import benchmark as measure
 from noisegame_cli.evaluation.corruption import corruption_names_check, severities_check
-from noisegame_cli.models import load_checked
 from noisegame_cli.models.saved import model_label
 from noisegame_cli.options import config_command
 from noisegame_cli.runs import environment_record
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(DataOptions, RunOptions):
+class Config(SavedModelOptions, DataOptions, RunOptions):
     command = "benchmark"
     smoke_preset: ClassVar[Mapping[str, Any]] = {
         "n_examples": 32, "chunk_size": 16, "attack_steps": 5, "square_queries": 20,
         "corruption_names": ("gaussian_noise", "defocus_blur", "jpeg_compression"),
     }  # fmt: skip
 
-    model_path: str | None = setting(None, "Saved model to benchmark (model.keras, .h5, SavedModel or its run directory; required).",
-                                     check=checks.existing_path, show_default=False)
+    model_path: str | None = setting(None, "Saved model to benchmark (model.keras, .h5, SavedModel, its run directory, or "
+                                     "app:NAME[:WEIGHTS]; required).", check=check_model_source, show_default=False)
     n_examples: int = setting(measure.N_EXAMPLES, "Benchmark the first N test images (RobustBench's 10 000; all of them where "
                               "the test split is smaller).", check=checks.at_least(1))
     threat_model: str = setting("Linf", "The AutoAttack budget's norm.", choices=measure.THREAT_MODELS)
@@ -100,7 +99,7 @@ def run(config: Config) -> dict:
     """Benchmark a saved model; writes card.json, card.md and metrics.csv, returns the card's numbers."""
     prepare(config)
     data = load_data(config)
-    model = load_checked(config.model_path, data)
+    model = load_model(config, data, config.model_path)
     test = data.split("test")
     count = min(config.n_examples, len(test))
     if count < config.n_examples:

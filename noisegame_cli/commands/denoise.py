@@ -24,12 +24,22 @@ import tensorflow as tf
 from noisegame_cli import checks, plots
 from noisegame_cli.attacks import AttackSpec
 from noisegame_cli.budgets import budget_label
-from noisegame_cli.commands.common import experiment, load_data, prepare
-from noisegame_cli.config import Config, CorruptionEvalOptions, DataOptions, RunOptions, TrainingOptions, redefault, require, setting
+from noisegame_cli.commands.common import experiment, load_data, load_model, prepare
+from noisegame_cli.config import (
+    Config,
+    CorruptionEvalOptions,
+    DataOptions,
+    RunOptions,
+    SavedModelOptions,
+    TrainingOptions,
+    check_model_source,
+    redefault,
+    require,
+    setting,
+)
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
 from noisegame_cli.evaluation import aggregate_rows, corruption_rows, evaluate, evaluate_attack
 from noisegame_cli.evaluation import corruption as measure
-from noisegame_cli.models import load_checked
 from noisegame_cli.models.denoiser import build_denoiser, build_discriminator, purified_classifier
 from noisegame_cli.models.saved import load_denoiser
 from noisegame_cli.options import config_command, mode_group
@@ -82,14 +92,14 @@ class TrainConfig(NoiseOptions, TrainingOptions, DataOptions, RunOptions):
 
 
 @dataclasses.dataclass(frozen=True)
-class EvalConfig(NoiseOptions, DataOptions, RunOptions):
+class EvalConfig(NoiseOptions, SavedModelOptions, DataOptions, RunOptions):
     command = "denoise-eval"
     smoke_preset: ClassVar[Mapping[str, Any]] = {"corruptions": ("gaussian_noise", "contrast"), "severities": (3,), "steps": 2}
 
     denoiser: str | None = setting(None, "The denoiser: a denoise train run directory or its model.keras (required).",
                                    check=checks.existing_path, show_default=False)
-    classifier: str | None = setting(None, "The classifier behind it: a run directory or saved model (required).",
-                                     check=checks.existing_path, show_default=False)
+    classifier: str | None = setting(None, "The classifier behind it: a run directory, saved model or app:NAME[:WEIGHTS] (required); "
+                                     "--input-range, --mean, --std say what it expects.", check=check_model_source, show_default=False)
     corruptions: tuple[str, ...] = setting(("common",), "Corruptions to evaluate with and without the denoiser (all, common, noise, names).",
                                            check=measure.corruption_names_check)
     severities: tuple[int, ...] = setting((1, 2, 3, 4, 5), "Corruption severities.", check=measure.severities_check)
@@ -148,7 +158,7 @@ def run_eval(config: EvalConfig) -> dict:
     prepare(config)
     data = load_data(config)
     test = data.split("test")
-    classifier = load_checked(config.classifier, data, what="classifier")
+    classifier = load_model(config, data, config.classifier, what="classifier")
     denoiser = load_denoiser(config.denoiser, data.image_shape)
     purified = purified_classifier(denoiser, classifier)
     noises = parse_noises(list(config.noise_specs))

@@ -24,23 +24,22 @@ import keras
 import pandas as pd
 
 from noisegame_cli import checks, plots
-from noisegame_cli.commands.common import experiment, load_data, prepare
-from noisegame_cli.config import CorruptionEvalOptions, DataOptions, RunOptions, redefault, require, setting
+from noisegame_cli.commands.common import experiment, load_data, load_model, prepare
+from noisegame_cli.config import CorruptionEvalOptions, DataOptions, RunOptions, SavedModelOptions, check_model_source, redefault, require, setting
 from noisegame_cli.corruptions import CORRUPTIONS, SEVERITIES, copies
 from noisegame_cli.data import check_dataset, load_corrupted_dataset, load_dataset
 from noisegame_cli.evaluation import corruption as measure
 from noisegame_cli.evaluation.clean import evaluate
-from noisegame_cli.models import load_checked
 from noisegame_cli.options import config_command
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(DataOptions, RunOptions):
+class Config(SavedModelOptions, DataOptions, RunOptions):
     command = "eval-corruption"
     smoke_preset: ClassVar[Mapping[str, Any]] = {"limit": 64, "corruptions": ("gaussian_noise", "defocus_blur", "jpeg_compression")}
 
-    model_path: str | None = setting(None, "Saved model to evaluate (model.keras, .h5, SavedModel or its run directory; required).",
-                                     check=checks.existing_path, show_default=False)
+    model_path: str | None = setting(None, "Saved model to evaluate (model.keras, .h5, SavedModel, its run directory, or "
+                                     "app:NAME[:WEIGHTS]; required).", check=check_model_source, show_default=False)
     corruptions: tuple[str, ...] = setting(("all",), "Corruption names, or all (every one there is), common (the 15), noise (3).",
                                            check=checks.not_empty)
     severities: tuple[int, ...] = setting(SEVERITIES, "Severities in 1..5.", check=measure.severities_check)
@@ -101,7 +100,7 @@ def prepare_sets(config: Config) -> CorruptedSets:
     if check_dataset(config.dataset).kind == "corrupted":
         dataset = load_corrupted_dataset(config.dataset, config.data_dir, image_size=config.image_size, channels=config.channels,
                                          labels=config.labels)  # fmt: skip
-        model = load_checked(config.model_path, dataset)
+        model = load_model(config, dataset, config.model_path)
         where = f"{config.dataset} in {config.data_dir}"
         corruptions = measure.select_corruptions(config.corruptions, dataset.corruptions, where)
         severities = tuple(s for s in config.severities if s in dataset.severities)
@@ -111,7 +110,7 @@ def prepare_sets(config: Config) -> CorruptedSets:
         return CorruptedSets(model, measure.dataset_source(dataset, config.limit), clean, corruptions, severities, Path(config.data_dir).name,
                              measure.published_baseline(dataset.parameters))  # fmt: skip
     data = load_data(config)
-    model = load_checked(config.model_path, data)
+    model = load_model(config, data, config.model_path)
     test = data.split("test")
     corruptions = measure.expand_corruptions(config.corruptions)
     write = None

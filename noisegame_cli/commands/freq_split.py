@@ -21,17 +21,17 @@ import numpy as np
 import pandas as pd
 
 from noisegame_cli import checks, frequency, plots
-from noisegame_cli.commands.common import experiment, load_data, prepare
-from noisegame_cli.config import DataOptions, ModelOptions, RunOptions, TrainingOptions, setting
+from noisegame_cli.commands.common import experiment, load_data, load_models, prepare
+from noisegame_cli.config import DataOptions, ModelOptions, RunOptions, SavedModelOptions, TrainingOptions, check_model_source, setting
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
 from noisegame_cli.evaluation.clean import classification_metrics
 from noisegame_cli.evaluation.frequency import VIEWS, frequency_rows, smoothing_rows, view_logits, view_transform
-from noisegame_cli.models import build_model, load_labelled, model_label
+from noisegame_cli.models import build_model, model_label
 from noisegame_cli.options import config_command, mode_group
 from noisegame_cli.training.classifier import compile_classifier, fit_and_record
 
 EXAMPLES_SHOWN = 6
-MODEL_PATHS_HELP = "Saved model (model.keras, .h5, SavedModel or its run directory); repeat to compare several (required)."
+MODEL_PATHS_HELP = "Saved model (model.keras, .h5, SavedModel, its run directory, or app:NAME[:WEIGHTS]); repeat to compare several (required)."
 
 
 def _name_for_models(paths, suffix: str = "") -> str:
@@ -58,11 +58,11 @@ def print_table(frame: pd.DataFrame, index: list[str], columns: str) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class EvalConfig(DataOptions, RunOptions):
+class EvalConfig(SavedModelOptions, DataOptions, RunOptions):
     command = "freq-split-eval"
 
     model_paths: tuple[str, ...] = setting((), MODEL_PATHS_HELP, flag="--model-path", multiple=True,
-                                           check=checks.all_of(checks.not_empty, checks.existing_path), show_default=False)
+                                           check=checks.all_of(checks.not_empty, check_model_source), show_default=False)
     radii: tuple[float, ...] = setting((4.0, 8.0, 12.0, 16.0), "Radii r of the low-pass disc.", check=checks.all_of(checks.not_empty, checks.at_least(0)))
 
     @property
@@ -75,7 +75,7 @@ def run_eval(config: EvalConfig) -> dict:
     prepare(config)
     data = load_data(config)
     test = data.split("test")
-    models = load_labelled(config.model_paths, data)
+    models = load_models(config, data, config.model_paths)
     with experiment(config, model="+".join(models)) as run:
         rows = []
         for label, model in models.items():
@@ -166,12 +166,12 @@ def run_train(config: TrainConfig) -> dict:
 
 
 @dataclasses.dataclass(frozen=True)
-class SmoothConfig(DataOptions, RunOptions):
+class SmoothConfig(SavedModelOptions, DataOptions, RunOptions):
     command = "freq-split-smooth"
     smoke_preset: ClassVar[Mapping[str, Any]] = {"steps": 3}
 
     model_paths: tuple[str, ...] = setting((), MODEL_PATHS_HELP, flag="--model-path", multiple=True,
-                                           check=checks.all_of(checks.not_empty, checks.existing_path), show_default=False)
+                                           check=checks.all_of(checks.not_empty, check_model_source), show_default=False)
     rho: tuple[float, ...] = setting((0.1, 0.25, 0.5, 1.0), "Smoothing weights of the 8 neighbours.", check=checks.all_of(checks.not_empty, checks.at_least(0)))
     epsilon: float = setting(8 / 255, "FGSM/PGD budget in the 0..1 scale.", check=checks.BUDGET)
     steps: int = setting(10, "PGD steps.", check=checks.at_least(1))
@@ -192,7 +192,7 @@ def run_smooth(config: SmoothConfig) -> dict:
     prepare(config)
     data = load_data(config)
     test = data.split("test")
-    models = load_labelled(config.model_paths, data)
+    models = load_models(config, data, config.model_paths)
     for model in models.values():
         frequency.first_conv2d(model)  # a model without a convolution fails before the run starts
     with experiment(config, model="+".join(models)) as run:

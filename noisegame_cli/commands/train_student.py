@@ -15,7 +15,7 @@ import dataclasses
 import keras
 
 from noisegame_cli import checks
-from noisegame_cli.commands.common import experiment, load_data, prepare
+from noisegame_cli.commands.common import experiment, load_data, load_model, prepare
 from noisegame_cli.config import (
     AugmentOptions,
     CorruptionEvalOptions,
@@ -23,13 +23,15 @@ from noisegame_cli.config import (
     EarlyStoppingOptions,
     ModelOptions,
     RunOptions,
+    SavedModelOptions,
     TrainingOptions,
+    check_model_source,
     require,
     setting,
 )
 from noisegame_cli.data.pipelines import eval_pipeline, paired_pipeline
 from noisegame_cli.evaluation import accuracy_by_role, clean_rows, generated_corruption_rows
-from noisegame_cli.models import build_model, copy_classifier, load_checked
+from noisegame_cli.models import build_model, copy_classifier
 from noisegame_cli.options import config_command
 from noisegame_cli.training.classifier import fit_and_record, plateau_callbacks
 from noisegame_cli.training.student import SelfTrainer, noise_layer
@@ -38,11 +40,11 @@ NOISES = ("randaugment", "augmix", "none")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(CorruptionEvalOptions, ModelOptions, AugmentOptions, EarlyStoppingOptions, TrainingOptions, DataOptions, RunOptions):
+class Config(CorruptionEvalOptions, ModelOptions, SavedModelOptions, AugmentOptions, EarlyStoppingOptions, TrainingOptions, DataOptions, RunOptions):
     command = "train-student"
 
-    teacher: str | None = setting(None, "Teacher: a train-teacher run directory or a saved model (required).", check=checks.existing_path,
-                                  show_default=False)
+    teacher: str | None = setting(None, "Teacher: a train-teacher run directory, a saved model or app:NAME[:WEIGHTS] (required).",
+                                  check=check_model_source, show_default=False)
     noise: str = setting("randaugment", "How the student's view is made.", choices=NOISES)
     strength: float = setting(0.5, "RandAugment/AugMix factor in (0, 1] (docs/train-student.md relates it to magnitude 9).",
                               check=checks.between(0, 1, low_open=True))
@@ -61,7 +63,7 @@ def run(config: Config) -> dict:
     data = load_data(config)
     train, val, test = data.split("train"), data.split("val"), data.split("test")
     with strategy.scope():
-        teacher = load_checked(config.teacher, data, what="teacher")
+        teacher = load_model(config, data, config.teacher, what="teacher")
         if config.init_from_teacher:
             student = copy_classifier(teacher)
         else:
