@@ -257,10 +257,12 @@ class DataOptions(Config):
     channels: int | None = setting(None, "1 (grey) or 3 (colour): convert the images [default: as stored].",
                                    check=checks.one_of((1, 3), what="--channels value"), show_default=False)
     labels: str | None = setting(None, "Label set where a dataset has several (cifar100: fine or coarse).", show_default=False)
+    strict: bool = setting(False, "Refuse a folder of image files holding a damaged or unreadable one (default: skip it with a warning).")
 
     def load_options(self) -> dict[str, Any]:
         """The keyword arguments of ``data.load_dataset`` / ``load_corrupted_dataset`` besides the spec."""
-        return {"data_dir": self.data_dir, "image_size": self.image_size, "channels": self.channels, "labels": self.labels}
+        return {"data_dir": self.data_dir, "image_size": self.image_size, "channels": self.channels, "labels": self.labels,
+                "strict": self.strict}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)

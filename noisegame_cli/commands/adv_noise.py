@@ -122,7 +122,7 @@ def _fine_tune(config: FineTuningOptions, build_trainer, train_fit, evaluate_noi
         teacher = load_model(config, data, config.teacher, what="teacher")
         classifier = copy_classifier(teacher)
         trainer = build_trainer(classifier, data)
-    with experiment(config, model=teacher.name) as run:
+    with experiment(config, model=teacher.name, data=data) as run:
         train_batches = train_pipeline(train, config.batch_size, augment=config.augment, seed=config.seed)
         validation = eval_pipeline(val, config.batch_size)
         train_fit(trainer, train_batches, validation, run, f"{config.mode.upper()} fine-tuning of {teacher.name} on {data.name}")

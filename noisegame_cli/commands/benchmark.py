@@ -106,7 +106,7 @@ def run(config: Config) -> dict:
         print(f"the {data.name} test split has {len(test)} images: benchmarking all of them", flush=True)
     corruptions = corruption_plan(config, data, count) if config.corruptions else None  # files are checked before the run
     label = model_label(config.model_path)
-    with experiment(config, model=label) as run:
+    with experiment(config, model=label, data=data) as run:
         result = measure.run_benchmark(
             model, test.head(count), plan=config.attack_plan(), directory=run.directory, batch_size=config.batch_size,
             adversarial=config.adversarial, corruptions=corruptions,

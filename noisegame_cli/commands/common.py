@@ -111,9 +111,19 @@ def warn_on_misread_input(model, data, scale) -> None:
         print(flag, flush=True)
 
 
+def data_record(data) -> dict | None:
+    """What env.json records of the loaded data: the image files skipped as damaged (count, then each
+    path and why), or None when none was."""
+    skipped = getattr(data, "skipped", ())
+    if not skipped:
+        return None
+    return {"skipped_images": len(skipped), "skipped": [{"path": path, "why": why} for path, why in skipped]}
+
+
 @contextlib.contextmanager
-def experiment(config: Config, *, dataset: str | None = None, model: str | None = None) -> Iterator[Run]:
-    """Open a recorded run directory for ``config`` (call ``prepare`` first)."""
+def experiment(config: Config, *, dataset: str | None = None, model: str | None = None, data=None) -> Iterator[Run]:
+    """Open a recorded run directory for ``config`` (call ``prepare`` first); ``data``, the loaded
+    dataset, has what its loading found recorded in env.json (see ``data_record``)."""
     deterministic = not config.nondeterministic
     with terminate_as_interrupt(), recorded_run(
         config.command,
@@ -125,6 +135,7 @@ def experiment(config: Config, *, dataset: str | None = None, model: str | None 
         seed=config.seed,
         deterministic=deterministic,
         existing=getattr(config, "resume", None),
+        data_record=data_record(data),
     ) as run:
         print(f"run directory: {run.directory}", flush=True)
         yield run

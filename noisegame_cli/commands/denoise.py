@@ -138,7 +138,7 @@ def run_train(config: TrainConfig) -> dict:
         discriminator = None if config.loss == "l1" else build_discriminator(data.image_shape, depth=config.depth, base_filters=config.base_filters)
         trainer = DenoiserGAN(denoiser, discriminator, loss=config.loss, l1_weight=config.l1_weight)
         trainer.compile(dcgan_optimizer(config.learning_rate), None if discriminator is None else dcgan_optimizer(config.learning_rate))
-    with experiment(config, model=denoiser.name) as run:
+    with experiment(config, model=denoiser.name, data=data) as run:
         training = noisy_pairs(train_pipeline(train, config.batch_size, augment="none", seed=config.seed), noises, config.seed, fixed=False)
         validation = noisy_pairs(eval_pipeline(val, config.batch_size), noises, config.seed + 1, fixed=True)
         fit_and_record(trainer, training, validation, run=run, epochs=config.epochs,
@@ -164,7 +164,7 @@ def run_eval(config: EvalConfig) -> dict:
     noises = parse_noises(list(config.noise_specs))
     noisy = noise_transform(noises, config.seed)
     models = {"classifier": classifier, "purified": purified}
-    with experiment(config, model=f"{denoiser.name}+{classifier.name}") as run:
+    with experiment(config, model=f"{denoiser.name}+{classifier.name}", data=data) as run:
         rows = []
         for role, model in models.items():
             for inputs, transform in (("clean", None), ("noisy", noisy)):

@@ -94,12 +94,13 @@ class CorruptedSets:
     label: str
     published_baseline: tuple[str, pd.Series] | None = None  # (model, errors per set) where the benchmark publishes one
     write_copy: Callable[[], measure.CorruptedSource] | None = None  # --write-dir: writes the copy, returns it as the source
+    data: Any = None  # the images dataset the sets are generated from (None for corrupted files)
 
 
 def prepare_sets(config: Config) -> CorruptedSets:
     if check_dataset(config.dataset).kind == "corrupted":
         dataset = load_corrupted_dataset(config.dataset, config.data_dir, image_size=config.image_size, channels=config.channels,
-                                         labels=config.labels)  # fmt: skip
+                                         labels=config.labels, strict=config.strict)  # fmt: skip
         model = load_model(config, dataset, config.model_path)
         where = f"{config.dataset} in {config.data_dir}"
         corruptions = measure.select_corruptions(config.corruptions, dataset.corruptions, where)
@@ -119,7 +120,7 @@ def prepare_sets(config: Config) -> CorruptedSets:
                                    seed=config.seed, parameters=config.parameters)  # fmt: skip
         write = functools.partial(write_then_read_copy, config, data, test, corruptions, layout)
     return CorruptedSets(model, measure.generated_source(test, config.seed, config.frost_dir, config.parameters), test, corruptions,
-                         config.severities, data.name, write_copy=write)  # fmt: skip
+                         config.severities, data.name, write_copy=write, data=data)  # fmt: skip
 
 
 def write_then_read_copy(config: Config, data, test, corruptions, layout: str) -> measure.CorruptedSource:
@@ -138,7 +139,7 @@ def run(config: Config) -> dict:
     sets = prepare_sets(config)
     model, source, clean, corruptions, dataset_name = sets.model, sets.source, sets.clean, sets.corruptions, sets.label
     baseline = measure.read_baseline(config.baseline) if config.baseline else None
-    with experiment(config, dataset=dataset_name, model=model.name) as run:
+    with experiment(config, dataset=dataset_name, model=model.name, data=sets.data) as run:
         if sets.write_copy is not None:
             print(f"writing the corrupted sets to {config.write_dir}, then evaluating them as written", flush=True)
             source = sets.write_copy()

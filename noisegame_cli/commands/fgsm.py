@@ -181,7 +181,7 @@ def run_eval(config: EvalConfig) -> dict:
     model = load_model(config, data, config.model_path)
     if config.target_class is not None:
         require(config.target_class < data.num_classes, f"--targeted {config.target_class}: {data.name} has {data.num_classes} classes")
-    with experiment(config, model=model.name) as run:
+    with experiment(config, model=model.name, data=data) as run:
         return attack_and_record(config, model, data, run)
 
 
@@ -198,7 +198,7 @@ def run_train(config: TrainConfig) -> dict:
         trainer = AdversarialTrainer(classifier, config.spec(config.attack, config.train_epsilon), alpha=config.alpha, seed=config.seed)
         trainer.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
         trainer(np.zeros((1, *data.image_shape), np.float32))  # built before fit, as the run's backup callback needs
-    with experiment(config, model=classifier.name) as run:
+    with experiment(config, model=classifier.name, data=data) as run:
         fit_and_record(
             trainer, train_pipeline(train, config.batch_size, augment=config.augment, seed=config.seed),
             eval_pipeline(val, config.batch_size), run=run, epochs=config.epochs,

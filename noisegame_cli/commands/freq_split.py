@@ -76,7 +76,7 @@ def run_eval(config: EvalConfig) -> dict:
     data = load_data(config)
     test = data.split("test")
     models = load_models(config, data, config.model_paths)
-    with experiment(config, model="+".join(models)) as run:
+    with experiment(config, model="+".join(models), data=data) as run:
         rows = []
         for label, model in models.items():
             print(f"evaluating {label}", flush=True)
@@ -144,7 +144,7 @@ def run_train(config: TrainConfig) -> dict:
         model = build_model(config.model, data.image_shape, data.num_classes, weights=config.weights, download=config.download)
         compile_classifier(model, learning_rate=config.learning_rate)
     to_part = view_transform(config.part, config.radius)
-    with experiment(config) as run:
+    with experiment(config, data=data) as run:
         history = fit_and_record(
             model,
             train_pipeline(train, config.batch_size, augment="none", seed=config.seed, transform=lambda x: to_part(x, 0)),
@@ -195,7 +195,7 @@ def run_smooth(config: SmoothConfig) -> dict:
     models = load_models(config, data, config.model_paths)
     for model in models.values():
         frequency.first_conv2d(model)  # a model without a convolution fails before the run starts
-    with experiment(config, model="+".join(models)) as run:
+    with experiment(config, model="+".join(models), data=data) as run:
         rows, kernels = [], {}
         for label, model in models.items():
             rows += [{**row, "model": label} for row in smoothing_rows(

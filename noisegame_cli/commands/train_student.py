@@ -70,7 +70,7 @@ def run(config: Config) -> dict:
             student = build_model(config.model, data.image_shape, data.num_classes, weights=config.weights, download=config.download)
         trainer = SelfTrainer(student, teacher, temperature=config.temperature, alpha=config.alpha)
         trainer.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    with experiment(config, model=student.name) as run:
+    with experiment(config, model=student.name, data=data) as run:
         noise = noise_layer(config.noise, config.strength, config.num_ops, config.seed)
         train_batches = paired_pipeline(train, config.batch_size, noise, augment=config.augment, seed=config.seed)
         validation = eval_pipeline(val, config.batch_size)

@@ -65,7 +65,7 @@ def run(config: Config) -> dict:
         model = build_model(config.model, data.image_shape, data.num_classes, dropout=config.dropout, batch_norm=config.batch_norm,
                             weights=config.weights, download=config.download)  # fmt: skip
         compile_classifier(model, learning_rate=config.learning_rate, ema=config.ema, soft_labels=soft_labels)
-    with experiment(config) as run:
+    with experiment(config, data=data) as run:
         corrupting = None
         if config.augment_corruptions:
             layer = RandomCorruption(measure.expand_corruptions(config.augment_corruptions), config.augment_severities, config.parameters,

@@ -59,7 +59,7 @@ TINY_ANNOTATIONS = Path("val") / "val_annotations.txt"
     layout=f"--data-dir holding the validation set as <wnid>/*.JPEG folders, or flat ILSVRC2012_val_*.JPEG with {GROUND_TRUTH_FILE} and {META_FILE} (image-net.org)",
 )
 def imagenet_dataset(argument: str, options: LoadOptions) -> Dataset:
-    return load_imagenet_validation(options.data_dir)
+    return load_imagenet_validation(options.data_dir, strict=options.strict)
 
 
 @register_dataset(
@@ -67,10 +67,10 @@ def imagenet_dataset(argument: str, options: LoadOptions) -> Dataset:
     layout=f"{TINY_FOLDER}/ (wnids.txt, train/<wnid>/images/, val/images/ + val_annotations.txt) in --data-dir or the Keras cache (cs231n.stanford.edu)",
 )
 def tiny_imagenet_dataset(argument: str, options: LoadOptions) -> Dataset:
-    return load_tiny_imagenet(options.data_dir, download=options.download)
+    return load_tiny_imagenet(options.data_dir, download=options.download, strict=options.strict)
 
 
-def load_imagenet_validation(data_dir: str | os.PathLike | None) -> Dataset:
+def load_imagenet_validation(data_dir: str | os.PathLike | None, *, strict: bool = False) -> Dataset:
     if data_dir is None:
         raise UserError("--dataset imagenet needs --data-dir (the validation images; see docs/datasets.md)")
     root = Path(data_dir)
@@ -80,7 +80,7 @@ def load_imagenet_validation(data_dir: str | os.PathLike | None) -> Dataset:
         class_names, files_by_class = _flat_validation(root)
     else:
         class_names, files_by_class = read_class_tree(root / "val" if (root / "val").is_dir() else root)
-    test = file_split(files_by_class, IMAGENET_SIZE, 3, resize="centre_crop")
+    test = file_split(files_by_class, IMAGENET_SIZE, 3, resize="centre_crop", strict=strict, where=f"imagenet in {root}")
     return Dataset("imagenet", None, None, test, class_names)
 
 
@@ -136,7 +136,7 @@ def read_synsets(path: Path) -> dict[int, str]:
     return leaves
 
 
-def load_tiny_imagenet(data_dir: str | os.PathLike | None = None, *, download: bool = False) -> Dataset:
+def load_tiny_imagenet(data_dir: str | os.PathLike | None = None, *, download: bool = False, strict: bool = False) -> Dataset:
     root = find_or_download(find_tiny_imagenet, data_dir, download, name="Tiny ImageNet", folder=TINY_FOLDER, marker="wnids.txt",
                             url=TINY_URL, archive="tiny-imagenet-200.zip")  # fmt: skip
     class_names = read_wnids(root / "wnids.txt")
@@ -147,8 +147,9 @@ def load_tiny_imagenet(data_dir: str | os.PathLike | None = None, *, download: b
     files = [class_files(train_root / wnid / "images") for wnid in class_names]
     train, val = divide_classes(train_root, class_names, files, (1 - HOLDOUT_FRACTION, HOLDOUT_FRACTION))
     size = first_image_size(files[0][0])
-    test = _tiny_validation(root, class_names, size)
-    return Dataset("tiny-imagenet", file_split(train, size, 3), file_split(val, size, 3), test, class_names)
+    test = _tiny_validation(root, class_names, size, strict)
+    return Dataset("tiny-imagenet", file_split(train, size, 3, strict=strict, where=f"{root} train"),
+                   file_split(val, size, 3, strict=strict, where=f"{root} train (held out)"), test, class_names)  # fmt: skip
 
 
 def find_tiny_imagenet(data_dir: str | os.PathLike | None) -> Path | None:
@@ -171,7 +172,7 @@ def read_wnids(path: Path) -> tuple[str, ...]:
     return tuple(sorted(wnids))
 
 
-def _tiny_validation(root: Path, class_names: tuple[str, ...], size: tuple[int, int]) -> FileSplit:
+def _tiny_validation(root: Path, class_names: tuple[str, ...], size: tuple[int, int], strict: bool = False) -> FileSplit:
     """The official validation images, labelled by ``val_annotations.txt`` (file, wnid, box)."""
     annotations, images = root / TINY_ANNOTATIONS, root / "val" / "images"
     if not annotations.is_file():
@@ -195,4 +196,4 @@ def _tiny_validation(root: Path, class_names: tuple[str, ...], size: tuple[int, 
     missing = next((path for path in paths if not Path(path).is_file()), None)
     if missing is not None:
         raise UserError(f"{annotations} lists {Path(missing).name}, which is not in {images}")
-    return file_split(files_by_class, size, 3)
+    return file_split(files_by_class, size, 3, strict=strict, where=f"{root} val")

@@ -41,7 +41,7 @@ WRITER_THREADS = 4  # Pillow releases the GIL while it encodes, so threads can o
     layout="--data-dir holding <corruption>/<severity 1-5>/<wnid>/*.JPEG, 224x224 (Zenodo record 2235448)",
 )
 def imagenet_c_dataset(argument: str, options: LoadOptions) -> CorruptedDataset:
-    return folder_corrupted_dataset("imagenet-c", options.data_dir, parameters="imagenet-c", clean_source="imagenet")
+    return folder_corrupted_dataset("imagenet-c", options.data_dir, parameters="imagenet-c", clean_source="imagenet", strict=options.strict)
 
 
 @register_dataset(
@@ -50,11 +50,15 @@ def imagenet_c_dataset(argument: str, options: LoadOptions) -> CorruptedDataset:
     layout="--data-dir holding <corruption>/<severity 1-5>/<wnid>/*.JPEG, 64x64 (Zenodo record 2536630)",
 )
 def tiny_imagenet_c_dataset(argument: str, options: LoadOptions) -> CorruptedDataset:
-    return folder_corrupted_dataset("tiny-imagenet-c", options.data_dir, parameters="tiny-imagenet-c", clean_source="tiny-imagenet")
+    return folder_corrupted_dataset("tiny-imagenet-c", options.data_dir, parameters="tiny-imagenet-c", clean_source="tiny-imagenet",
+                                    strict=options.strict)  # fmt: skip
 
 
-def folder_corrupted_dataset(name: str, data_dir: str | os.PathLike | None, *, parameters: str, clean_source: str | None) -> CorruptedDataset:
-    """A copy in the ImageNet-C folder layout as a ``CorruptedDataset`` of streamed splits."""
+def folder_corrupted_dataset(
+    name: str, data_dir: str | os.PathLike | None, *, parameters: str, clean_source: str | None, strict: bool = False
+) -> CorruptedDataset:
+    """A copy in the ImageNet-C folder layout as a ``CorruptedDataset`` of streamed splits (each part's
+    files checked as it is loaded: see ``folders.file_split``)."""
     if data_dir is None:
         raise UserError(f"--dataset {name} needs --data-dir (the folder of <corruption>/<severity>/<class>/ images)")
     root = Path(data_dir)
@@ -74,7 +78,7 @@ def folder_corrupted_dataset(name: str, data_dir: str | os.PathLike | None, *, p
         folder = part_folder(root, corruption, severity)
         if not folder.is_dir():
             raise UserError(f"{name} part missing: {folder}")
-        return file_split(_part_files(folder, class_names, listed is not None, first), (height, width), channels)
+        return file_split(_part_files(folder, class_names, listed is not None, first), (height, width), channels, strict=strict, where=str(folder))
 
     return CorruptedDataset(
         name, corruptions, (height, width, channels), len(class_names), load,
