@@ -335,7 +335,7 @@ class TrainingOptions(Config):
     strategy: str = setting("default", "tf.distribute strategy: one device, mirrored over local devices, multi-worker from TF_CONFIG, or TPU.",
                             choices=STRATEGIES)
     resume: str | None = setting(None, "Continue an interrupted run in its own directory, from its last finished epoch and its saved config.",
-                                 check=checks.existing_dir, show_default=False)
+                                 check=checks.writable_existing_dir, show_default=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -411,7 +411,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 def load_saved_config(run_dir: str | Path, command: str) -> dict[str, Any]:
     """The resolved config of an unfinished run of ``command``, as the base for ``--resume``."""
     run_dir = Path(run_dir)
-    checks.existing_dir(str(run_dir), "--resume")
+    checks.writable_existing_dir(str(run_dir), "--resume")
     try:
         saved = json.loads((run_dir / "config.json").read_text())
         status = json.loads((run_dir / "status.json").read_text())["status"]

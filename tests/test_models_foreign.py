@@ -245,7 +245,7 @@ def test_application_weights_that_cannot_classify_the_data_end_in_one_line(invok
     assert_one_line_error(invoke("fgsm", "eval", *DATA, "--runs-dir", runs_dir, "--model-path", "app:MobileNetV2:missing.h5"),
                           "no weights file missing.h5")  # fmt: skip
     assert_one_line_error(invoke("fgsm", "eval", *DATA, "--runs-dir", runs_dir, "--model-path", "app:NoSuchNet"),
-                          "unknown application 'NoSuchNet'")  # fmt: skip
+                          "--model-path app:NoSuchNet: unknown application")  # fmt: skip
 
 
 def test_an_application_with_local_weights_matches_its_network(invoke, runs_dir, tmp_path):

@@ -63,7 +63,7 @@ class Config(SavedModelOptions, DataOptions, RunOptions):
     square_queries: int | None = setting(None, "Square Attack queries instead of the version's 5000 (a quick look; not "
                                          "comparable with published numbers).", check=checks.at_least(1), show_default=False)
     resume: str | None = setting(None, "Continue an interrupted benchmark in its own directory, after its last finished chunk.",
-                                 check=checks.existing_dir, show_default=False)
+                                 check=checks.writable_existing_dir, show_default=False)
 
     def __post_init__(self) -> None:
         if self.eps is None and self.threat_model in measure.DEFAULT_EPS:  # the default follows the threat model

@@ -79,7 +79,10 @@ def split_application(spec: str, flag: str = "--model-path") -> tuple[str, str |
     """The network's Keras name and the weights (None where not given) of ``app:NAME[:WEIGHTS]``;
     a ``UserError`` for an unknown network or a weights file that does not exist."""
     name, _, weights = str(spec)[len(PREFIX):].partition(":")
-    network = check_application(PREFIX + name)
+    try:
+        network = check_application(PREFIX + name)
+    except UserError as error:
+        raise UserError(f"{flag} {spec}: {error}") from None
     weights = weights or None
     if weights not in (None, "imagenet", "none") and not Path(weights).is_file():
         raise UserError(f"{flag} {spec}: no weights file {weights} (or use imagenet)")
