@@ -310,15 +310,18 @@ def saved_model_extractor(
     return FeatureExtractor(name, keras.Model(inputs, features(x), name=f"{name}_style"), style, content)
 
 
-def stage_output_names(network_name: str) -> list[str]:
+def stage_output_names(network_name: str, network: keras.Model | None = None) -> list[str]:
     """The last layer at each spatial resolution of a keras.applications network (its stage outputs),
-    found on a 224x224 copy with random weights, in order."""
+    found on a 224x224 copy with random weights, in order; named as in ``network`` (the same network
+    built for any size) where given: layers Keras names itself (``normalization_2``) are numbered
+    anew in each copy, so they are matched by position."""
     probe = application_backbone(network_name, input_shape=(224, 224, 3))
-    last_at_size: dict[tuple, str] = {}
-    for layer in probe.layers[1:]:
+    last_at_size: dict[tuple, int] = {}
+    for index, layer in enumerate(probe.layers[1:], start=1):
         if _is_feature_map(layer):
-            last_at_size[tuple(layer.output.shape[1:3])] = layer.name
-    return list(last_at_size.values())
+            last_at_size[tuple(layer.output.shape[1:3])] = index
+    layers = (network or probe).layers
+    return [layers[index].name for index in last_at_size.values()]
 
 
 def app_extractor(
@@ -333,7 +336,7 @@ def app_extractor(
     own preprocessing); layers default to its stage outputs, content from the last but one."""
     network_name = check_application(name)
     network = application_backbone(name, weights=weights, download=download)
-    stages = stage_output_names(name)
+    stages = stage_output_names(name, network)
     style, content = choose_layers(network, style_layers, content_layer, default_style=stages,
                                    default_content=stages[-2] if len(stages) > 1 else None, what=network_name)  # fmt: skip
     inputs = keras.Input(shape=(None, None, 3), name="images")

@@ -248,6 +248,7 @@ def test_application_weights_that_cannot_classify_the_data_end_in_one_line(invok
                           "--model-path app:NoSuchNet: unknown application")  # fmt: skip
 
 
+@pytest.mark.slow
 def test_an_application_with_local_weights_matches_its_network(invoke, runs_dir, tmp_path):
     """app:NAME:FILE: the keras.applications network with its own preprocess_input inside (resized to its
     native 224 x 224, so only 4 images)."""
