@@ -93,7 +93,9 @@ def zoo(tmp_path_factory):
     unit = _trained(lambda x: x, name="unit")  # trained on 0..1 inputs (RobustBench's convention)
     normalised = _trained(lambda x: (x - np.float32(MEAN)) / np.float32(STD), name="normalised")
     symmetric = _trained(lambda x: 2 * x - 1, name="symmetric")  # -1..1, as MobileNet's preprocess_input
-    softmax = _trained(lambda x: x * 255, softmax=True, name="softmax")  # 0..255 pixels in, probabilities out
+    # 0..255 pixels in, not normalised, probabilities out: saturated and scale-free, so it keeps its accuracy at
+    # 0..1 too; the check must still stay quiet (its loss is lowest where it was trained)
+    softmax = _trained(lambda x: x * 255, softmax=True, name="softmax")
     unit.save(root / "unit.keras")
     unit.save(root / "unit.h5")
     unit.save_weights(root / "unit.weights.h5")
@@ -268,3 +270,19 @@ def test_an_application_with_local_weights_matches_its_network(invoke, runs_dir,
     assert [accuracy[0.0], accuracy[EPS]] == pytest.approx([clean, fgsm], abs=1 / count + 1e-9)
     loaded = load_checked(f"app:MobileNetV3Small:{tmp_path / 'mobilenet.weights.h5'}", _digits(), say=None)
     np.testing.assert_allclose(loaded(images.astype(np.float32)), network(images.astype(np.float32)), rtol=1e-5, atol=1e-5)
+
+
+def test_the_input_options_travel_in_recipes_and_resumed_configs(tmp_path):
+    from noisegame_cli.commands.fgsm import TrainConfig
+    from noisegame_cli.config import load_config_file, load_saved_config, resolve_config
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("input-range: 0-1\nmean: [0.2, 0.3, 0.4]\nstd: 0.3,0.25,0.2\nmodel-path: app:MobileNetV2\n")
+    config = resolve_config(TrainConfig, load_config_file(recipe), {"epochs": 2})
+    assert config.input_scale.flags == "--input-range 0-1 --mean 0.2,0.3,0.4 --std 0.3,0.25,0.2"
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(config.to_dict()))
+    (run / "status.json").write_text(json.dumps({"status": "interrupted"}))
+    resumed = resolve_config(TrainConfig, {}, load_saved_config(run, "fgsm-train"))
+    assert resumed.input_scale == config.input_scale and resumed.model_path == "app:MobileNetV2"

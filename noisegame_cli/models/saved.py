@@ -303,13 +303,6 @@ def unique_labels(paths) -> dict[str, str]:
     return labelled
 
 
-def load_labelled(paths, data, load: Callable | None = None) -> dict[str, keras.Model]:
-    """Saved models checked against ``data``, keyed by a label unique among them; ``load(path)`` loads
-    one (default: ``load_checked`` with no wrapping)."""
-    load = load or (lambda path: load_checked(path, data))
-    return {label: load(path) for label, path in unique_labels(paths).items()}
-
-
 def load_denoiser(path: str | os.PathLike, image_shape) -> keras.Model:
     """Load a saved image-to-image model (a denoiser) and check it takes and returns ``image_shape`` images."""
     model = load_saved(path)

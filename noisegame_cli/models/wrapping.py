@@ -107,14 +107,15 @@ def _before_softmax(model: keras.Model) -> keras.Model | None:
         return None
     if not outputs or len(outputs) != 1:
         return None
-    history = getattr(outputs[0], "_keras_history", None)
-    layer = getattr(history, "operation", None)
+    layer = getattr(getattr(outputs[0], "_keras_history", None), "operation", None)  # the layer that made the output
     if layer is None or not _is_softmax(layer):
         return None
-    node = layer._inbound_nodes[history.node_index]
-    if len(node.input_tensors) != 1:
+    try:
+        before = layer.input
+    except (AttributeError, ValueError):  # a layer called more than once has no single input
         return None
-    before = node.input_tensors[0]
+    if not hasattr(before, "shape"):
+        return None
     if not isinstance(layer, (keras.layers.Softmax, keras.layers.Activation)):  # Dense, Conv...: the same layer without its activation
         twin = layer.__class__.from_config({**layer.get_config(), "activation": "linear", "name": f"{layer.name}_logits"})
         before = twin(before)
