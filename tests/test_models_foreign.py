@@ -18,7 +18,7 @@ import tensorflow as tf
 from conftest import only_run_dir
 from helpers import assert_one_line_error
 from noisegame_cli.data import load_dataset
-from noisegame_cli.models import build_model, load_checked
+from noisegame_cli.models import InputScale, build_model, copy_classifier, load_checked
 from noisegame_cli.models.wrapping import wrapping_of
 
 SIZE = 32  # digits' own size
@@ -53,6 +53,12 @@ def _trained(preprocess, *, softmax: bool = False, name: str) -> keras.Model:
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=not softmax))
     model.fit(preprocess(digits.train.images.astype(np.float32) / 255), digits.train.labels, batch_size=64, epochs=3, verbose=0)
     return model
+
+
+def _expecting(model: keras.Model, *, scale, offset, name: str) -> keras.Model:
+    """``model`` (trained on 0..1) behind ``x * scale + offset``: a model that expects the inputs this maps back to 0..1."""
+    inputs = keras.Input((SIZE, SIZE, 3))
+    return keras.Model(inputs, model(keras.layers.Rescaling(scale, offset)(inputs)), name=name)
 
 
 def _pixels_model() -> keras.Model:
@@ -91,8 +97,9 @@ def zoo(tmp_path_factory):
     reference maps 0..1 images to what the user's model returns."""
     root = tmp_path_factory.mktemp("zoo")
     unit = _trained(lambda x: x, name="unit")  # trained on 0..1 inputs (RobustBench's convention)
-    normalised = _trained(lambda x: (x - np.float32(MEAN)) / np.float32(STD), name="normalised")
-    symmetric = _trained(lambda x: 2 * x - 1, name="symmetric")  # -1..1, as MobileNet's preprocess_input
+    # The same network behind the inverse of a normalisation: models that expect normalised or -1..1 inputs
+    normalised = _expecting(unit, scale=np.float32(STD), offset=np.float32(MEAN), name="normalised")
+    symmetric = _expecting(unit, scale=0.5, offset=0.5, name="symmetric")  # -1..1, as MobileNet's preprocess_input
     # 0..255 pixels in, not normalised, probabilities out: saturated and scale-free, so it keeps its accuracy at
     # 0..1 too; the check must still stay quiet (its loss is lowest where it was trained)
     softmax = _trained(lambda x: x * 255, softmax=True, name="softmax")
@@ -209,13 +216,18 @@ def test_a_model_at_chance_under_the_given_range_is_flagged(zoo, invoke, runs_di
     assert len(warning) == 1 and "clean accuracy" in warning[0] and "seems to expect --input-range 0-255" in warning[0], output
 
 
-def test_the_wrapping_travels_in_a_fine_tuned_copy(zoo, invoke, runs_dir, test_images):
+def test_the_wrapping_travels_in_a_fine_tuned_copy(zoo, test_images, tmp_path):
+    """What fgsm train, adv-noise and train-student --init-from-teacher train and save: a copy that takes 0..255
+    pixels with the normalisation inside, and says so."""
     source, flags, reference, _ = zoo["mean/std"]
-    result = invoke("fgsm", "train", *DATA, "--runs-dir", runs_dir, "--model-path", source, *flags, "--epochs", "1",
-                    "--epsilons", "0", "--train-epsilon", "0")  # fmt: skip
-    assert result.exit_code == 0, result.output
-    trained = keras.models.load_model(only_run_dir(runs_dir, "fgsm-train") / "model.keras")
-    assert wrapping_of(trained)["mean"] == list(MEAN)  # a 0..255 model now, its normalisation inside
+    scale = InputScale("0-1", MEAN, STD)
+    copy = copy_classifier(load_checked(source, _digits(), scale=scale, say=None))
+    copy.save(tmp_path / "model.keras")
+    saved = keras.models.load_model(tmp_path / "model.keras")
+    images = test_images[0]
+    np.testing.assert_allclose(saved(images * 255), reference(images), rtol=1e-4, atol=1e-4)
+    assert wrapping_of(saved) == {"input_range": "0-1", "mean": list(MEAN), "std": list(STD), "outputs": "logits",
+                                  "preprocess_input": None, "signature": None}  # fmt: skip
 
 
 @pytest.mark.parametrize(("flags", "message"), [

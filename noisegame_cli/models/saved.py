@@ -98,15 +98,18 @@ def _unreadable(path: Path, error: Exception) -> UserError:
     return UserError(f"{path} is not a readable Keras model ({type(error).__name__}: {error})".splitlines()[0])
 
 
-def load_saved(path: str | os.PathLike, say: Say | None = None) -> keras.Model:
+ARCHITECTURE_HINT = "give its architecture with --architecture NAME (a registered model or app:NAME) or --architecture FILE.json (model.to_json())"
+
+
+def load_saved(path: str | os.PathLike, say: Say | None = None, *, weights_only_hint: str = ARCHITECTURE_HINT) -> keras.Model:
     """A saved model of any of the whole-model kinds (a file, a run directory, a SavedModel folder),
-    as it is, without its training state; ``say`` hears which SavedModel endpoint is called."""
+    as it is, without its training state; ``say`` hears which SavedModel endpoint is called, and
+    ``weights_only_hint`` ends the line refusing a weights-only file."""
     import noisegame_cli.models  # noqa: F401  (registers this project's custom layers before deserialising)
 
     model_file = resolve_model_file(path)
     if holds_weights_only(model_file):
-        raise UserError(f"{model_file} holds weights only: give its architecture with --architecture NAME (a registered model or "
-                        "app:NAME) or --architecture FILE.json (model.to_json())")  # fmt: skip
+        raise UserError(f"{model_file} holds weights only: {weights_only_hint}")
     try:
         if model_file.is_dir():
             return _saved_model_classifier(model_file, say)
@@ -166,8 +169,9 @@ def check_classifier(model, what: str) -> None:
 
 def load_classifier(path: str | os.PathLike) -> keras.Model:
     """A saved classifier file, run directory or SavedModel as it is (logits out, rank-2), without data
-    to check it against; ``load_checked`` is the loader commands use."""
-    model = load_saved(path)
+    to check it against (no weights-only file: building its architecture needs the data's shape and
+    classes); ``load_checked`` is the loader commands use."""
+    model = load_saved(path, weights_only_hint="save the whole model (model.save('model.keras')) to use it here")
     check_classifier(model, str(resolve_model_file(path)))
     return model
 
