@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import only_run_dir
-from fabricate import save_image, smooth_images, write_class_tree
+from fabricate import smooth_images, write_class_tree
 from helpers import assert_one_line_error
 from noisegame_cli.data import load_dataset
 from noisegame_cli.errors import UserError

@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-from typing import Callable
-
 import keras
 import numpy as np
 
@@ -23,7 +21,6 @@ PROBABILITY_TOLERANCE = 1e-4  # how far from 1 a row of float32 probabilities ma
 # The smallest probability the log keeps (float32's smallest normal number): below it log() would
 # be -inf and its gradient undefined.
 SMALLEST_PROBABILITY = float(np.finfo(np.float32).tiny)
-Say = Callable[[str], None]
 
 
 @keras.saving.register_keras_serializable(package="noisegame")
