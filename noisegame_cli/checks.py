@@ -7,7 +7,7 @@ once, whether it came from a flag, a YAML recipe or a saved config.
 
 from __future__ import annotations
 
-import os
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -133,14 +133,39 @@ def writable_dir(value, flag) -> None:
         _creatable(path, path, flag, "folder")
 
 
+PROBE_BYTES = 4096  # written (then deleted) to see that a folder takes a file: one block of a full disk
+
+
+def write_problem(folder: Path) -> str | None:
+    """Why a small file cannot be written in ``folder`` (None when it can), found by writing one:
+    ``os.access`` says yes to root whatever the permissions, and nothing of a full disk."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".noisegame-write-test-") as probe:
+            probe.write(b"\0" * PROBE_BYTES)
+            probe.flush()
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
 def _creatable(path: Path, folder: Path, flag: str, what: str) -> None:
-    """``folder`` (``path`` itself or its parent) exists writable, or its nearest existing ancestor is a
-    writable folder; the message names the path the user gave."""
+    """``folder`` (``path`` itself or its parent) exists and takes a file, or its nearest existing
+    ancestor does (so it can be created); the message names the path the user gave."""
     anchor = _nearest_existing(folder)
     if not anchor.is_dir():
         raise UserError(f"{flag} {path}: {anchor} is a file, so the {what} cannot be created")
-    if not os.access(anchor, os.W_OK | os.X_OK):
-        raise UserError(f"{flag} {path}: {anchor} is not writable")
+    problem = write_problem(anchor)
+    if problem is not None:
+        raise UserError(f"{flag} {path}: {anchor} is not writable ({problem})")
+
+
+def writable_existing_dir(value, flag) -> None:
+    """A folder that exists and takes a file (a run directory to resume)."""
+    existing_dir(value, flag)
+    for item in _each(value):
+        problem = write_problem(Path(item))
+        if problem is not None:
+            raise UserError(f"{flag} {item}: is not writable ({problem})")
 
 
 def writable_file(value, flag) -> None:
@@ -150,7 +175,11 @@ def writable_file(value, flag) -> None:
         if path.is_dir():
             raise UserError(f"{flag} {path}: is a folder, not a file")
         if path.exists():
-            if not os.access(path, os.W_OK):
-                raise UserError(f"{flag} {path}: is not writable")
+            try:
+                with open(path, "ab"):  # appending nothing changes nothing
+                    pass
+            except OSError as error:
+                raise UserError(f"{flag} {path}: is not writable ({error.strerror or error})") from None
+            _creatable(path, path.parent, flag, "file")  # a full disk: the appended rows need room
             continue
         _creatable(path, path.parent, flag, "file")

@@ -25,6 +25,7 @@ from noisegame_cli import checks
 from noisegame_cli.corruptions import names
 from noisegame_cli.corruptions.parameters import PARAMETER_SETS, check_set_has
 from noisegame_cli.errors import UserError
+from noisegame_cli.input_scale import INPUT_RANGES, InputScale, check_input_scale
 from noisegame_cli.sections import Section
 
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
@@ -176,6 +177,9 @@ class Config:
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             check_field(field, getattr(self, field.name))
+        for klass in type(self).__mro__:  # an option group's own cross-field checks, whatever a command's validate does
+            if "validate_group" in klass.__dict__:
+                klass.__dict__["validate_group"](self)
         self.validate()
 
     def validate(self) -> None:
@@ -272,7 +276,7 @@ class DataOptions(Config):
                            check=_check_dataset_spec)
     data_dir: str | None = setting(None, "Folder with the dataset files [default: the usual cache].", check=checks.existing_path,
                                    show_default=False)
-    download: bool = setting(False, "Allow downloading the dataset where its library offers it.")
+    download: bool = setting(False, "Allow downloading the dataset where its library offers it (and app:NAME's ImageNet weights).")
     limit: int | None = setting(None, "Use at most this many examples of each split.", check=checks.at_least(1))
     batch_size: int = setting(128, "Global batch size (summed over replicas).", check=checks.at_least(1))
     image_size: tuple[int, int] | None = setting(None, "Resize images read from files to HxW (or one number) [default: the files' size].",
@@ -280,10 +284,12 @@ class DataOptions(Config):
     channels: int | None = setting(None, "1 (grey) or 3 (colour): convert the images [default: as stored].",
                                    check=checks.one_of((1, 3), what="--channels value"), show_default=False)
     labels: str | None = setting(None, "Label set where a dataset has several (cifar100: fine or coarse).", show_default=False)
+    strict: bool = setting(False, "Refuse a folder of image files holding a damaged or unreadable one (default: skip it with a warning).")
 
     def load_options(self) -> dict[str, Any]:
         """The keyword arguments of ``data.load_dataset`` / ``load_corrupted_dataset`` besides the spec."""
-        return {"data_dir": self.data_dir, "image_size": self.image_size, "channels": self.channels, "labels": self.labels}
+        return {"data_dir": self.data_dir, "image_size": self.image_size, "channels": self.channels, "labels": self.labels,
+                "strict": self.strict}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,6 +305,51 @@ class ModelOptions(Config):
                                   show_default=False)
 
 
+def check_model_source(value, flag) -> None:
+    """A saved model: an existing file or folder, or ``app:NAME[:WEIGHTS]`` (a known network, weights that exist)."""
+    from noisegame_cli.models.saved import check_model_source as check
+
+    check(value, flag)
+
+
+def _check_architecture(value, flag) -> None:
+    from noisegame_cli.models.saved import check_architecture
+
+    check_architecture(value, flag)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputOptions(Config):
+    """What a saved model (``--model-path``, ``--teacher``, ``--classifier``, ``--extractor-path``) expects;
+    it is wrapped once so it takes 0..255 pixels like every model here (``models.wrapping``)."""
+
+    option_group: ClassVar[str] = "model"
+
+    input_range: str = setting("0-255", "The input the saved model was trained on: 0-255 pixels (this project's models, app:NAME), "
+                               "0-1 (RobustBench, AutoAttack), or -1-1.", choices=INPUT_RANGES)
+    mean: tuple[float, ...] | None = setting(None, "Per-channel mean R,G,B on the 0..1 scale, subtracted after --input-range 0-1 "
+                                             "(torchvision's Normalize; with --std).", metavar="R,G,B", show_default=False)
+    std: tuple[float, ...] | None = setting(None, "Per-channel std R,G,B on the 0..1 scale, divided by after --mean.", metavar="R,G,B",
+                                            show_default=False)
+
+    def validate_group(self) -> None:
+        check_input_scale(self.input_range, self.mean, self.std)  # counts, std > 0, mean/std together and with 0-1
+
+    @property
+    def input_scale(self) -> InputScale:
+        return InputScale(self.input_range, self.mean, self.std)
+
+
+@dataclasses.dataclass(frozen=True)
+class SavedModelOptions(InputOptions):
+    """``InputOptions`` and, for a weights-only file, the architecture to build for the dataset's images and classes."""
+
+    option_group: ClassVar[str] = "model"
+
+    architecture: str | None = setting(None, "For a weights-only saved model (.weights.h5, Keras 2 save_weights .h5): a registered "
+                                       "model, app:NAME, or a model.to_json() FILE.json.", check=_check_architecture, show_default=False)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingOptions(Config):
     """How long and how fast a model trains, on which devices, and resuming."""
@@ -311,7 +362,7 @@ class TrainingOptions(Config):
     strategy: str = setting("default", "tf.distribute strategy: one device, mirrored over local devices, multi-worker from TF_CONFIG, or TPU.",
                             choices=STRATEGIES)
     resume: str | None = setting(None, "Continue an interrupted run in its own directory, from its last finished epoch and its saved config.",
-                                 check=checks.existing_dir, show_default=False)
+                                 check=checks.writable_existing_dir, show_default=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -360,7 +411,7 @@ class CorruptionEvalOptions(Config):
     parameters: str | None = setting(None, "Corruption parameters of this published benchmark [default: the set whose native size is "
                                      "nearest the images'].", choices=_parameter_set_names, show_default=False)
 
-    def validate(self) -> None:
+    def validate_group(self) -> None:
         check_corruption_set(self.corruptions, self.parameters)
 
 
@@ -403,7 +454,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 def load_saved_config(run_dir: str | Path, command: str) -> dict[str, Any]:
     """The resolved config of an unfinished run of ``command``, as the base for ``--resume``."""
     run_dir = Path(run_dir)
-    checks.existing_dir(str(run_dir), "--resume")
+    checks.writable_existing_dir(str(run_dir), "--resume")
     try:
         saved = json.loads((run_dir / "config.json").read_text())
         status = json.loads((run_dir / "status.json").read_text())["status"]

@@ -268,14 +268,15 @@ def recorded_run(
     seed: int,
     deterministic: bool = True,
     existing: str | os.PathLike | None = None,
+    data_record: Mapping | None = None,
 ) -> Iterator[Run]:
-    """Open a run directory (or reopen ``existing`` to resume it), record config and environment,
-    and mark the outcome on exit."""
+    """Open a run directory (or reopen ``existing`` to resume it), record config and environment (with
+    ``data_record``, what the data loading found, under ``data``), and mark the outcome on exit."""
     directory = Path(existing) if existing else create_run_directory(runs_dir, command, name)
     run = Run(directory, command, dataset, model)
     run.mark("running")
     run.write_json("config.json", dict(config))
-    run.write_json("env.json", environment_record(seed, deterministic))
+    run.write_json("env.json", {**environment_record(seed, deterministic), **({"data": dict(data_record)} if data_record else {})})
     try:
         yield run
     except KeyboardInterrupt:

@@ -125,15 +125,15 @@ def test_jpeg_gif_and_sizes_from_the_first_image(tmp_path):
         (lambda root: fabricate.save_image(np.zeros((8, 10, 3), np.uint8), root / "val" / "fish" / "f.png"), "val has other classes than the training split (extra fish)"),
         (lambda root: shutil.rmtree(root / "test" / "cat"), "test has other classes than the training split (missing cat)"),
         (lambda root: [path.unlink() for path in (root / "test" / "cat").iterdir()], "class folder"),
-        (lambda root: (root / "train" / "dog" / "dog_001.png").write_bytes(b"plain text"), "dog_001.png is not a JPEG, PNG, BMP or GIF image"),
-        (lambda root: (root / "train" / "dog" / "dog_002.png").write_bytes(b""), "dog_002.png is not a JPEG, PNG, BMP or GIF image (empty file)"),
+        (lambda root: (root / "train" / "dog" / "dog_001.png").write_bytes(b"plain text"), "dog_001.png: not an image Pillow or TensorFlow can read"),
+        (lambda root: (root / "train" / "dog" / "dog_002.png").write_bytes(b""), "dog_002.png: empty file (--strict refuses"),
     ],
 )
 def test_folder_bad_layouts(split_folder, damage, message):
     root, _ = split_folder
     damage(root)
     with raises(message):
-        load_dataset(f"folder:{root}")
+        load_dataset(f"folder:{root}", strict=True)
 
 
 def test_folder_empty_class_and_missing_path(tmp_path):
@@ -184,14 +184,14 @@ def test_tiny_imagenet_from_the_keras_cache(tmp_path, monkeypatch):
         (lambda base: (base / "val" / "images" / "val_1.JPEG").unlink(), "lists 6 images but"),
         (lambda base: (base / "train" / "n09999999" / "images").mkdir(parents=True), "has other classes than wnids.txt (extra n09999999)"),
         (lambda base: (base / "wnids.txt").write_text("n01443537\nn01443537\n"), "lists a wnid twice"),
-        (lambda base: (base / "val" / "images" / "val_2.JPEG").write_bytes(b"GIF9 nonsense"), "val_2.JPEG is not a JPEG, PNG, BMP or GIF image"),
+        (lambda base: (base / "val" / "images" / "val_2.JPEG").write_bytes(b"GIF9 nonsense"), "val_2.JPEG: not an image Pillow or TensorFlow can read"),
     ],
 )
 def test_tiny_imagenet_bad_files(tmp_path, damage, message):
     written = fabricate.write_tiny_imagenet(tmp_path)
     damage(written["root"])
     with raises(message):
-        load_dataset("tiny-imagenet", tmp_path)
+        load_dataset("tiny-imagenet", tmp_path, strict=True)
 
 
 # --- ImageNet validation -------------------------------------------------------------------------

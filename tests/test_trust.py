@@ -23,11 +23,12 @@ from helpers import assert_one_line_error, quick_digits_model
 from noisegame_cli import checks
 from noisegame_cli.cli import cli
 from noisegame_cli.commands import COMMANDS
-from noisegame_cli.config import field_kinds, flag_name
+from noisegame_cli.config import check_model_source, field_kinds, flag_name
 from noisegame_cli.runs import metrics_frame, recorded_run
 
 ROOT = Path(__file__).resolve().parents[1]
-PATH_CHECKS = (checks.existing_file, checks.existing_dir, checks.existing_path, checks.writable_dir, checks.writable_file)
+PATH_CHECKS = (checks.existing_file, checks.existing_dir, checks.existing_path, checks.writable_dir, checks.writable_file,
+               checks.writable_existing_dir, check_model_source)
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
@@ -259,8 +260,10 @@ BAD_PATHS = {
     checks.existing_file: [("missing", "no such"), ("folder", "is a folder")],
     checks.existing_dir: [("missing", "no such folder"), ("file", "is a file")],
     checks.existing_path: [("missing", "no such")],
-    checks.writable_dir: [("file", "is a file"), ("below-file", "cannot be created"), ("read-only", "not writable")],
-    checks.writable_file: [("folder", "is a folder"), ("below-file", "cannot be created"), ("read-only", "not writable")],
+    checks.writable_dir: [("file", "is a file"), ("below-file", "cannot be created"), ("read-only", "not writable"), ("system", "not writable")],
+    checks.writable_file: [("folder", "is a folder"), ("below-file", "cannot be created"), ("read-only", "not writable"), ("system", "not writable")],
+    checks.writable_existing_dir: [("missing", "no such folder"), ("file", "is a file"), ("system-folder", "is not writable")],
+    check_model_source: [("missing", "no such"), ("unknown-application", "unknown application")],
 }
 
 
@@ -289,6 +292,9 @@ def bad_path(scratch: Path, kind: str) -> Path:
         "file": scratch / "a-file",
         "below-file": scratch / "a-file" / "below" / "results.csv",
         "read-only": locked / "results.csv",
+        "system": Path("/proc/noisegame-test/results.csv"),  # a system folder: no file can be made there, not even by root
+        "system-folder": Path("/proc/self"),
+        "unknown-application": "app:NoSuchNetwork",
     }[kind]
 
 

@@ -11,6 +11,17 @@ Each check returns a ``Flag`` (which check, one line saying what was seen and wh
 - ``check_square``: the gradient-free Square Attack broke points that every gradient attack before it
   missed (more than 0.2 % of all points): another sign of gradient masking.
 
+And one that runs before any attack, on any model a command loads:
+
+- ``check_input_range``: the model seems to be fed another input range than the one it was trained on:
+  its clean accuracy is near chance but clearly higher under another range, or its outputs are saturated
+  (zero input gradient, or a softmax one-hot to float precision, for most correctly classified points)
+  where another range keeps the accuracy without saturating and with a clearly lower cross-entropy. A 0..1
+  model fed 0..255 pixels keeps its accuracy with 255 times larger logits, and gradient attacks then report
+  a robustness it does not have. The loss tells the range it was trained at: a ReLU network without
+  normalisation trained on raw 0..255 pixels is saturated as well and keeps its accuracy at 0..1, but its
+  training made its loss lowest at 0..255 (its 255 times smaller logits at 0..1 are near uniform).
+
 The original's check for dynamic (input-dependent, test-time-optimising) defences traces PyTorch calls
 and is not available for TensorFlow models there either; it has no counterpart here.
 """
@@ -18,6 +29,7 @@ and is not available for TensorFlow models there either; it has no counterpart h
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import tensorflow as tf
@@ -129,3 +141,74 @@ def check_square(robust_accuracy: dict[str, float], tolerance: float = 0.002) ->
         "evaluation may be unreliable (gradient masking); consider Square with more queries and restarts, "
         "or an adaptive attack",
     )
+
+
+# check_input_range: accuracy within this many points of chance is "near chance"; another range must
+# beat it by this many points to be "clearly higher"; "most" correct points is this share of them;
+# another range saturates "clearly less" with this share fewer, at an accuracy at most this much lower
+# and a mean cross-entropy at most this fraction of the one asked for.
+NEAR_CHANCE = 0.10
+CLEARLY_HIGHER = 0.20
+MOST = 0.5
+CLEARLY_LESS = 0.25
+SAME_ACCURACY = 0.05
+LOWER_LOSS = 0.5
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one batch shows of a model: its accuracy, its mean cross-entropy, and the share of its correctly
+    classified points whose outputs are saturated (an exactly zero cross-entropy gradient, or a softmax
+    one-hot in float32)."""
+
+    accuracy: float
+    loss: float
+    saturated: float
+    correct: int
+    saturated_count: int
+    classes: int
+
+
+def read_outputs(model, images, labels) -> Reading:
+    images, labels = as_inputs(images, labels)
+    x = images / 255.0
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = tf.cast(logits_of(model, x), tf.float32)
+        losses = cross_entropy(labels, logits)
+        total = tf.reduce_sum(losses)
+    gradient = tape.gradient(total, x, unconnected_gradients=ZERO_GRADIENT).numpy().reshape(len(labels), -1)
+    correct = (predictions(logits) == labels).numpy()
+    one_hot = tf.reduce_max(tf.nn.softmax(logits), axis=-1).numpy() == 1.0
+    saturated = int(np.sum(correct & ((np.abs(gradient).max(axis=1) == 0) | one_hot)))
+    count = int(correct.sum())
+    return Reading(count / len(correct), float(np.mean(losses)), saturated / max(count, 1), count, saturated, int(logits.shape[-1]))
+
+
+def check_input_range(model, images, labels, given: str, alternatives: Mapping[str, object]) -> Flag | None:
+    """``model`` read as asked (``given``: the options, e.g. ``--input-range 0-255``) against the same
+    network behind each of ``alternatives`` (options -> model), on one batch of correctly labelled
+    images; a flag naming the options that seem right, or None."""
+    images, labels = as_inputs(images, labels)
+    here = read_outputs(model, images, labels)
+    others = {flags: read_outputs(other, images, labels) for flags, other in alternatives.items()}
+    if not others:
+        return None
+    chance = 1.0 / here.classes
+    best, reading = max(others.items(), key=lambda item: item[1].accuracy)
+    shown = f"{len(labels)} test images"
+    if here.accuracy <= chance + NEAR_CHANCE and reading.accuracy >= here.accuracy + CLEARLY_HIGHER:
+        return Flag("input-range", f"clean accuracy {here.accuracy:.1%} on {shown} with {given} (chance {chance:.1%}) but "
+                                   f"{reading.accuracy:.1%} with {best}: the model seems to expect {best}; the run goes on as asked")  # fmt: skip
+    if here.correct == 0 or here.saturated < MOST:
+        return None
+    unsaturated = {flags: r for flags, r in others.items() if r.accuracy >= here.accuracy - SAME_ACCURACY
+                   and r.saturated <= here.saturated - CLEARLY_LESS and r.loss <= here.loss * LOWER_LOSS}  # fmt: skip
+    if not unsaturated:
+        return None
+    best, reading = min(unsaturated.items(), key=lambda item: (item[1].saturated, -item[1].accuracy))
+    return Flag("input-range", f"{here.saturated_count} of {here.correct} correctly classified points of {shown} have saturated outputs "
+                               f"(zero input gradient or a one-hot softmax) with {given}, {reading.saturated_count} of {reading.correct} "
+                               f"with {best} (accuracy {here.accuracy:.1%} and {reading.accuracy:.1%}, mean loss {here.loss:.3g} and "
+                               f"{reading.loss:.3g}): the model seems to expect {best}, "
+                               "and gradient attacks on saturated outputs report a robustness it does not have; the run goes on as asked")  # fmt: skip

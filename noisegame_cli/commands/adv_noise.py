@@ -21,13 +21,15 @@ import keras
 import tensorflow as tf
 
 from noisegame_cli import checks, plots, sections
-from noisegame_cli.commands.common import experiment, load_data, prepare
+from noisegame_cli.commands.common import experiment, load_data, load_model, prepare
 from noisegame_cli.config import (
     AugmentOptions,
     CorruptionEvalOptions,
     DataOptions,
     RunOptions,
+    SavedModelOptions,
     TrainingOptions,
+    check_model_source,
     redefault,
     require,
     setting,
@@ -35,7 +37,7 @@ from noisegame_cli.config import (
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
 from noisegame_cli.evaluation import accuracy_by_role, clean_rows, generated_corruption_rows, transformed_rows
 from noisegame_cli.evaluation.clean import float_batches
-from noisegame_cli.models import copy_classifier, load_checked
+from noisegame_cli.models import copy_classifier
 from noisegame_cli.models.noise_generator import GENERATOR_KERNELS, build_noise_generator
 from noisegame_cli.options import config_command, mode_group
 from noisegame_cli.training.classifier import compile_classifier, fit_and_record
@@ -53,11 +55,11 @@ EXAMPLES_SHOWN = 8
 
 
 @dataclasses.dataclass(frozen=True)
-class FineTuningOptions(CorruptionEvalOptions, AugmentOptions, TrainingOptions, DataOptions, RunOptions):
+class FineTuningOptions(CorruptionEvalOptions, SavedModelOptions, AugmentOptions, TrainingOptions, DataOptions, RunOptions):
     """What both modes share: the teacher to copy and fine-tune."""
 
     teacher: str | None = setting(None, "Classifier to fine-tune: a train-teacher run directory or a saved model (required).",
-                                  check=checks.existing_path, show_default=False)
+                                  check=check_model_source, show_default=False)
     learning_rate: float = redefault(TrainingOptions, "learning_rate", 1e-4, "Classifier Adam learning rate for fine-tuning.")
 
     def validate(self) -> None:
@@ -119,10 +121,10 @@ def _fine_tune(config: FineTuningOptions, build_trainer, train_fit, evaluate_noi
     data = load_data(config)
     train, val, test = data.split("train"), data.split("val"), data.split("test")
     with strategy.scope():
-        teacher = load_checked(config.teacher, data, what="teacher")
+        teacher = load_model(config, data, config.teacher, what="teacher")
         classifier = copy_classifier(teacher)
         trainer = build_trainer(classifier, data)
-    with experiment(config, model=teacher.name) as run:
+    with experiment(config, model=teacher.name, data=data) as run:
         train_batches = train_pipeline(train, config.batch_size, augment=config.augment, seed=config.seed)
         validation = eval_pipeline(val, config.batch_size)
         train_fit(trainer, train_batches, validation, run, f"{config.mode.upper()} fine-tuning of {teacher.name} on {data.name}")

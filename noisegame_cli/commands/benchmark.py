@@ -27,8 +27,8 @@ from typing import Any, ClassVar, Mapping
 from noisegame_cli import checks, sections
 from noisegame_cli.attacks import NORMS, VERSIONS, check_budget
 from noisegame_cli.budgets import ROBUSTBENCH_EPS
-from noisegame_cli.commands.common import experiment, load_data, prepare
-from noisegame_cli.config import LOCAL_STRATEGIES, DataOptions, RunOptions, require, setting
+from noisegame_cli.commands.common import experiment, load_data, load_model, prepare
+from noisegame_cli.config import LOCAL_STRATEGIES, DataOptions, RunOptions, SavedModelOptions, check_model_source, require, setting
 from noisegame_cli.corruptions import names
 from noisegame_cli.data import check_dataset
 from noisegame_cli.data.counterparts import find_corrupted
@@ -38,7 +38,6 @@ from noisegame_cli.evaluation import shards
 from noisegame_cli.evaluation.autoattack import AttackPlan, attack_plan
 from noisegame_cli.evaluation.card import write_card
 from noisegame_cli.evaluation.corruption import CorruptedSets, choose_baseline, choose_sets
-from noisegame_cli.models import load_checked
 from noisegame_cli.models.saved import model_label
 from noisegame_cli.options import config_command
 from noisegame_cli.runs import Run, environment_record
@@ -49,7 +48,7 @@ WHERE_A_SHARD_RAN = ("runs_dir", "name", "results", "resume", "shard", "merge", 
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(DataOptions, RunOptions):
+class Config(SavedModelOptions, DataOptions, RunOptions):
     command = "benchmark"
     section = sections.BENCHMARK  # the model it measures is named on its card.json, which the report reads
     smoke_preset: ClassVar[Mapping[str, Any]] = {
@@ -58,8 +57,8 @@ class Config(DataOptions, RunOptions):
     }  # fmt: skip
     renamed: ClassVar[Mapping[str, str]] = {"threat_model": "norm", "corruption_names": "corruptions"}
 
-    model_path: str | None = setting(None, "Saved model to benchmark (model.keras, .h5, SavedModel or its run directory; required).",
-                                     check=checks.existing_path, show_default=False)
+    model_path: str | None = setting(None, "Saved model to benchmark (model.keras, .h5, SavedModel, its run directory, or "
+                                     "app:NAME[:WEIGHTS]; required).", check=check_model_source, show_default=False)
     n_examples: int = setting(measure.N_EXAMPLES, "Benchmark the first N test images (RobustBench's 10 000; all of them where "
                               "the test split is smaller).", check=checks.at_least(1))
     norm: str = setting("Linf", "The AutoAttack budget's norm.", choices=NORMS)
@@ -84,7 +83,7 @@ class Config(DataOptions, RunOptions):
     square_queries: int | None = setting(None, "Square Attack queries instead of the version's 5000 (a quick look; not "
                                          "comparable with published numbers).", check=checks.at_least(1), show_default=False)
     resume: str | None = setting(None, "Continue an interrupted benchmark (or shard) in its own directory with the parts it finished.",
-                                 check=checks.existing_dir, show_default=False)
+                                 check=checks.writable_existing_dir, show_default=False)
     strategy: str = setting("default", "Devices: one, mirrored (whole batches and chunks dealt to the local GPUs, the same numbers as "
                             "on one; two CPU replicas without a GPU), or multi-worker (this worker measures the --shard its TF_CONFIG "
                             "names, mirrored over its devices).", choices=(*LOCAL_STRATEGIES, "multi-worker"))
@@ -158,7 +157,7 @@ def run(config: Config) -> dict:
     strategy = prepare(config)
     data = load_data(config)
     with strategy.scope():  # a mirrored model: its batches and chunks are dealt to the replicas
-        model = load_checked(config.model_path, data)
+        model = load_model(config, data, config.model_path)
     test = data.split("test")
     count = min(config.n_examples, len(test))
     if count < config.n_examples:
@@ -168,7 +167,7 @@ def run(config: Config) -> dict:
     sets = None if config.no_corruptions else corrupted_sets(config, data, count)
     baseline = None if sets is None else choose_baseline(config.baseline, sets.source.parameters)
     label = model_label(config.model_path)
-    with experiment(config, model=label) as run:
+    with experiment(config, model=label, data=data) as run:
         result = measure.benchmark(model, test.head(count), plan=config.attack_plan(), directory=run.directory, corruptions=sets,
                                    baseline=baseline, adversarial=config.adversarial, batch_size=config.batch_size, shard=shard)  # fmt: skip
         environment = environment_record(config.seed, not config.nondeterministic)

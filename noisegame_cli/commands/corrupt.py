@@ -67,7 +67,7 @@ def run(config: Config) -> dict:
     out = Path(config.out)
     layout = copies.start_copy(split, out, config.severities, dataset=config.dataset, split_name=config.split, layout=config.layout,
                                seed=config.seed, parameters=config.parameters)  # fmt: skip
-    with experiment(config, dataset=config.dataset, model="none") as run:
+    with experiment(config, dataset=config.dataset, model="none", data=data) as run:
         written = copies.write_copy(split, data.class_names, out, corruptions, config.severities, layout=layout, seed=config.seed,
                                     parameters=config.parameters, frost_dir=config.frost_dir, batch_size=config.batch_size)  # fmt: skip
         kept = sorted({f"{row['corruption']}/{row['severity']}" if layout == "folder" else row["corruption"] for row in written if row["kept"]})

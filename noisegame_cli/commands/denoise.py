@@ -24,15 +24,17 @@ import tensorflow as tf
 from noisegame_cli import checks, plots, sections
 from noisegame_cli.attacks import NORMS, AttackSpec, check_budget
 from noisegame_cli.budgets import budget_label
-from noisegame_cli.commands.common import experiment, load_data, prepare
+from noisegame_cli.commands.common import experiment, load_data, load_model, prepare
 from noisegame_cli.config import (
     Config,
     CorruptionEvalOptions,
     DataOptions,
     DevicesOptions,
     RunOptions,
+    SavedModelOptions,
     TrainingOptions,
     check_corruption_set,
+    check_model_source,
     redefault,
     require,
     setting,
@@ -41,7 +43,6 @@ from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
 from noisegame_cli.corruptions import names
 from noisegame_cli.evaluation import attack_condition, generated_corruption_rows, transformed_rows
 from noisegame_cli.evaluation.replicas import evaluate_attack_on_replicas, strategy_of
-from noisegame_cli.models import load_checked
 from noisegame_cli.models.denoiser import build_denoiser, build_discriminator, purified_classifier
 from noisegame_cli.models.saved import load_denoiser
 from noisegame_cli.options import config_command, mode_group
@@ -101,7 +102,7 @@ class TrainConfig(NoiseOptions, TrainingOptions, DataOptions, RunOptions):
 
 
 @dataclasses.dataclass(frozen=True)
-class EvalConfig(NoiseOptions, DevicesOptions, DataOptions, RunOptions):
+class EvalConfig(NoiseOptions, SavedModelOptions, DevicesOptions, DataOptions, RunOptions):
     command = "denoise-eval"
     section = sections.DENOISER
     smoke_preset: ClassVar[Mapping[str, Any]] = {"corruptions": ("gaussian_noise", "contrast"), "severities": (3,), "attack_steps": 2}
@@ -109,8 +110,8 @@ class EvalConfig(NoiseOptions, DevicesOptions, DataOptions, RunOptions):
 
     denoiser: str | None = setting(None, "The denoiser: a denoise train run directory or its model.keras (required).",
                                    check=checks.existing_path, show_default=False)
-    classifier: str | None = setting(None, "The classifier behind it: a run directory or saved model (required).",
-                                     check=checks.existing_path, show_default=False)
+    classifier: str | None = setting(None, "The classifier behind it: a run directory, saved model or app:NAME[:WEIGHTS] (required); "
+                                     "--input-range, --mean, --std say what it expects.", check=check_model_source, show_default=False)
     corruptions: tuple[str, ...] = setting(("common",), "Corruptions to evaluate with and without the denoiser (all, common, noise, names).",
                                            check=names.names_check)
     severities: tuple[int, ...] = setting(names.SEVERITIES, "Corruption severities.", check=names.severities_check)
@@ -153,7 +154,7 @@ def run_train(config: TrainConfig) -> dict:
         discriminator = None if config.loss == "l1" else build_discriminator(data.image_shape, depth=config.depth, base_filters=config.base_filters)
         trainer = DenoiserGAN(denoiser, discriminator, loss=config.loss, l1_weight=config.l1_weight)
         trainer.compile(dcgan_optimizer(config.learning_rate), None if discriminator is None else dcgan_optimizer(config.learning_rate))
-    with experiment(config, model=denoiser.name) as run:
+    with experiment(config, model=denoiser.name, data=data) as run:
         training = noisy_pairs(train_pipeline(train, config.batch_size, augment="none", seed=config.seed), noises, config.seed, fixed=False)
         validation = noisy_pairs(eval_pipeline(val, config.batch_size), noises, config.seed + 1, fixed=True)
         fit_and_record(trainer, training, validation, run=run, epochs=config.epochs,
@@ -174,13 +175,13 @@ def run_eval(config: EvalConfig) -> dict:
     data = load_data(config)
     test = data.split("test")
     with strategy.scope():  # mirrored: whole batches are dealt to the replicas
-        classifier = load_checked(config.classifier, data, what="classifier")
+        classifier = load_model(config, data, config.classifier, what="classifier")
         denoiser = load_denoiser(config.denoiser, data.image_shape)
         purified = purified_classifier(denoiser, classifier)
     noises = config.noises()
     noisy = noise_transform(noises, config.seed)
     models = {"classifier": classifier, "purified": purified}
-    with experiment(config, model=f"{denoiser.name}+{classifier.name}") as run:
+    with experiment(config, model=f"{denoiser.name}+{classifier.name}", data=data) as run:
         rows = []
         for inputs, condition, transform in (("clean", "clean", None), ("noisy", "noise", noisy)):
             rows += transformed_rows(models, test, transform, config.batch_size, "accuracy", inputs=inputs, condition=condition)

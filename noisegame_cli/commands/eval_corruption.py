@@ -24,25 +24,35 @@ import keras
 import pandas as pd
 
 from noisegame_cli import checks, plots, sections
-from noisegame_cli.commands.common import experiment, load_data, prepare
-from noisegame_cli.config import CorruptionEvalOptions, DataOptions, DevicesOptions, RunOptions, check_corruption_set, redefault, require, setting
+from noisegame_cli.commands.common import experiment, load_data, load_model, prepare
+from noisegame_cli.config import (
+    CorruptionEvalOptions,
+    DataOptions,
+    DevicesOptions,
+    RunOptions,
+    SavedModelOptions,
+    check_corruption_set,
+    check_model_source,
+    redefault,
+    require,
+    setting,
+)
 from noisegame_cli.corruptions import names
 from noisegame_cli.data import check_dataset, copies, load_corrupted_dataset, load_dataset
 from noisegame_cli.evaluation import corruption as measure
 from noisegame_cli.evaluation.clean import clean_measurement
-from noisegame_cli.models import load_checked
 from noisegame_cli.options import config_command
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(DevicesOptions, DataOptions, RunOptions):
+class Config(SavedModelOptions, DevicesOptions, DataOptions, RunOptions):
     command = "eval-corruption"
     section = sections.CORRUPTIONS
     evaluates = "model_path"
     smoke_preset: ClassVar[Mapping[str, Any]] = {"limit": 64, "corruptions": ("gaussian_noise", "defocus_blur", "jpeg_compression")}
 
-    model_path: str | None = setting(None, "Saved model to evaluate (model.keras, .h5, SavedModel or its run directory; required).",
-                                     check=checks.existing_path, show_default=False)
+    model_path: str | None = setting(None, "Saved model to evaluate (model.keras, .h5, SavedModel, its run directory, or "
+                                     "app:NAME[:WEIGHTS]; required).", check=check_model_source, show_default=False)
     corruptions: tuple[str, ...] = setting(("all",), f"Which corruptions: {names.LIST_HELP}; all also means every file present.",
                                            check=checks.not_empty)
     severities: tuple[int, ...] = setting(names.SEVERITIES, "Severities in 1..5.", check=names.severities_check)
@@ -96,6 +106,7 @@ class Evaluation:
     clean: Any
     label: str
     write_copy: Callable[[], measure.CorruptedSets] | None = None
+    data: Any = None  # the images dataset the sets are generated from (None for corrupted files)
 
 
 def prepare_evaluation(config: Config, strategy) -> Evaluation:
@@ -103,16 +114,16 @@ def prepare_evaluation(config: Config, strategy) -> Evaluation:
     and what it is evaluated on."""
     if check_dataset(config.dataset).kind == "corrupted":
         dataset = load_corrupted_dataset(config.dataset, config.data_dir, image_size=config.image_size, channels=config.channels,
-                                         labels=config.labels)  # fmt: skip
+                                         labels=config.labels, strict=config.strict)  # fmt: skip
         with strategy.scope():
-            model = load_checked(config.model_path, dataset)
+            model = load_model(config, dataset, config.model_path)
         sets = measure.choose_sets(config.corruptions, config.severities, files=(dataset, config.data_dir), count=config.limit)
         clean = _clean_split(dataset, config) if dataset.clean is not None or dataset.clean_source else None
         # Named as the user knows it: the folder (digits-C, CIFAR-10-C), not the loader's name.
         return Evaluation(model, sets, clean, Path(config.data_dir).name)
     data = load_data(config)
     with strategy.scope():
-        model = load_checked(config.model_path, data)
+        model = load_model(config, data, config.model_path)
     test = data.split("test")
     sets = measure.choose_sets(config.corruptions, config.severities, test=test, seed=config.seed, parameters=config.parameters,
                                frost_dir=config.frost_dir)  # fmt: skip
@@ -121,7 +132,7 @@ def prepare_evaluation(config: Config, strategy) -> Evaluation:
         layout = copies.start_copy(test, config.write_dir, config.severities, dataset=config.dataset, split_name="test", layout="auto",
                                    seed=config.seed, parameters=config.parameters)  # fmt: skip
         write = functools.partial(write_then_read_copy, config, data, test, sets, layout)
-    return Evaluation(model, sets, test, data.name, write_copy=write)
+    return Evaluation(model, sets, test, data.name, write_copy=write, data=data)
 
 
 def write_then_read_copy(config: Config, data, test, sets: measure.CorruptedSets, layout: str) -> measure.CorruptedSets:
@@ -139,7 +150,7 @@ def run(config: Config) -> dict:
     evaluation = prepare_evaluation(config, prepare(config))
     model, sets, clean = evaluation.model, evaluation.sets, evaluation.clean
     baseline = measure.choose_baseline(config.baseline, sets.source.parameters)
-    with experiment(config, dataset=evaluation.label, model=model.name) as run:
+    with experiment(config, dataset=evaluation.label, model=model.name, data=evaluation.data) as run:
         if evaluation.write_copy is not None:
             print(f"writing the corrupted sets to {config.write_dir}, then evaluating them as written", flush=True)
             sets = evaluation.write_copy()

@@ -20,7 +20,7 @@ from noisegame_cli import checks, plots, sections
 from noisegame_cli.attacks import ATTACKS, NORMS, AttackSpec, run_attack
 from noisegame_cli.budgets import budget_label
 from noisegame_cli.attacks.gradient import check_budget
-from noisegame_cli.commands.common import experiment, load_data, prepare
+from noisegame_cli.commands.common import experiment, load_data, load_model, prepare
 from noisegame_cli.config import (
     AugmentOptions,
     Config,
@@ -29,7 +29,9 @@ from noisegame_cli.config import (
     EarlyStoppingOptions,
     ModelOptions,
     RunOptions,
+    SavedModelOptions,
     TrainingOptions,
+    check_model_source,
     redefault,
     require,
     setting,
@@ -38,7 +40,7 @@ from noisegame_cli.data import Dataset
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
 from noisegame_cli.evaluation import attack_condition
 from noisegame_cli.evaluation.replicas import evaluate_attack_on_replicas
-from noisegame_cli.models import build_model, copy_classifier, load_checked
+from noisegame_cli.models import build_model, copy_classifier
 from noisegame_cli.options import config_command, mode_group
 from noisegame_cli.runs import Run
 from noisegame_cli.training.adversarial import AdversarialTrainer
@@ -83,13 +85,13 @@ class AttackOptions(Config):
 
 
 @dataclasses.dataclass(frozen=True)
-class EvalConfig(AttackOptions, DevicesOptions, DataOptions, RunOptions):
+class EvalConfig(AttackOptions, SavedModelOptions, DevicesOptions, DataOptions, RunOptions):
     command = "fgsm-eval"
     section = sections.ADVERSARIAL
     evaluates = "model_path"
 
-    model_path: str | None = setting(None, "Saved model to attack (model.keras, .h5, SavedModel or its run directory; required).",
-                                     check=checks.existing_path, show_default=False)
+    model_path: str | None = setting(None, "Saved model to attack (model.keras, .h5, SavedModel, its run directory, or "
+                                     "app:NAME[:WEIGHTS]; required).", check=check_model_source, show_default=False)
     target_class: int | None = setting(None, "Targeted attack towards this class index.", flag="--targeted", check=checks.at_least(0),
                                        show_default=False)
     use_predictions: bool = setting(False, "Attack the model's predictions instead of the true labels (no label leaking).")
@@ -107,14 +109,14 @@ class EvalConfig(AttackOptions, DevicesOptions, DataOptions, RunOptions):
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig(AttackOptions, ModelOptions, AugmentOptions, EarlyStoppingOptions, TrainingOptions, DataOptions, RunOptions):
+class TrainConfig(AttackOptions, ModelOptions, SavedModelOptions, AugmentOptions, EarlyStoppingOptions, TrainingOptions, DataOptions, RunOptions):
     command = "fgsm-train"
     renamed: ClassVar[Mapping[str, str]] = {"train_epsilon": "train_eps"}
     section = sections.ADVERSARIAL
     model_role = "{attack}-trained"
 
-    model_path: str | None = setting(None, "Start from this saved model instead of a new --model.", check=checks.existing_path,
-                                     show_default=False)
+    model_path: str | None = setting(None, "Start from this saved model (any kind --model-path takes) instead of a new --model.",
+                                     check=check_model_source, show_default=False)
     train_eps: float = setting(8 / 255, "Training budget in the 0..1 scale (of --norm).")
     alpha: float = setting(0.5, "Weight of the clean loss in the training objective.", check=checks.between(0, 1))
     augment: str = redefault(AugmentOptions, "augment", "crop")
@@ -185,10 +187,10 @@ def run_eval(config: EvalConfig) -> dict:
     strategy = prepare(config)
     data = load_data(config)
     with strategy.scope():  # mirrored: whole batches are dealt to the replicas
-        model = load_checked(config.model_path, data)
+        model = load_model(config, data, config.model_path)
     if config.target_class is not None:
         require(config.target_class < data.num_classes, f"--targeted {config.target_class}: {data.name} has {data.num_classes} classes")
-    with experiment(config, model=model.name) as run:
+    with experiment(config, model=model.name, data=data) as run:
         return attack_and_record(config, model, data, run)
 
 
@@ -201,11 +203,11 @@ def run_train(config: TrainConfig) -> dict:
         if config.model_path is None:
             classifier = build_model(config.model, data.image_shape, data.num_classes, weights=config.weights, download=config.download)
         else:
-            classifier = copy_classifier(load_checked(config.model_path, data))
+            classifier = copy_classifier(load_model(config, data, config.model_path))
         trainer = AdversarialTrainer(classifier, config.spec(config.attack, config.train_eps), alpha=config.alpha, seed=config.seed)
         trainer.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
         trainer(np.zeros((1, *data.image_shape), np.float32))  # built before fit, as the run's backup callback needs
-    with experiment(config, model=classifier.name) as run:
+    with experiment(config, model=classifier.name, data=data) as run:
         fit_and_record(
             trainer, train_pipeline(train, config.batch_size, augment=config.augment, seed=config.seed),
             eval_pipeline(val, config.batch_size), run=run, epochs=config.epochs,

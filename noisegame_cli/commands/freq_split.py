@@ -21,17 +21,17 @@ import numpy as np
 import pandas as pd
 
 from noisegame_cli import checks, frequency, plots, sections
-from noisegame_cli.commands.common import experiment, load_data, prepare
-from noisegame_cli.config import DataOptions, ModelOptions, RunOptions, TrainingOptions, setting
+from noisegame_cli.commands.common import experiment, load_data, load_models, prepare
+from noisegame_cli.config import DataOptions, ModelOptions, RunOptions, SavedModelOptions, TrainingOptions, check_model_source, setting
 from noisegame_cli.data.pipelines import eval_pipeline, train_pipeline
 from noisegame_cli.evaluation.frequency import VIEWS, frequency_rows, smoothing_rows, view_accuracies, view_condition, view_transform
-from noisegame_cli.models import build_model, load_labelled, model_label
+from noisegame_cli.models import build_model, model_label
 from noisegame_cli.options import config_command, mode_group
 from noisegame_cli.training.callbacks import EpochMetrics
 from noisegame_cli.training.classifier import compile_classifier, fit_and_record
 
 EXAMPLES_SHOWN = 6
-MODEL_PATHS_HELP = "Saved model (model.keras, .h5, SavedModel or its run directory); repeat to compare several (required)."
+MODEL_PATHS_HELP = "Saved model (model.keras, .h5, SavedModel, its run directory, or app:NAME[:WEIGHTS]); repeat to compare several (required)."
 
 
 def _name_for_models(paths, suffix: str = "") -> str:
@@ -58,12 +58,12 @@ def print_table(frame: pd.DataFrame, index: list[str], columns: str) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class EvalConfig(DataOptions, RunOptions):
+class EvalConfig(SavedModelOptions, DataOptions, RunOptions):
     command = "freq-split-eval"
     section = sections.FREQUENCY
 
     model_paths: tuple[str, ...] = setting((), MODEL_PATHS_HELP, flag="--model-path", multiple=True,
-                                           check=checks.all_of(checks.not_empty, checks.existing_path), show_default=False)
+                                           check=checks.all_of(checks.not_empty, check_model_source), show_default=False)
     radii: tuple[float, ...] = setting((4.0, 8.0, 12.0, 16.0), "Radii r of the low-pass disc.", check=checks.all_of(checks.not_empty, checks.at_least(0)))
 
     @property
@@ -76,8 +76,8 @@ def run_eval(config: EvalConfig) -> dict:
     prepare(config)
     data = load_data(config)
     test = data.split("test")
-    models = load_labelled(config.model_paths, data)
-    with experiment(config, model="+".join(models)) as run:
+    models = load_models(config, data, config.model_paths)
+    with experiment(config, model="+".join(models), data=data) as run:
         rows = []
         for label, model in models.items():
             print(f"evaluating {label}", flush=True)
@@ -132,7 +132,7 @@ def run_train(config: TrainConfig) -> dict:
         model = build_model(config.model, data.image_shape, data.num_classes, weights=config.weights, download=config.download)
         compile_classifier(model, learning_rate=config.learning_rate)
     to_part = view_transform(config.part, config.radius)
-    with experiment(config) as run:
+    with experiment(config, data=data) as run:
         history = fit_and_record(
             model,
             train_pipeline(train, config.batch_size, augment="none", seed=config.seed, transform=lambda x: to_part(x, 0)),
@@ -156,14 +156,14 @@ def run_train(config: TrainConfig) -> dict:
 
 
 @dataclasses.dataclass(frozen=True)
-class SmoothConfig(DataOptions, RunOptions):
+class SmoothConfig(SavedModelOptions, DataOptions, RunOptions):
     command = "freq-split-smooth"
     section = sections.FREQUENCY
     smoke_preset: ClassVar[Mapping[str, Any]] = {"attack_steps": 3}
     renamed: ClassVar[Mapping[str, str]] = {"epsilon": "eps", "steps": "attack_steps"}
 
     model_paths: tuple[str, ...] = setting((), MODEL_PATHS_HELP, flag="--model-path", multiple=True,
-                                           check=checks.all_of(checks.not_empty, checks.existing_path), show_default=False)
+                                           check=checks.all_of(checks.not_empty, check_model_source), show_default=False)
     rho: tuple[float, ...] = setting((0.1, 0.25, 0.5, 1.0), "Smoothing weights of the 8 neighbours.", check=checks.all_of(checks.not_empty, checks.at_least(0)))
     eps: float = setting(8 / 255, "FGSM/PGD budget (Linf) in the 0..1 scale.", check=checks.BUDGET)
     attack_steps: int = setting(10, "PGD steps.", check=checks.at_least(1))
@@ -184,10 +184,10 @@ def run_smooth(config: SmoothConfig) -> dict:
     prepare(config)
     data = load_data(config)
     test = data.split("test")
-    models = load_labelled(config.model_paths, data)
+    models = load_models(config, data, config.model_paths)
     for model in models.values():
         frequency.first_conv2d(model)  # a model without a convolution fails before the run starts
-    with experiment(config, model="+".join(models)) as run:
+    with experiment(config, model="+".join(models), data=data) as run:
         rows, kernels = [], {}
         for label, model in models.items():
             rows += [{**row, "model": label} for row in smoothing_rows(

@@ -25,9 +25,10 @@ def command(runs_dir: str, out: str | None, docs_out: str | None) -> None:
     from noisegame_cli.report import build_report, markdown_table
 
     _check(runs_dir, "RUNS_DIR", checks.existing_dir)
-    _check(out, "--out", checks.writable_dir)
+    _check(out or runs_dir, "--out" if out else "RUNS_DIR (where the page goes without --out)", checks.writable_dir)
     if docs_out is not None and not docs_out.endswith(".md"):
         raise UserError(f"--docs-out {docs_out}: expected a Markdown file path ending in .md")
+    _check(docs_out, "--docs-out", checks.writable_file)
     written = build_report(runs_dir, out, docs_out)
     runs, board = written["runs"], written["page"].leaderboard
     click.echo(markdown_table(board.table.frame, details=board.table.details) if not board.table.frame.empty else "no model trained or benchmarked")

@@ -26,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from noisegame_cli import checks, plots, sections
 from noisegame_cli import style as neural_style
 from noisegame_cli.commands.common import experiment, prepare
-from noisegame_cli.config import RunOptions, require, setting
+from noisegame_cli.config import InputOptions, RunOptions, check_model_source, require, setting
 from noisegame_cli.errors import UserError
 from noisegame_cli.models import model_label
 from noisegame_cli.models import extractors
@@ -38,7 +38,7 @@ SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immuno
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(RunOptions):
+class Config(InputOptions, RunOptions):
     command = "style-transfer"
     section = sections.STYLE
     smoke_preset: ClassVar[Mapping[str, Any]] = {"size": 32, "iterations": 3, "save_every": 0, "weights": "none"}
@@ -50,8 +50,9 @@ class Config(RunOptions):
     extractor: tuple[str, ...] = setting((), "Feature network NAME[:WEIGHTS], repeatable: vgg19 or resnet50 (Gatys-style layers) or "
                                          "app:NAME (any keras.applications network); WEIGHTS overrides --weights for it "
                                          "[default: vgg19 unless --extractor-path is given].", multiple=True, show_default=False)
-    extractor_path: tuple[str, ...] = setting((), "A classifier trained here (run directory or saved model), repeatable.", multiple=True,
-                                              check=checks.existing_path, show_default=False)
+    extractor_path: tuple[str, ...] = setting((), "A saved classifier (run directory, saved model; --input-range, --mean, --std say "
+                                              "what it expects), repeatable; app:NAME[:WEIGHTS] is --extractor's.", multiple=True,
+                                              check=check_model_source, show_default=False)
     weights: str = setting(extractors.IMAGENET, "imagenet (from the Keras cache; downloaded only with --download), none (random), "
                            "or a weights file.")
     download: bool = setting(False, "Allow Keras to download the ImageNet weights of the extractors (else read from its cache).")
@@ -83,19 +84,26 @@ class Config(RunOptions):
                 checks.existing_file(weights, "--extractor weights")
         if self.weights.lower() not in (extractors.IMAGENET, extractors.NO_WEIGHTS):
             checks.existing_file(self.weights, "--weights")
+        require(self.input_scale.is_pixels or bool(self.saved_extractor_paths),
+                "--input-range, --mean and --std say what an --extractor-path model expects; none is given")
 
     @property
     def applications(self) -> tuple[tuple[str, str | None], ...]:
         """``(architecture, own weights or None)`` from each ``NAME[:WEIGHTS]``; VGG-19 when no extractor is given."""
-        specs = tuple(dict.fromkeys(self.extractor))
+        specs = tuple(dict.fromkeys(self.extractor + tuple(path for path in self.extractor_path if is_application(path))))
         if not specs and not self.extractor_path:
             specs = ("vgg19",)
         return tuple(_split_spec(spec) for spec in specs)
 
     @property
+    def saved_extractor_paths(self) -> tuple[str, ...]:
+        """The --extractor-path models that are files or folders (``app:NAME`` ones join ``applications``)."""
+        return tuple(path for path in self.extractor_path if not is_application(path))
+
+    @property
     def default_run_name(self) -> str:
         return "-".join([architecture.replace("app:", "").lower() for architecture, _ in self.applications]
-                        + [model_label(p) for p in self.extractor_path])  # fmt: skip
+                        + [model_label(p) for p in self.saved_extractor_paths])  # fmt: skip
 
 
 def _split_spec(spec: str) -> tuple[str, str | None]:
@@ -141,7 +149,7 @@ def build_extractors(config: Config) -> list[extractors.FeatureExtractor]:
     layers = {"style_layers": config.style_layers or None, "content_layer": config.content_layer}
     chosen = [_labelled(extractors.application_extractor(name, weights=weights or config.weights, download=config.download, **layers), weights)
               for name, weights in config.applications]  # fmt: skip
-    chosen += [extractors.saved_model_extractor(path, **layers) for path in config.extractor_path]
+    chosen += [extractors.saved_model_extractor(path, scale=config.input_scale, **layers) for path in config.saved_extractor_paths]
     seen: dict[str, int] = {}
     unique = []
     for extractor in chosen:

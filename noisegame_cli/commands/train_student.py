@@ -16,7 +16,7 @@ from typing import ClassVar, Mapping
 import keras
 
 from noisegame_cli import checks, sections
-from noisegame_cli.commands.common import experiment, load_data, prepare
+from noisegame_cli.commands.common import experiment, load_data, load_model, prepare
 from noisegame_cli.config import (
     AugmentOptions,
     CorruptionEvalOptions,
@@ -24,13 +24,15 @@ from noisegame_cli.config import (
     EarlyStoppingOptions,
     ModelOptions,
     RunOptions,
+    SavedModelOptions,
     TrainingOptions,
+    check_model_source,
     require,
     setting,
 )
 from noisegame_cli.data.pipelines import eval_pipeline, paired_pipeline
 from noisegame_cli.evaluation import accuracy_by_role, clean_rows, generated_corruption_rows
-from noisegame_cli.models import build_model, copy_classifier, load_checked
+from noisegame_cli.models import build_model, copy_classifier
 from noisegame_cli.options import config_command
 from noisegame_cli.training.classifier import fit_and_record, plateau_callbacks
 from noisegame_cli.training.student import SelfTrainer, noise_layer
@@ -39,14 +41,14 @@ VIEWS = ("randaugment", "augmix", "none")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(CorruptionEvalOptions, ModelOptions, AugmentOptions, EarlyStoppingOptions, TrainingOptions, DataOptions, RunOptions):
+class Config(CorruptionEvalOptions, ModelOptions, SavedModelOptions, AugmentOptions, EarlyStoppingOptions, TrainingOptions, DataOptions, RunOptions):
     command = "train-student"
     renamed: ClassVar[Mapping[str, str]] = {"noise": "view"}
     section = sections.NOISE_TRAINING
     model_role = "student"
 
-    teacher: str | None = setting(None, "Teacher: a train-teacher run directory or a saved model (required).", check=checks.existing_path,
-                                  show_default=False)
+    teacher: str | None = setting(None, "Teacher: a train-teacher run directory, a saved model or app:NAME[:WEIGHTS] (required).",
+                                  check=check_model_source, show_default=False)
     view: str = setting("randaugment", "How the student's (noised) view is made.", choices=VIEWS)
     strength: float = setting(0.5, "RandAugment/AugMix factor in (0, 1] (docs/train-student.md relates it to magnitude 9).",
                               check=checks.between(0, 1, low_open=True))
@@ -66,14 +68,14 @@ def run(config: Config) -> dict:
     data = load_data(config)
     train, val, test = data.split("train"), data.split("val"), data.split("test")
     with strategy.scope():
-        teacher = load_checked(config.teacher, data, what="teacher")
+        teacher = load_model(config, data, config.teacher, what="teacher")
         if config.init_from_teacher:
             student = copy_classifier(teacher)
         else:
             student = build_model(config.model, data.image_shape, data.num_classes, weights=config.weights, download=config.download)
         trainer = SelfTrainer(student, teacher, temperature=config.temperature, alpha=config.alpha)
         trainer.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    with experiment(config, model=student.name) as run:
+    with experiment(config, model=student.name, data=data) as run:
         noise = noise_layer(config.view, config.strength, config.num_ops, config.seed)
         train_batches = paired_pipeline(train, config.batch_size, noise, augment=config.augment, seed=config.seed)
         validation = eval_pipeline(val, config.batch_size)

@@ -52,7 +52,6 @@ class Config(CorruptionEvalOptions, ModelOptions, AugmentOptions, EarlyStoppingO
     augment_severities: tuple[int, ...] = setting(names.SEVERITIES, "Severities the corruption augmentation draws from.", check=names.severities_check)
 
     def validate(self) -> None:
-        super().validate()
         check_corruption_set(self.augment_corruptions, self.parameters)
         if self.swa_start is not None:
             require(self.swa_start <= self.epochs, f"--swa-start must lie in 1..{self.epochs} (the epochs), got {self.swa_start}")
@@ -69,7 +68,7 @@ def run(config: Config) -> dict:
         model = build_model(config.model, data.image_shape, data.num_classes, dropout=config.dropout, batch_norm=config.batch_norm,
                             weights=config.weights, download=config.download)  # fmt: skip
         compile_classifier(model, learning_rate=config.learning_rate, ema=config.ema, soft_labels=soft_labels)
-    with experiment(config) as run:
+    with experiment(config, data=data) as run:
         corrupting = None
         if config.augment_corruptions:
             layer = RandomCorruption(names.expand(config.augment_corruptions), config.augment_severities, config.parameters,

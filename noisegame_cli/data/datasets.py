@@ -45,13 +45,15 @@ class LoadOptions:
 
     ``image_size`` ``(height, width)`` resizes images read from files (None: the files' own size,
     or the first file's); ``channels`` 1 or 3 converts grey to colour and back (None: as stored);
-    ``labels`` picks a label set where a dataset has several (CIFAR-100: fine or coarse)."""
+    ``labels`` picks a label set where a dataset has several (CIFAR-100: fine or coarse); ``strict``
+    refuses a folder of image files holding a damaged one instead of skipping it with a warning."""
 
     data_dir: str | None = None
     download: bool = False
     image_size: tuple[int, int] | None = None
     channels: int | None = None
     labels: str | None = None
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,11 @@ class Dataset:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return next(split for split in (self.train, self.val, self.test) if split is not None).image_shape
+
+    @property
+    def skipped(self) -> tuple[tuple[str, str], ...]:
+        """``(path, why)`` of every image file its splits left out as damaged or unreadable."""
+        return tuple(entry for which in SPLITS for entry in getattr(getattr(self, which), "skipped", ()))
 
     def split(self, which: str) -> AnySplit:
         """The ``train``, ``val`` or ``test`` split, or a ``UserError`` when this dataset has none."""
@@ -217,11 +224,12 @@ def load_dataset(
     image_size: tuple[int, int] | None = None,
     channels: int | None = None,
     labels: str | None = None,
+    strict: bool = False,
 ) -> Dataset:
     """Load an ``images`` dataset by spec; ``limit`` keeps the first examples of each split."""
     entry, argument = parse_spec(spec)
     check_dataset(spec, "images")
-    options = _checked_options(entry, LoadOptions(None if data_dir is None else str(data_dir), download, image_size, channels, labels))
+    options = _checked_options(entry, LoadOptions(None if data_dir is None else str(data_dir), download, image_size, channels, labels, strict))
     dataset = entry.load(argument, options)
     dataset = replace(dataset, **{w: converted(getattr(dataset, w), image_size, channels) for w in SPLITS if getattr(dataset, w) is not None})
     return dataset.limited(limit)
@@ -234,11 +242,12 @@ def load_corrupted_dataset(
     image_size: tuple[int, int] | None = None,
     channels: int | None = None,
     labels: str | None = None,
+    strict: bool = False,
 ) -> CorruptedDataset:
     """Load a ``corrupted`` dataset by spec; every split it gives is resized and converted as asked."""
     entry, argument = parse_spec(spec)
     check_dataset(spec, "corrupted")
-    options = _checked_options(entry, LoadOptions(None if data_dir is None else str(data_dir), False, image_size, channels, labels))
+    options = _checked_options(entry, LoadOptions(None if data_dir is None else str(data_dir), False, image_size, channels, labels, strict))
     return entry.load(argument, options).converted(image_size, channels)
 
 

@@ -8,8 +8,11 @@
 - one class-folder tree ``PATH/<class>/*``, split per class into 80 % train, 10 % val and 10 % test
   by a permutation with the fixed seed 0 (each class needs at least 3 images).
 
-Files are JPEG, PNG, BMP or GIF (the first frame), found by suffix and checked by their first
-bytes; other files are ignored. Class names are the folder names, sorted; every split must have
+Files are JPEG, PNG, BMP or GIF (the first frame), found by suffix; other files are ignored. Each is
+checked before anything runs from its first and last bytes (``sources.scan_image_files``), so a file
+named .JPEG that holds a PNG, or a CMYK JPEG, decodes; a damaged or unreadable file (truncated, not
+an image, a format neither TensorFlow nor Pillow reads) is left out with a warning naming it and the
+count of skipped files (recorded in the run's env.json), or with ``--strict`` refused in one line. Class names are the folder names, sorted; every split must have
 the same classes. Images keep the first training image's size and channels (grey files stay
 1-channel) unless ``--image-size`` / ``--channels`` say otherwise; others are resized to it.
 
@@ -29,7 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from noisegame_cli.data.datasets import PARTIAL, Dataset, LoadOptions, register_dataset
-from noisegame_cli.data.sources import FileSplit, check_image_files, first_image_shape, image_files
+from noisegame_cli.data.sources import FileSplit, first_image_shape, image_files, report_skipped, scan_image_files
 from noisegame_cli.errors import UserError
 
 PARTITION_SEED = 0  # fixed: the same files land in the same split whatever --seed is
@@ -46,10 +49,10 @@ SPLIT_FOLDERS = ("train", "val", "test")
 def folder_dataset(argument: str, options: LoadOptions) -> Dataset:
     if not argument:
         raise UserError("dataset folder needs a path: folder:PATH")
-    return load_image_folder(argument)
+    return load_image_folder(argument, strict=options.strict)
 
 
-def load_image_folder(path: str | os.PathLike) -> Dataset:
+def load_image_folder(path: str | os.PathLike, *, strict: bool = False) -> Dataset:
     """The image folder at ``path`` in either layout (see the module's docstring)."""
     root = Path(path)
     if not root.is_dir():
@@ -65,7 +68,8 @@ def load_image_folder(path: str | os.PathLike) -> Dataset:
         class_names, tree = read_class_tree(root)
         parts = dict(zip(SPLIT_FOLDERS, divide_classes(root, class_names, tree, TREE_FRACTIONS)))
     height, width, channels = sampled_image_shape(parts["train"], root)
-    splits = {which: None if files is None else file_split(files, (height, width), channels) for which, files in parts.items()}
+    splits = {which: None if files is None else file_split(files, (height, width), channels, strict=strict, where=f"folder:{path} {which}")
+              for which, files in parts.items()}  # fmt: skip
     return Dataset(f"folder:{path}", splits["train"], splits["val"], splits["test"], class_names)
 
 
@@ -170,14 +174,24 @@ def divide_classes(root: Path, class_names: Sequence[str], files_by_class: Seque
 
 
 def sampled_image_shape(files_by_class: Sequence[Sequence[Path]], where: Path) -> tuple[int, int, int]:
-    """The first class's first image's height and width, and 1 channel only when every class's first
-    image is grey (a colour set with a few grey files, as ImageNet has, stays colour)."""
-    firsts = [files[0] for files in files_by_class if files]
-    if not firsts:
-        raise UserError(f"{where} holds no image files")
-    height, width, channels = first_image_shape(firsts[0])
-    grey = channels == 1 and all(first_image_shape(path)[2] == 1 for path in firsts[1:])
+    """The first class's first readable image's height and width, and 1 channel only when every class's
+    first readable image is grey (a colour set with a few grey files, as ImageNet has, stays colour)."""
+    shapes = [shape for shape in (_first_readable_shape(files) for files in files_by_class) if shape is not None]
+    if not shapes:
+        raise UserError(f"{where} holds no readable image files")
+    height, width, _ = shapes[0]
+    grey = all(shape[2] == 1 for shape in shapes)
     return height, width, 1 if grey else 3
+
+
+def _first_readable_shape(files: Sequence[Path]) -> tuple[int, int, int] | None:
+    """The shape of the first of ``files`` whose header reads (damaged files are skipped later, with a warning)."""
+    for path in files:
+        try:
+            return first_image_shape(path)
+        except UserError:
+            continue
+    return None
 
 
 def interleaved(files_by_class: Sequence[Sequence[Path]]) -> tuple[tuple[str, ...], np.ndarray]:
@@ -191,8 +205,16 @@ def interleaved(files_by_class: Sequence[Sequence[Path]]) -> tuple[tuple[str, ..
     return tuple(paths), np.asarray(labels, dtype=np.int64)
 
 
-def file_split(files_by_class: Sequence[Sequence[Path]], image_size: tuple[int, int], channels: int, resize: str = "stretch") -> FileSplit:
-    """A class-interleaved ``FileSplit`` of every class's files, after checking each file's first bytes."""
+def file_split(
+    files_by_class: Sequence[Sequence[Path]], image_size: tuple[int, int], channels: int, resize: str = "stretch",
+    *, strict: bool = False, where: str = "the dataset",
+) -> FileSplit:  # fmt: skip
+    """A class-interleaved ``FileSplit`` of every class's usable files: each is checked first
+    (``scan_image_files``); damaged ones are left out with a warning naming them (``where`` says whose
+    files they are), or with ``strict`` refused in one line."""
     paths, labels = interleaved(files_by_class)
-    check_image_files(paths)
-    return FileSplit(paths, labels, tuple(image_size), channels, resize)
+    usable, pillow, skipped = scan_image_files(paths, strict=strict)
+    report_skipped(skipped, len(paths), where)
+    kept = np.asarray(usable, dtype=bool)
+    return FileSplit(tuple(p for p, keep in zip(paths, usable) if keep), labels[kept] if len(labels) else labels, tuple(image_size),
+                     channels, resize, tuple(pillow) if any(pillow) else (), skipped)  # fmt: skip

@@ -72,7 +72,7 @@ TINY_ANNOTATIONS = Path("val") / "val_annotations.txt"
 )
 def imagenet_dataset(argument: str, options: LoadOptions) -> Dataset:
     name, partial = partial_argument("imagenet", argument)
-    return load_imagenet_validation(options.data_dir, partial=partial, name=name)
+    return load_imagenet_validation(options.data_dir, partial=partial, name=name, strict=options.strict)
 
 
 @register_dataset(
@@ -80,10 +80,11 @@ def imagenet_dataset(argument: str, options: LoadOptions) -> Dataset:
     layout=f"{TINY_FOLDER}/ (wnids.txt, train/<wnid>/images/, val/images/ + val_annotations.txt) in --data-dir or the Keras cache (cs231n.stanford.edu)",
 )
 def tiny_imagenet_dataset(argument: str, options: LoadOptions) -> Dataset:
-    return load_tiny_imagenet(options.data_dir, download=options.download)
+    return load_tiny_imagenet(options.data_dir, download=options.download, strict=options.strict)
 
 
-def load_imagenet_validation(data_dir: str | os.PathLike | None, *, partial: bool = False, name: str = "imagenet") -> Dataset:
+def load_imagenet_validation(data_dir: str | os.PathLike | None, *, partial: bool = False, name: str = "imagenet",
+                             strict: bool = False) -> Dataset:
     """The validation set in ``data_dir`` (either layout) as a streamed test split labelled by the class
     table; every class folder, or every image the ground truth lists, must be there unless ``partial``."""
     if data_dir is None:
@@ -96,7 +97,7 @@ def load_imagenet_validation(data_dir: str | os.PathLike | None, *, partial: boo
     else:
         folders = root / "val" if (root / "val").is_dir() else root
         files_by_class = release_class_files(folders, imagenet_release("the ImageNet validation set"), spec="imagenet", partial=partial)
-    test = file_split(files_by_class, IMAGENET_SIZE, 3, resize="centre_crop")
+    test = file_split(files_by_class, IMAGENET_SIZE, 3, resize="centre_crop", strict=strict, where=f"{name} in {root}")
     return Dataset(name, None, None, test, imagenet_wnids())
 
 
@@ -180,7 +181,7 @@ def read_synsets(path: Path) -> dict[int, str]:
     return leaves
 
 
-def load_tiny_imagenet(data_dir: str | os.PathLike | None = None, *, download: bool = False) -> Dataset:
+def load_tiny_imagenet(data_dir: str | os.PathLike | None = None, *, download: bool = False, strict: bool = False) -> Dataset:
     root = find_or_download(find_tiny_imagenet, data_dir, download, name="Tiny ImageNet", folder=TINY_FOLDER, marker="wnids.txt",
                             url=TINY_URL, archive="tiny-imagenet-200.zip")  # fmt: skip
     class_names = read_wnids(root / "wnids.txt")
@@ -191,8 +192,9 @@ def load_tiny_imagenet(data_dir: str | os.PathLike | None = None, *, download: b
     files = [class_files(train_root / wnid / "images") for wnid in class_names]
     train, val = divide_classes(train_root, class_names, files, (1 - HOLDOUT_FRACTION, HOLDOUT_FRACTION))
     size = first_image_size(files[0][0])
-    test = _tiny_validation(root, class_names, size)
-    return Dataset("tiny-imagenet", file_split(train, size, 3), file_split(val, size, 3), test, class_names)
+    test = _tiny_validation(root, class_names, size, strict)
+    return Dataset("tiny-imagenet", file_split(train, size, 3, strict=strict, where=f"{root} train"),
+                   file_split(val, size, 3, strict=strict, where=f"{root} train (held out)"), test, class_names)  # fmt: skip
 
 
 def find_tiny_imagenet(data_dir: str | os.PathLike | None) -> Path | None:
@@ -215,7 +217,7 @@ def read_wnids(path: Path) -> tuple[str, ...]:
     return tuple(sorted(wnids))
 
 
-def _tiny_validation(root: Path, class_names: tuple[str, ...], size: tuple[int, int]) -> FileSplit:
+def _tiny_validation(root: Path, class_names: tuple[str, ...], size: tuple[int, int], strict: bool = False) -> FileSplit:
     """The official validation images, labelled by ``val_annotations.txt`` (file, wnid, box)."""
     annotations, images = root / TINY_ANNOTATIONS, root / "val" / "images"
     if not annotations.is_file():
@@ -239,4 +241,4 @@ def _tiny_validation(root: Path, class_names: tuple[str, ...], size: tuple[int, 
     missing = next((path for path in paths if not Path(path).is_file()), None)
     if missing is not None:
         raise UserError(f"{annotations} lists {Path(missing).name}, which is not in {images}")
-    return file_split(files_by_class, size, 3)
+    return file_split(files_by_class, size, 3, strict=strict, where=f"{root} val")

@@ -65,7 +65,7 @@ WRITER_THREADS = 4  # Pillow releases the GIL while it encodes, so threads can o
 def imagenet_c_dataset(argument: str, options: LoadOptions) -> CorruptedDataset:
     name, partial = partial_argument("imagenet-c", argument)
     return folder_corrupted_dataset(name, options.data_dir, parameters="imagenet-c", clean_source=f"imagenet:{PARTIAL}" if partial else "imagenet",
-                                    release=imagenet_release("ImageNet-C"), partial=partial)  # fmt: skip
+                                    release=imagenet_release("ImageNet-C"), partial=partial, strict=options.strict)  # fmt: skip
 
 
 @register_dataset(
@@ -74,7 +74,8 @@ def imagenet_c_dataset(argument: str, options: LoadOptions) -> CorruptedDataset:
     layout="--data-dir holding <corruption>/<severity 1-5>/<wnid>/*.JPEG, 64x64 (Zenodo record 2536630)",
 )
 def tiny_imagenet_c_dataset(argument: str, options: LoadOptions) -> CorruptedDataset:
-    return folder_corrupted_dataset("tiny-imagenet-c", options.data_dir, parameters="tiny-imagenet-c", clean_source="tiny-imagenet")
+    return folder_corrupted_dataset("tiny-imagenet-c", options.data_dir, parameters="tiny-imagenet-c", clean_source="tiny-imagenet",
+                                    strict=options.strict)  # fmt: skip
 
 
 def folder_corrupted_dataset(
@@ -85,10 +86,12 @@ def folder_corrupted_dataset(
     clean_source: str | None,
     release: ReleaseClasses | None = None,
     partial: bool = False,
+    strict: bool = False,
 ) -> CorruptedDataset:
     """A copy in the ImageNet-C folder layout as a ``CorruptedDataset`` of streamed splits; its classes
     are its ``classes.txt``, else ``release``'s (all present in every part unless ``partial``), else
-    its first part's (see the module's docstring)."""
+    its first part's (see the module's docstring); each part's files are checked as it is loaded
+    (see ``folders.file_split``)."""
     if data_dir is None:
         raise UserError(f"--dataset {name} needs --data-dir (the folder of <corruption>/<severity>/<class>/ images)")
     root = Path(data_dir)
@@ -107,7 +110,7 @@ def folder_corrupted_dataset(
         folder = part_folder(root, corruption, severity)
         if not folder.is_dir():
             raise UserError(f"{name} part missing: {folder}")
-        return file_split(part_files(folder), (height, width), channels)
+        return file_split(part_files(folder), (height, width), channels, strict=strict, where=str(folder))
 
     return CorruptedDataset(
         name, corruptions, (height, width, channels), len(class_names), load,

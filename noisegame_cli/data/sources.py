@@ -13,7 +13,9 @@ the same methods, so pipelines, evaluations and the corruption engine never ask 
   examples converted (grey to colour and back, resized) or relabelled.
 
 ``Split`` holds NumPy arrays or ``RowFile`` views of ``.npy`` files (read one batch at a time); ``FileSplit``
-holds file paths and decodes them in ``tf.data`` with parallel, order-preserving maps;
+holds file paths and decodes them in ``tf.data`` with parallel, order-preserving maps (TensorFlow's
+decoders, or Pillow's for the few files TensorFlow cannot read; ``scan_image_files`` decides which
+before anything runs, and leaves out damaged files);
 ``StreamSplit`` wraps a ``tf.data`` pipeline that reads its examples in a fixed order (a
 TensorFlow Datasets split), and reads its labels only when they are asked for.
 """
@@ -39,7 +41,12 @@ IMAGE_SIGNATURES = {
     b"\x89PNG\r\n\x1a\n": "PNG",
     b"BM": "BMP",
     b"GIF8": "GIF",
+    b"RIFF": "WebP",  # with "WEBP" at byte 8
 }
+# The bytes read from the end of each file to see that it is whole (a JPEG's end-of-image marker may
+# be followed by a few bytes of padding).
+TAIL_BYTES = 1024
+SKIPPED_SHOWN = 10  # skipped files named one per line; the rest are counted
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 # ITU-R 601 luma: how every split turns colour into grey, so in-memory and streamed splits agree.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
@@ -206,10 +213,14 @@ class FileSplit:
     image_size: tuple[int, int]
     channels: int = 3
     resize: str = "stretch"
+    pillow: tuple[bool, ...] = ()  # per path: decoded with Pillow (a format TensorFlow cannot read); () for none
+    skipped: tuple[tuple[str, str], ...] = ()  # (path, why) of the files left out as damaged or unreadable
 
     def __post_init__(self) -> None:
         if len(self.paths) != len(self.labels):
             raise ValueError(f"{len(self.paths)} files but {len(self.labels)} labels")
+        if self.pillow and len(self.pillow) != len(self.paths):
+            raise ValueError(f"{len(self.paths)} files but {len(self.pillow)} decoder flags")
         if self.resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {RESIZE_MODES}")
 
@@ -225,7 +236,7 @@ class FileSplit:
         return False
 
     def head(self, count: int | None) -> "FileSplit":
-        return self if count is None else replace(self, paths=self.paths[:count], labels=self.labels[:count])
+        return self if count is None else replace(self, paths=self.paths[:count], labels=self.labels[:count], pillow=self.pillow[:count])
 
     def part(self, start: int, stop: int) -> "FileSplit":
         return replace(self, paths=self.paths[start:stop], labels=self.labels[start:stop])
@@ -239,19 +250,29 @@ class FileSplit:
     def with_image_size(self, size: tuple[int, int]) -> "FileSplit":
         return replace(self, image_size=tuple(size))
 
-    def decode(self, path):
-        """One file's image as uint8 ``[H, W, C]`` at this split's size (a graph function)."""
+    def decode(self, path, pillow=False):
+        """One file's image as uint8 ``[H, W, C]`` at this split's size (a graph function); ``pillow``
+        (a boolean tensor) decodes it with Pillow instead of TensorFlow."""
         tf = _tf()
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+
+        def with_tensorflow():
+            return tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+
+        def with_pillow():
+            return tf.ensure_shape(tf.numpy_function(pillow_rgb, [path], tf.uint8, stateful=False), (None, None, 3))
+
+        image = tf.cond(pillow, with_pillow, with_tensorflow) if self.pillow else with_tensorflow()
         image = resized(image, self.image_size, self.resize)
         return tf.ensure_shape(converted_channels(image, self.channels), self.image_shape)
 
     def examples(self, *, shuffle: bool = False, seed: int = 0):
         tf = _tf()
-        dataset = tf.data.Dataset.from_tensor_slices((list(self.paths), self.labels.astype(np.int64)))
+        flags = list(self.pillow) or [False] * len(self.paths)
+        dataset = tf.data.Dataset.from_tensor_slices((list(self.paths), flags, self.labels.astype(np.int64)))
         if shuffle:
             dataset = dataset.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
-        return dataset.map(lambda path, label: (self.decode(path), label), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return dataset.map(lambda path, pillow, label: (self.decode(path, pillow), label), num_parallel_calls=tf.data.AUTOTUNE,
+                           deterministic=True)  # fmt: skip
 
     def batches(self, batch_size: int):
         return self.examples().batch(batch_size)
@@ -408,19 +429,90 @@ def image_files(folder: str | os.PathLike) -> list[Path]:
     return sorted(path for path in Path(folder).iterdir() if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def check_image_files(paths: Sequence[str | os.PathLike]) -> None:
-    """Raise a ``UserError`` naming the first file that is empty or not a JPEG/PNG/BMP/GIF image.
+def _whole(kind: str, start: bytes, end: bytes, size: int) -> bool:
+    """Whether a file of ``kind`` that starts with ``start`` and ends with ``end`` (its last bytes) is
+    whole: a JPEG's end-of-image marker, a PNG's IEND chunk, a GIF's trailer, the size a BMP or WebP
+    header declares."""
+    if kind == "JPEG":
+        return b"\xff\xd9" in end
+    if kind == "PNG":
+        return b"IEND" in end[-32:]
+    if kind == "GIF":
+        return end.rstrip(b"\x00").endswith(b";")
+    if kind == "BMP":
+        return size >= int.from_bytes(start[2:6], "little")
+    return size >= int.from_bytes(start[4:8], "little") + 8  # WebP: the RIFF chunk's size
 
-    Only the first bytes are read, so this is cheap enough for every file of a large set; a file
-    that starts right but is truncated further on still decodes (TensorFlow fills the rest)."""
+
+def image_file_problem(path: str | os.PathLike) -> tuple[str | None, bool]:
+    """Why the image file at ``path`` cannot be used (None when it can), and whether Pillow must decode
+    it (a format TensorFlow does not read, such as TIFF).
+
+    TensorFlow's formats (JPEG, PNG, BMP, GIF, WebP, recognised by their first bytes whatever the
+    file's name says) are checked from their first and last bytes only, so the scan is cheap enough
+    for every file of a large set; TensorFlow decodes every colour mode of them (CMYK JPEGs, 16-bit and
+    palette PNGs). Other files are decoded by Pillow once, here."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(16)
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - TAIL_BYTES))
+            end = handle.read()
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})", False
+    if not start:
+        return "empty file", False
+    kind = next((name for signature, name in IMAGE_SIGNATURES.items() if start.startswith(signature)), None)
+    if kind == "WebP" and start[8:12] != b"WEBP":
+        kind = None
+    if kind is not None:
+        return (None if _whole(kind, start, end, size) else f"truncated {kind} file"), False
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except Exception as error:  # Pillow raises many types for what it cannot read
+        return f"not an image Pillow or TensorFlow can read ({type(error).__name__}: {error})".splitlines()[0], False
+    return None, True
+
+
+def scan_image_files(paths: Sequence[str | os.PathLike], *, strict: bool = False) -> tuple[list[bool], list[bool], tuple[tuple[str, str], ...]]:
+    """For each file whether it is kept and whether Pillow decodes it, and the ``(path, why)`` of every
+    file left out as damaged or unreadable; with ``strict``, a ``UserError`` naming the first of those."""
+    usable, pillow, skipped = [], [], []
     for path in paths:
-        try:
-            with open(path, "rb") as handle:
-                start = handle.read(8)
-        except OSError as error:
-            raise UserError(f"cannot read image {path}: {error.strerror or error}") from None
-        if not any(start.startswith(signature) for signature in IMAGE_SIGNATURES):
-            raise UserError(f"{path} is not a JPEG, PNG, BMP or GIF image" + (" (empty file)" if not start else ""))
+        problem, needs_pillow = image_file_problem(path)
+        if problem is not None and strict:
+            raise UserError(f"{path}: {problem} (--strict refuses a dataset with a damaged image; without it the file is skipped)")
+        usable.append(problem is None)
+        if problem is None:
+            pillow.append(needs_pillow)
+        else:
+            skipped.append((str(path), problem))
+    return usable, pillow, tuple(skipped)
+
+
+def report_skipped(skipped: Sequence[tuple[str, str]], total: int, where: str, say=print) -> None:
+    """One warning line per skipped file (the first ``SKIPPED_SHOWN``), then their count."""
+    if not skipped:
+        return
+    for path, problem in skipped[:SKIPPED_SHOWN]:
+        say(f"warning: skipped {path}: {problem}")
+    more = f" ({len(skipped) - SKIPPED_SHOWN} more not named)" if len(skipped) > SKIPPED_SHOWN else ""
+    say(f"warning: skipped {len(skipped)} of {total} image files of {where} as damaged or unreadable{more}; --strict refuses them")
+
+
+def pillow_rgb(path) -> np.ndarray:
+    """An image file decoded by Pillow as uint8 RGB ``[H, W, 3]`` (16-bit and float images scaled to 8 bits)."""
+    from PIL import Image
+
+    with Image.open(path.decode() if isinstance(path, bytes) else path) as image:
+        if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+            top = 1.0 if image.mode == "F" else 65535.0
+            grey = np.clip(np.rint(np.asarray(image, np.float64) * (255.0 / top)), 0, 255).astype(np.uint8)
+            return np.repeat(grey[..., None], 3, axis=-1)
+        return np.asarray(image.convert("RGB"), np.uint8)
 
 
 def first_image_size(path: str | os.PathLike) -> tuple[int, int]:

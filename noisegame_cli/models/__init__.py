@@ -1,5 +1,6 @@
 """Classifiers: the registry of this project's models, ``app:NAME`` for any keras.applications network,
-loading saved models of every kind (checked against the data); and the GAN denoiser."""
+the one loader of saved models of every kind (wrapped to take 0..255 pixels and return logits, checked
+against the data); and the GAN denoiser."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from noisegame_cli.models.saved import (
     copy_classifier,
     load_checked,
     load_classifier,
-    load_labelled,
+    load_user_model,
     model_label,
     resolve_model_file,
 )
+from noisegame_cli.models.wrapping import InputScale, InputScaling, describe_wrapping, rescaled, wrapping_of
 
 
 def model_names() -> list[str]:
@@ -57,6 +59,8 @@ def build_model(
 
 
 __all__ = [
+    "InputScale",
+    "InputScaling",
     "MODELS",
     "LogitSubset",
     "build_denoiser",
@@ -66,13 +70,16 @@ __all__ = [
     "check_model_name",
     "class_protocol",
     "copy_classifier",
+    "describe_wrapping",
     "load_checked",
     "load_classifier",
-    "load_labelled",
+    "load_user_model",
     "model_label",
     "model_names",
     "purified_classifier",
     "register",
+    "rescaled",
     "resolve_model_file",
     "restricted_to_dataset",
+    "wrapping_of",
 ]

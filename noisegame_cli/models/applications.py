@@ -3,11 +3,15 @@
 The wrapped model takes 0..255 images of the dataset's shape, repeats grey images to 3 channels,
 resizes to the network's native size, applies the network's own ``preprocess_input`` inside the model
 (a serialisable layer), and returns logits: a new linear head for the dataset's classes, or, for
-1000 classes with ImageNet weights, the network's own top with its softmax removed.
+1000 classes with ImageNet weights (or a Keras application file with its top), the network's own top
+with its softmax removed.
 
 Weights (``--weights``): none (random), ``imagenet`` (from the Keras cache, downloaded only with
 ``--download``), a Keras application weights file (``.h5``, as Keras distributes them), or a
 ``.weights.h5`` file saved from a wrapped model of this project.
+
+As a saved model to evaluate (``--model-path app:NAME[:WEIGHTS]``, ``application_classifier``) the
+weights must cover the classifier: ImageNet's top for 1000-class data, or a ``.weights.h5`` file.
 """
 
 from __future__ import annotations
@@ -69,6 +73,49 @@ def check_application(name: str) -> str:
         if known.lower() == wanted.lower():
             return known
     raise UserError(f"unknown application {wanted!r}; choose from {', '.join(APPLICATION_MODULES)}")
+
+
+def split_application(spec: str, flag: str = "--model-path") -> tuple[str, str | None]:
+    """The network's Keras name and the weights (None where not given) of ``app:NAME[:WEIGHTS]``;
+    a ``UserError`` for an unknown network or a weights file that does not exist."""
+    name, _, weights = str(spec)[len(PREFIX):].partition(":")
+    try:
+        network = check_application(PREFIX + name)
+    except UserError as error:
+        raise UserError(f"{flag} {spec}: {error}") from None
+    weights = weights or None
+    if weights not in (None, "imagenet", "none") and not Path(weights).is_file():
+        raise UserError(f"{flag} {spec}: no weights file {weights} (or use imagenet)")
+    return network, weights
+
+
+def has_top(weights: str | None) -> bool:
+    """Whether ``weights`` (of ``application_backbone``) include the network's ImageNet classifier top:
+    ``imagenet``, or a Keras application weights file without ``notop`` in its name."""
+    if weights in (None, "none"):
+        return False
+    return weights == "imagenet" or ("notop" not in Path(weights).name and not str(weights).endswith(".weights.h5"))
+
+
+def application_classifier(spec: str, input_shape: tuple[int, int, int], num_classes: int, *, download: bool = False) -> keras.Model:
+    """``app:NAME[:WEIGHTS]`` as a trained classifier to evaluate (``--model-path``): WEIGHTS ``imagenet``
+    (the default) or a Keras application file with its top, for 1000-class data; or a ``.weights.h5``
+    file saved from ``app:NAME`` trained for ``num_classes`` classes. One line says what the weights need
+    where they do not fit (a new, random head would be evaluated otherwise)."""
+    network, weights = split_application(spec)
+    weights = weights or "imagenet"
+    if weights == "none":
+        raise UserError(f"{spec}: random weights classify nothing; give imagenet or a weights file")
+    if not str(weights).endswith(".weights.h5"):
+        described = "ImageNet weights" if weights == "imagenet" else f"weights file {weights}"
+        if not has_top(weights):
+            raise UserError(f"{spec}: {described} hold {network} without its classifier top; evaluate a model trained from it (its run "
+                            f"directory, or app:{network}:FILE.weights.h5)")  # fmt: skip
+        if num_classes != IMAGENET_CLASSES:
+            raise UserError(f"{spec}: {described} classify ImageNet's {IMAGENET_CLASSES} classes but the dataset has {num_classes}; "
+                            f"evaluate a model trained for them (train-teacher --model app:{network} --weights imagenet, then its run "
+                            "directory, or app:NAME:FILE.weights.h5 saved from it)")  # fmt: skip
+    return build_application(PREFIX + network, input_shape, num_classes, weights=weights, download=download)
 
 
 @keras.saving.register_keras_serializable(package="noisegame")
@@ -133,7 +180,7 @@ def build_application(
     whole_model_weights = weights is not None and str(weights).endswith(".weights.h5")
     if whole_model_weights and not Path(weights).is_file():
         raise UserError(f"--weights {weights}: no such file")
-    own_top = weights == "imagenet" and num_classes == IMAGENET_CLASSES
+    own_top = has_top(weights) and num_classes == IMAGENET_CLASSES
     backbone = application_backbone(name, weights=None if whole_model_weights else weights, download=download,
                                     input_shape=(native, native, 3), top=own_top)  # fmt: skip
     inputs = keras.Input(shape=tuple(input_shape), name="images")

@@ -22,7 +22,9 @@ import keras
 from noisegame_cli import checks
 from noisegame_cli.errors import UserError
 from noisegame_cli.models.applications import PREFIX, ApplicationPreprocessing, application_backbone, check_application, is_application
+from noisegame_cli.input_scale import InputScale
 from noisegame_cli.models.saved import load_classifier, model_label
+from noisegame_cli.models.wrapping import InputScaling
 
 IMAGENET = "imagenet"
 NO_WEIGHTS = "none"
@@ -151,11 +153,14 @@ def saved_model_extractor(
     style_layers: Sequence[str] | None = None,
     content_layer: str | None = None,
     name: str | None = None,
+    scale: InputScale | None = None,
 ) -> FeatureExtractor:
-    """Features of a classifier built by this tool (a model, a ``model.keras`` file or a run directory).
+    """Features of a saved classifier (a model, a saved model file or a run directory).
 
-    The model rescales 0..255 images itself. Layers default to its ``stage1``, ``stage2``, ... outputs.
-    It is run at any image size when its layers allow; otherwise images are resized to its input size.
+    ``scale`` says what input it expects (default: 0..255 pixels, as this project's models rescale
+    themselves); 0..255 images are mapped to it in front. Layers default to its ``stage1``,
+    ``stage2``, ... outputs. It is run at any image size when its layers allow; otherwise images are
+    resized to its input size.
     """
     if not isinstance(model, keras.Model):
         name = name or model_label(model)
@@ -172,19 +177,24 @@ def saved_model_extractor(
     x = inputs
     if network.inputs[0].shape[1] is not None:
         x = keras.layers.Resizing(network.inputs[0].shape[1], network.inputs[0].shape[2], name="to_model_size")(x)
+    if scale is not None and not scale.is_pixels:
+        x = InputScaling(scale.input_range, scale.mean, scale.std, name="input_scaling")(x)
     features = _feature_model(network, (*style, content), name)
     return FeatureExtractor(name, keras.Model(inputs, features(x), name=f"{name}_style"), style, content)
 
 
-def stage_output_names(network_name: str) -> list[str]:
+def stage_output_names(network_name: str, network: keras.Model | None = None) -> list[str]:
     """The last layer at each spatial resolution of a keras.applications network (its stage outputs),
-    found on a 224x224 copy with random weights, in order."""
-    probe = application_backbone(network_name, input_shape=(224, 224, 3))
-    last_at_size: dict[tuple, str] = {}
-    for layer in probe.layers[1:]:
+    found on a 224x224 copy with random weights, in order; named as in ``network`` (the same network
+    built for any size) where given: layers Keras names itself (``normalization_2``) are numbered
+    anew in each copy, so they are matched by position."""
+    probe = application_backbone(PREFIX + network_name, input_shape=(224, 224, 3))
+    last_at_size: dict[tuple, int] = {}
+    for index, layer in enumerate(probe.layers[1:], start=1):
         if _is_feature_map(layer):
-            last_at_size[tuple(layer.output.shape[1:3])] = layer.name
-    return list(last_at_size.values())
+            last_at_size[tuple(layer.output.shape[1:3])] = index
+    layers = (network or probe).layers
+    return [layers[index].name for index in last_at_size.values()]
 
 
 def application_extractor(
@@ -207,7 +217,7 @@ def application_extractor(
             network = _with_average_pooling(network)
         default_style, default_content, label = gatys.style_layers, gatys.content_layer, str(name).lower()
     else:
-        default_style = stage_output_names(network_name)
+        default_style = stage_output_names(network_name, network)
         default_content, label = default_style[-2] if len(default_style) > 1 else None, network_name.lower()
     style, content = choose_layers(network, style_layers, content_layer, default_style=default_style, default_content=default_content,
                                    what=network_name)  # fmt: skip
