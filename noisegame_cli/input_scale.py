@@ -15,7 +15,6 @@ from typing import Sequence
 
 from noisegame_cli.errors import UserError
 
-PIXEL_MAX = 255.0
 # The interval each --input-range maps 0..255 pixels onto.
 INPUT_RANGES = {"0-255": (0.0, 255.0), "0-1": (0.0, 1.0), "-1-1": (-1.0, 1.0)}
 DEFAULT_RANGE = "0-255"

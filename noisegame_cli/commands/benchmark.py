@@ -145,7 +145,7 @@ def corrupted_sets(config: Config, data, count: int):
     """The dataset's corrupted files where they are found (checked before the run), else the first
     ``count`` test images corrupted by the engine."""
     found = find_corrupted(config.dataset, data.image_shape, data.num_classes, corrupted_dir=config.corrupted_dir,
-                           data_dir=config.data_dir, image_size=config.image_size, channels=config.channels)  # fmt: skip
+                           data_dir=config.data_dir, image_size=config.image_size, channels=config.channels, strict=config.strict)  # fmt: skip
     return choose_sets(config.corruptions, config.severities, files=found, test=data.split("test"), count=count, seed=config.seed)
 
 

@@ -54,13 +54,14 @@ def candidate_folders(counterpart: str | None, data_dir: str | None) -> list[Pat
 
 
 def load_corrupted_folder(folder: str | os.PathLike, dataset: str, image_shape, num_classes: int, *,
-                          image_size=None, channels=None) -> CorruptedDataset:  # fmt: skip
+                          image_size=None, channels=None, strict: bool = False) -> CorruptedDataset:  # fmt: skip
     """The corrupted images in ``folder``: in the counterpart's own layout where the dataset has a
     registered one, in the CIFAR-10-C layout (as ``noisegame corrupt`` writes) otherwise; checked to
     match the clean images' shape and classes."""
     counterpart = corrupted_counterpart(dataset)
     if counterpart is not None:
-        corrupted = load_corrupted_dataset(_as_partial_as(dataset, counterpart), folder, image_size=image_size, channels=channels)
+        corrupted = load_corrupted_dataset(_as_partial_as(dataset, counterpart), folder, image_size=image_size, channels=channels,
+                                           strict=strict)  # fmt: skip
     else:
         name = f"{str(dataset).partition(':')[0]}-c"
         corrupted = cifar10c.npy_corrupted_dataset(name, folder, num_classes, clean_source=None).converted(image_size, channels)
@@ -71,14 +72,14 @@ def load_corrupted_folder(folder: str | os.PathLike, dataset: str, image_shape, 
 
 
 def find_corrupted(dataset: str, image_shape, num_classes: int, *, corrupted_dir: str | None = None, data_dir: str | None = None,
-                   image_size=None, channels=None) -> tuple[CorruptedDataset, Path] | None:  # fmt: skip
+                   image_size=None, channels=None, strict: bool = False) -> tuple[CorruptedDataset, Path] | None:  # fmt: skip
     """The dataset's corrupted images on disk: ``corrupted_dir`` when given (it must hold them),
     else the first candidate folder that exists; None where there is none (generate them)."""
     folders = [Path(corrupted_dir)] if corrupted_dir else [f for f in candidate_folders(corrupted_counterpart(dataset), data_dir) if f.is_dir()]
     if not folders:
         return None
     folder = folders[0]
-    return load_corrupted_folder(folder, dataset, image_shape, num_classes, image_size=image_size, channels=channels), folder
+    return load_corrupted_folder(folder, dataset, image_shape, num_classes, image_size=image_size, channels=channels, strict=strict), folder
 
 
 def source_kind(folder: str | os.PathLike) -> str:

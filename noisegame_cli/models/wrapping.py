@@ -15,7 +15,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from noisegame_cli.input_scale import DEFAULT_RANGE, INPUT_RANGES, PIXEL_MAX, InputScale
+from noisegame_cli.budgets import PIXEL_MAX
+from noisegame_cli.input_scale import DEFAULT_RANGE, INPUT_RANGES, InputScale
 
 PROBABILITY_TOLERANCE = 1e-4  # how far from 1 a row of float32 probabilities may sum
 # The smallest probability the log keeps (float32's smallest normal number): below it log() would
