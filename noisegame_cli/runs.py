@@ -52,6 +52,7 @@ EXTRA_COLUMNS = (
     "norm",
     "corruption",
     "severity",
+    "shift",
     "epsilon",
     "radius",
     "part",

@@ -286,3 +286,14 @@ def write_colour_classes(root: Path, classes=(7, 500, 999)) -> Path:
         wnids[k]: {"ILSVRC2012_val_00000001.JPEG": jpeg(colour_of(k)), "ILSVRC2012_val_00000002.JPEG": jpeg(colour_of(classes[(place + 1) % len(classes)]))}
         for place, k in enumerate(classes)
     })  # fmt: skip
+
+
+def write_cifar101(folder: Path, count: int = 20, version: str = "v6", *, images=None, labels=None) -> tuple[np.ndarray, np.ndarray]:
+    """``cifar10.1_<version>_data.npy`` (uint8 [N, 32, 32, 3]) and ``..._labels.npy`` (int32, as released)."""
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8) if images is None else images
+    labels = (np.arange(len(images)) % 10).astype(np.int32) if labels is None else labels
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / f"cifar10.1_{version}_data.npy", images)
+    np.save(folder / f"cifar10.1_{version}_labels.npy", labels)
+    return images, labels

@@ -19,9 +19,9 @@ from noisegame_cli.evaluation import autoattack as chunks
 from noisegame_cli.runs import read_status
 
 CARD_KEYS = [
-    "name", "model", "model_path", "dataset", "threat_model", "norm", "eps", "n_examples", "clean_acc", "autoattack_acc",
-    "autoattack_per_attack", "corruptions_acc", "corruptions_acc_19_sev5", "corruptions_mce", "corruptions_source", "corruptions_baseline", "version",
-    "seed", "flags", "versions", "git_commit",
+    "name", "model", "model_path", "preprocessing", "dataset", "threat_model", "norm", "eps", "n_examples", "clean_acc", "autoattack_acc",
+    "autoattack_per_attack", "corruptions_acc", "corruptions_acc_19_sev5", "corruptions_mce", "corruptions_source", "corruptions_baseline",
+    "shifts", "version", "seed", "flags", "versions", "git_commit",
 ]  # fmt: skip
 COUNT = 24  # test images benchmarked
 QUICK = ["--smoke", "--n-examples", str(COUNT), "--chunk-size", "8"]
@@ -263,3 +263,36 @@ def test_eval_corruption_and_benchmark_measure_generated_corruptions_alike(invok
     assert len(eval_sets) == 6
     pd.testing.assert_series_equal(eval_sets, card_sets)
     assert eval_mce == card_mce != 1.0 and eval_relative == card_relative
+
+
+@pytest.mark.slow  # the C-bar benchmark's 50 generated sets: about 30 s
+def test_shifts_sit_beside_the_clean_accuracy_on_the_card(invoke, tmp_path, digits_model, cifar_folder):
+    from fabricate import write_cifar101
+    import keras
+    import noisegame
+
+    shifts = tmp_path / "shifts"
+    images, labels = write_cifar101(shifts, count=12)
+    result = invoke("benchmark", "--model-path", digits_model, "--dataset", "cifar10", "--data-dir", cifar_folder, "--n-examples", "8",
+                    "--batch-size", "8", "--no-adversarial", "--no-corruptions", "--shifts", "--shifts-dir", shifts, "--runs-dir", tmp_path / "runs")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    card, metrics = read_run(only_run_dir(tmp_path / "runs", "benchmark"))
+    assert list(card["shifts"]) == ["cifar10.1", "cifar10-c-bar"]
+    model = keras.models.load_model(digits_model)
+    direct = np.mean(model.predict(images.astype(np.float32), verbose=0).argmax(-1) == labels)
+    assert card["shifts"]["cifar10.1"] == {"acc": round(100 * direct, 2), "kept": pytest.approx(direct / (card["clean_acc"] / 100), abs=1e-4),
+                                           "n_examples": 12, "protocol": "all 10 classes of the model"}  # fmt: skip
+    # the C-bar benchmark: the mean over its ten corruptions x five severities of the same images, as the corruption measurement has it
+    test_images, test_labels = load_dataset("cifar10", cifar_folder).test.arrays(8)
+    rows = noisegame.evaluate_corruptions(model, test_images, test_labels, ["cifar10-c-bar"], parameters="cifar10-c-bar")
+    expected = rows.query("metric == 'mean_accuracy_cifar10_c_bar'")["value"].item()
+    assert card["shifts"]["cifar10-c-bar"]["acc"] == round(100 * expected, 2) and card["shifts"]["cifar10-c-bar"]["n_examples"] == 8
+    shifted = metrics[metrics["condition"] == "shift"]
+    assert set(shifted["shift"]) == {"cifar10.1", "cifar10-c-bar"} and set(shifted["metric"]) == {"accuracy", "loss"}
+    assert "| cifar10.1 |" in (only_run_dir(tmp_path / "runs", "benchmark") / "card.md").read_text()
+
+
+def test_shifts_of_a_dataset_without_any_are_refused_in_one_line(invoke, tmp_path, digits_model):
+    result = invoke("benchmark", "--model-path", digits_model, "--shifts", "--smoke", "--runs-dir", tmp_path / "runs")
+    assert_one_line_error(result, "--shifts: the card knows the natural shifts of cifar10, imagenet, not of digits")
+    assert not (tmp_path / "runs").exists()

@@ -94,7 +94,7 @@ def test_strict_refuses_the_first_damaged_file_in_one_line(web_folder):
 
 def test_a_run_on_a_damaged_folder_finishes_and_records_what_it_skipped(web_folder, invoke, runs_dir, tmp_path):
     root, _, damaged = web_folder
-    corrupt = ("corrupt", f"folder:{root}", tmp_path / "copy", "--corruptions", "gaussian_noise", "--severities", "1", "--runs-dir")
+    corrupt = ("corrupt", "--dataset", f"folder:{root}", "--out", tmp_path / "copy", "--corruptions", "gaussian_noise", "--severities", "1", "--runs-dir")
     result = invoke(*corrupt, runs_dir)
     assert result.exit_code == 0, result.output
     assert "warning: skipped 4 of 12 image files" in result.output and "Traceback" not in result.output

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fabricate import colour_of, jpeg, whole_release, write_tree
+from fabricate import colour_of, jpeg, whole_release, write_cifar101, write_tree
 from helpers import colour_classifier, imagenet_classifier, known_logits
 from noisegame_cli.attacks import fgsm
 from noisegame_cli.data import load_dataset
@@ -148,7 +148,7 @@ def test_a_partial_copy_is_refused_unless_named_partial(tmp_path):
         ("imagenet-a:partial", lambda root: write_tree(root / "imagenet-a", {imagenet_a_wnids()[0]: {"notes.txt": b"no image"}}),
          "holds no JPEG, PNG, BMP or GIF image"),
         ("imagenet-sketch:partial", lambda root: write_tree(root / "sketch", {imagenet_wnids()[3]: {"sketch_0.JPEG": b"<html>not an image"}}),
-         "sketch_0.JPEG is not a JPEG, PNG, BMP or GIF image"),
+         "imagenet-sketch:partial in {root}/sketch: none of its 1 image files is readable"),
         ("imagenet-v2", lambda root: write_tree(root / V2_MATCHED, {"n01440764": {"a.jpeg": jpeg((0, 0, 0))}}),
          "is not a class folder of ImageNet-V2 matched-frequency: its class folders are the class indices 0..999 (ImageNet-V2 names its class folders by index, not by wnid)"),
         ("imagenet-v2:partial", lambda root: write_tree(root / V2_MATCHED, {"007": {"a.jpeg": jpeg((0, 0, 0))}}),
@@ -292,17 +292,6 @@ def test_a_restricted_model_saves_and_loads_restricted(tmp_path):
 # --- CIFAR-10.1 ------------------------------------------------------------------------------------
 
 
-def write_cifar101(folder: Path, count: int = 20, version: str = "v6", *, images=None, labels=None) -> tuple[np.ndarray, np.ndarray]:
-    """``cifar10.1_<version>_data.npy`` (uint8 [N, 32, 32, 3]) and ``..._labels.npy`` (int32, as released)."""
-    rng = np.random.default_rng(1)
-    images = rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8) if images is None else images
-    labels = (np.arange(len(images)) % 10).astype(np.int32) if labels is None else labels
-    folder.mkdir(parents=True, exist_ok=True)
-    np.save(folder / f"cifar10.1_{version}_data.npy", images)
-    np.save(folder / f"cifar10.1_{version}_labels.npy", labels)
-    return images, labels
-
-
 def test_cifar101_streams_its_npy_files(tmp_path):
     images, labels = write_cifar101(tmp_path)
     data = load_dataset("cifar10.1", tmp_path)
@@ -345,3 +334,11 @@ def test_cifar101_download_fetches_both_files_into_the_keras_cache(tmp_path, mon
     data = load_dataset("cifar10.1", download=True)
     np.testing.assert_array_equal(data.test.arrays()[0], images)
     assert (tmp_path / "home" / "datasets" / "cifar10.1" / "cifar10.1_v6_labels.npy").is_file()
+
+
+def test_a_damaged_file_of_a_shift_set_is_skipped_with_a_warning_or_refused_with_strict(tmp_path, capsys):
+    write_tree(tmp_path / "imagenet-r", {imagenet_r_wnids()[0]: {"a.jpg": jpeg((10, 20, 30)), "b.jpg": b"<html>not an image"}})
+    assert len(load_dataset("imagenet-r:partial", tmp_path).test) == 1
+    assert "b.jpg" in capsys.readouterr().out
+    with pytest.raises(UserError, match="b.jpg"):
+        load_dataset("imagenet-r:partial", tmp_path, strict=True)

@@ -72,7 +72,7 @@ def prepared(line: str, tmp_path: Path) -> list[str]:
             _, network, weights = arg.split(":")
             build_model(f"app:{network}", (32, 32, 3), 10).save_weights(tmp_path / weights)
     if args[0] == "style-transfer":
-        args += ["--steps", "1", "--save-every", "0"]  # at the documented size (--smoke's 32 px is too small for EfficientNet)
+        args += ["--iterations", "1", "--save-every", "0"]  # at the documented size (--smoke's 32 px is too small for EfficientNet)
     return [*args, "--runs-dir", str(tmp_path / "runs")]
 
 

@@ -173,7 +173,7 @@ def reference_accuracies(reference, probabilities: bool, images, labels, eps: fl
 
 
 def fgsm_accuracies(invoke, runs_dir, source, *flags) -> tuple[dict, str]:
-    result = invoke("fgsm", "eval", *DATA, "--runs-dir", runs_dir, "--model-path", source, "--epsilons", f"0,{EPS}", *flags)
+    result = invoke("fgsm", "eval", *DATA, "--runs-dir", runs_dir, "--model-path", source, "--eps", f"0,{EPS}", *flags)
     assert result.exit_code == 0, result.output
     metrics = pd.read_csv(only_run_dir(runs_dir, "fgsm-eval") / "metrics.csv")
     accuracy = metrics[metrics["metric"] == "accuracy"].set_index("epsilon")["value"]
@@ -270,7 +270,7 @@ def test_an_application_with_local_weights_matches_its_network(invoke, runs_dir,
     network = build_model("app:MobileNetV3Small", (SIZE, SIZE, 3), 10)
     network.save_weights(tmp_path / "mobilenet.weights.h5")
     count = 4
-    result = invoke("fgsm", "eval", "--limit", str(count), "--runs-dir", runs_dir, "--epsilons", f"0,{EPS}",
+    result = invoke("fgsm", "eval", "--limit", str(count), "--runs-dir", runs_dir, "--eps", f"0,{EPS}",
                     "--model-path", f"app:MobileNetV3Small:{tmp_path / 'mobilenet.weights.h5'}")  # fmt: skip
     assert result.exit_code == 0, result.output
     run = only_run_dir(runs_dir, "fgsm-eval")

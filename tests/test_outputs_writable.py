@@ -21,7 +21,7 @@ def full_disk(monkeypatch):
 
 @pytest.mark.parametrize("command", [
     ("fgsm", "eval", "--model-path", "{model}", "--runs-dir", "{out}"),
-    ("corrupt", "digits", "{out}", "--runs-dir", "{tmp}/runs"),
+    ("corrupt", "--dataset", "digits", "--out", "{out}", "--runs-dir", "{tmp}/runs"),
     ("train-teacher", "--results", "{out}/all.csv", "--runs-dir", "{tmp}/runs"),
 ])  # fmt: skip
 def test_a_full_disk_ends_in_one_line_before_any_work(command, full_disk, invoke, tmp_path):

@@ -215,6 +215,8 @@ def file_split(
     paths, labels = interleaved(files_by_class)
     usable, pillow, skipped = scan_image_files(paths, strict=strict)
     report_skipped(skipped, len(paths), where)
+    if paths and not any(usable):
+        raise UserError(f"{where}: none of its {len(paths)} image files is readable (see the warnings above)")
     kept = np.asarray(usable, dtype=bool)
     return FileSplit(tuple(p for p, keep in zip(paths, usable) if keep), labels[kept] if len(labels) else labels, tuple(image_size),
                      channels, resize, tuple(pillow) if any(pillow) else (), skipped)  # fmt: skip

@@ -113,7 +113,7 @@ def v2_release(variant: str) -> FolderRelease:
 def _release_loader(name: str, release: FolderRelease) -> Callable[[str, LoadOptions], Dataset]:
     def load(argument: str, options: LoadOptions) -> Dataset:
         spec, partial = partial_argument(name, argument)
-        return load_folder_release(spec, release, options.data_dir, partial=partial)
+        return load_folder_release(spec, release, options.data_dir, partial=partial, strict=options.strict)
 
     return load
 
@@ -143,7 +143,7 @@ def imagenet_v2_dataset(argument: str, options: LoadOptions) -> Dataset:
     variant = variants[0] if variants else V2_DEFAULT
     _check_v2_variant(options.data_dir, variant)
     name = ":".join(["imagenet-v2", variant, *([PARTIAL] if PARTIAL in words else [])])
-    return load_folder_release(name, v2_release(variant), options.data_dir, partial=PARTIAL in words)
+    return load_folder_release(name, v2_release(variant), options.data_dir, partial=PARTIAL in words, strict=options.strict)
 
 
 @register_dataset(
@@ -158,15 +158,18 @@ def cifar101_dataset(argument: str, options: LoadOptions) -> Dataset:
     return load_cifar101(options.data_dir, version=versions[0] if versions else CIFAR101_VERSIONS[0], download=options.download)
 
 
-def load_folder_release(name: str, release: FolderRelease, data_dir: str | os.PathLike | None, *, partial: bool = False) -> Dataset:
+def load_folder_release(name: str, release: FolderRelease, data_dir: str | os.PathLike | None, *, partial: bool = False,
+                        strict: bool = False) -> Dataset:  # fmt: skip
     """The test set ``release`` from ``data_dir`` (or the Keras cache) as a streamed test split; every
-    class folder must be there unless ``partial`` (see the module's docstring)."""
+    class folder must be there unless ``partial`` (see the module's docstring); damaged files are
+    skipped with a warning, or refused with ``strict``."""
     root = locate_release(release, data_dir)
     expected = release.class_folders()
     files = release_class_files(root, ReleaseClasses(release.title, expected, release.classes), spec=name, partial=partial)
     class_names = release.class_names() if release.class_names is not None else expected
     subset = ClassSubset(imagenet_indices(class_names), IMAGENET_CLASSES, IMAGENET_SPACE) if release.subset else None
-    return Dataset(name, None, None, file_split(files, IMAGENET_SIZE, 3, resize="centre_crop"), class_names, subset)
+    test = file_split(files, IMAGENET_SIZE, 3, resize="centre_crop", strict=strict, where=f"{name} in {root}")
+    return Dataset(name, None, None, test, class_names, subset)
 
 
 def locate_release(release: FolderRelease, data_dir: str | os.PathLike | None) -> Path:

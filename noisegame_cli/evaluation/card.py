@@ -34,6 +34,7 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         "",
         f"Run `{card['name']}`, model `{card['model_path']}`, first {card['n_examples']} test images, seed {card['seed']}, "
         f"noisegame {card['versions'].get('noisegame') or '?'} (commit {(card['git_commit'] or 'unknown')[:12]}).",
+        *([f"Preprocessing: {card['preprocessing']}."] if card.get("preprocessing") else []),
         "",
         "| measure | value |",
         "|---|---|",
@@ -50,6 +51,11 @@ def card_markdown(card: Mapping[str, Any]) -> str:
             f"| corruptions, mCE{' (vs ' + card['corruptions_baseline'] + ')' if card.get('corruptions_baseline') else ''} | "
             f"{_cell(card['corruptions_mce'])} |",
         ]
+    if card.get("shifts"):
+        lines += ["", f"Natural distribution shifts, beside the clean accuracy ({_cell(card['clean_acc'])}) as the shift papers compare "
+                  "them:", "", "| shift set | accuracy | share of the clean accuracy kept | images | protocol |", "|---|---|---|---|---|"]
+        lines += [f"| {name} | {_cell(shift['acc'])} | {'—' if shift['kept'] is None else format(shift['kept'], '.2f')} | "
+                  f"{shift['n_examples']} | {shift['protocol']} |" for name, shift in card["shifts"].items()]  # fmt: skip
     if card["autoattack_per_attack"]:
         lines += ["", "Robust accuracy after each attack (each runs on the points still classified correctly):", "",
                   "| attack | robust accuracy |", "|---|---|"]  # fmt: skip

@@ -254,7 +254,7 @@ def _probe(image_shape, scale: InputScale) -> np.ndarray:
 
 
 def load_checked(
-    source: str | os.PathLike,
+    source: str | os.PathLike | keras.Model,
     data,
     *,
     scale: InputScale | None = None,
@@ -264,14 +264,17 @@ def load_checked(
     say: Say | None = print,
 ) -> keras.Model:
     """The one way every command loads a saved classifier (a model, a teacher, a baseline): any kind of
-    ``source`` (see the module's docstring), checked to fit ``data`` (a Dataset or CorruptedDataset:
+    ``source`` (see the module's docstring; or a Keras model already in memory), checked to fit ``data`` (a Dataset or CorruptedDataset:
     its image shape and classes), wrapped so it takes 0..255 pixels (``scale``: what it expects) and
     returns logits (probabilities are turned into them; a 1000-class model's are restricted to the
     classes of a dataset with a class subset, ImageNet-R and -A). ``say`` hears one line per thing done."""
     scale = scale or InputScale()
-    what = what or f"model {source}"
+    what = what or f"model {source.name if isinstance(source, keras.Model) else source}"
     notes: list[str] = []
-    model = load_user_model(source, data.image_shape, data.num_classes, architecture=architecture, download=download, say=notes.append)
+    if isinstance(source, keras.Model):
+        model = source
+    else:
+        model = load_user_model(source, data.image_shape, data.num_classes, architecture=architecture, download=download, say=notes.append)
     check_classifier(model, what)
     model, output_note = as_logits(model, _probe(data.image_shape, scale))
     if output_note:

@@ -52,7 +52,8 @@ def card_tables(runs: pd.DataFrame, cards: Mapping[str, Mapping]) -> list[PageTa
         values = {"clean": card.get("clean_acc"), "AutoAttack": card.get("autoattack_acc"),
                   **{str(a): v for a, v in (card.get("autoattack_per_attack") or {}).items()},
                   "corruptions 15×5": card.get("corruptions_acc"), "19 at severity 5": card.get("corruptions_acc_19_sev5"),
-                  "mCE": card.get("corruptions_mce")}  # fmt: skip
+                  "mCE": card.get("corruptions_mce"),
+                  **{str(shift): measured.get("acc") for shift, measured in (card.get("shifts") or {}).items()}}  # fmt: skip
         for column, value in values.items():
             if number(value) is not None:
                 rows.append({**identity, "metric": column, "value": number(value) / 100, "path": run.path, "seed": run.seed})
@@ -86,5 +87,10 @@ def card_rows(cards: Mapping[str, Mapping], runs: pd.DataFrame) -> pd.DataFrame:
             if value is not None:
                 rows.append({**common, "condition": condition, "metric": metric, "value": value / 100,
                              "dataset": corrupted if condition == "corruption" else common["dataset"],
+                             "card_dataset": common["dataset"], "threat": threat_text(card)})  # fmt: skip
+        for shift, measured in (card.get("shifts") or {}).items():  # each shift set's accuracy, as measured on its own test set
+            value = number(measured.get("acc"))
+            if value is not None:
+                rows.append({**common, "condition": "shift", "metric": "accuracy", "value": value / 100, "dataset": shift,
                              "card_dataset": common["dataset"], "threat": threat_text(card)})  # fmt: skip
     return pd.DataFrame(rows)

@@ -57,6 +57,7 @@ MEASURES = (
     Measure("noise", "noise corruptions", "corruption", "mean_accuracy_noise", ("eval", "own", "side"), by_dataset=True),
     Measure("attack", "", "attack", "accuracy", ("eval", "own")),
     Measure("autoattack", "AutoAttack", "attack", "autoattack_acc", ("card",)),
+    Measure("shift", "", "shift", "accuracy", ("card", "eval")),  # one column per shift set, as the shift papers tabulate them
 )
 
 
@@ -218,6 +219,8 @@ def _identity(measure: Measure, rows: pd.DataFrame) -> pd.Series:
         return rows["attack"].astype(str).str.upper() + " ε=" + rows["epsilon"].map(epsilon_text)
     if measure.key == "autoattack":
         return rows["threat"].astype(str)
+    if measure.key == "shift":
+        return rows["dataset"].astype(str)
     return pd.Series(measure.title, index=rows.index)
 
 
