@@ -94,6 +94,7 @@ def test_smoke_run_through_vgg19_with_random_weights(invoke, runs_dir):
         (["--extractor", "vgg19", "--extractor", "resnet50", "--weights", "{tmp}/w.h5"], "--weights FILE fits one network"),
         (["--extractor", "resnet50", "--weights", "{tmp}/w.h5"], "--weights {tmp}/w.h5: no such file"),
         (["--extractor", "app:AlexNet"], "unknown application 'AlexNet'"),
+        (["--extractor", "app:EfficientNetB0"], "efficientnetb0 cannot take 21x32 images (its strides shrink them to nothing)"),
         (["--size", "8"], "--size must be at least 16"),
     ],
 )

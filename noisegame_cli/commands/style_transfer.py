@@ -183,6 +183,9 @@ def run(config: Config) -> dict:
     style_label, style_image = load_image(config.style, config.size)
     prepare(config)  # seeds first: random weights (--weights none) are drawn when the extractors are built
     networks = build_extractors(config)
+    for extractor in networks:
+        for image in (content, style_image):
+            extractors.check_image_size(extractor, image.shape)
     weights = neural_style.LossWeights(config.content_weight, config.style_weight, config.tv_weight, config.normalize_losses)
     with experiment(config, dataset=content_label, model="+".join(e.name for e in networks)) as run:
         save_png(content, run.path("content.png"))

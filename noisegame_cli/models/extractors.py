@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Sequence
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from noisegame_cli import checks
 from noisegame_cli.errors import UserError
@@ -241,3 +243,14 @@ def build_extractor(
     if isinstance(source, keras.Model) or Path(source).exists():
         return saved_model_extractor(source, style_layers=style_layers, content_layer=content_layer)
     checks.chosen(str(source), ARCHITECTURES, "extractor", also=", app:NAME or a saved model path")
+
+
+def check_image_size(extractor: FeatureExtractor, image_shape: Sequence[int]) -> None:
+    """A ``UserError`` where ``extractor`` cannot take images of ``image_shape`` (a deep network's strides
+    shrink a small image to nothing), found by tracing it once on a blank image of that shape, as the
+    optimisation runs it (run eagerly, a convolution over an empty input passes silently)."""
+    try:
+        tf.function(extractor.model)(np.zeros((1, *image_shape), np.float32))
+    except (ValueError, tf.errors.InvalidArgumentError):
+        height, width = image_shape[:2]
+        raise UserError(f"{extractor.name} cannot take {height}x{width} images (its strides shrink them to nothing): give a larger --size") from None
