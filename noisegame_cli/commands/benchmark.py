@@ -186,7 +186,7 @@ def run(config: Config) -> dict:
         environment = environment_record(config.seed, not config.nondeterministic)
         code = (environment["packages"], environment["git"]["commit"])
         if shard is not None:
-            record_shard(run, result, sets, data.name)
+            record_shard(run, result, sets, data.name, describe_wrapping(model))
             return {**summary(run, card_of(config, result, label, data.name, *code, describe_wrapping(model))), "shard": str(shard)}
         card = write_results(config, run, result, label, data.name, *code, describe_wrapping(model))
     return summary(run, card)
@@ -197,12 +197,12 @@ def card_of(config: Config, result: measure.BenchmarkResult, label: str, dataset
                         git_commit=commit, preprocessing=preprocessing)  # fmt: skip
 
 
-def record_shard(run: Run, result: measure.BenchmarkResult, sets: CorruptedSets | None, dataset: str) -> None:
+def record_shard(run: Run, result: measure.BenchmarkResult, sets: CorruptedSets | None, dataset: str, preprocessing: str) -> None:
     """A shard's records: its metric rows over its points (each marked with the shard; not appended to
     --results, where only the merged card's belong) and ``shard.json``, what ``--merge`` reads; no card."""
     shard = str(result.points.shard)
     run.write_metrics([{**row, "shard": shard} for row in measure.metric_rows(result)])
-    run.write_json(shards.SHARD_FILE, {**result.points.record(), "model": result.model_id, "dataset": dataset,
+    run.write_json(shards.SHARD_FILE, {**result.points.record(), "model": result.model_id, "dataset": dataset, "preprocessing": preprocessing,
                                        "corruptions": None if sets is None else sets.record()})
     print(f"shard {shard} (points {result.points.start}..{result.points.stop - 1}) finished; its numbers below are over its points only; "
           "noisegame benchmark --merge <the shards' folder> puts the shards together", flush=True)  # fmt: skip
@@ -224,7 +224,8 @@ def merge(config: Config) -> dict:
                                       batch_size=config.batch_size)  # fmt: skip
         run.write_json("shards.json", {"shards": [str(r.directory) for r in ordered]})
         code = ordered[0].code  # the code that measured: the shards'
-        card = write_results(config, run, result, label, record["dataset"], code["packages"] or {}, code["commit"])
+        card = write_results(config, run, result, label, record["dataset"], code["packages"] or {}, code["commit"],
+                             record.get("preprocessing", ""))  # fmt: skip
     return summary(run, card)
 
 

@@ -239,9 +239,14 @@ def copy_classifier(model: keras.Model) -> keras.Model:
 
 def check_fits(model: keras.Model, image_shape: tuple[int, ...], num_classes: int, *, what: str = "model") -> None:
     """Raise a ``UserError`` unless ``model`` takes ``image_shape`` images and predicts ``num_classes`` classes."""
+    check_image_shape(model, image_shape, what=what)
     classes = model.outputs[0].shape[-1]
     if classes != num_classes:
         raise UserError(f"{what} predicts {classes} classes but the dataset has {num_classes}")
+
+
+def check_image_shape(model: keras.Model, image_shape: tuple[int, ...], *, what: str = "model") -> None:
+    """Raise a ``UserError`` unless ``model`` takes ``image_shape`` images."""
     expected = tuple(model.inputs[0].shape[1:])
     if any(e is not None and e != got for e, got in zip(expected, image_shape)) or len(expected) != len(image_shape):
         raise UserError(f"{what} takes images of shape {list(expected)} but the dataset has {list(image_shape)}")
@@ -276,6 +281,7 @@ def load_checked(
     else:
         model = load_user_model(source, data.image_shape, data.num_classes, architecture=architecture, download=download, say=notes.append)
     check_classifier(model, what)
+    check_image_shape(model, data.image_shape, what=what)  # before the model is first called, on images of the data's shape
     model, output_note = as_logits(model, _probe(data.image_shape, scale))
     if output_note:
         notes.append(output_note)
