@@ -34,12 +34,14 @@ from noisegame_cli.attacks.common import (
     logits_of,
     normalize,
     num_classes,
+    as_point_ids,
+    batch_logits,
     padded_index,
     per_example,
+    point_keys,
     predictions,
     project,
     random_direction,
-    stateless_seed,
     to_pixels,
 )
 from noisegame_cli.attacks.gradient import check_budget
@@ -177,10 +179,11 @@ _fused_record = tf.function(_record, jit_compile=True, reduce_retracing=True)
 
 
 def apgd_run_graph(
-    model, images, labels, targets, eps, steps, windows, seed, eot_iter, rho,
+    model, images, labels, targets, eps, steps, windows, keys, eot_iter, rho,
     *, norm: str, loss: str, reach_target: bool,
 ):  # fmt: skip
-    """One APGD run on 0..1-scale ``images``; ``windows`` is ``schedule(steps)`` as a tensor.
+    """One APGD run on 0..1-scale ``images``; ``windows`` is ``schedule(steps)`` as a tensor, ``keys`` the
+    points' keys for the random start.
 
     Returns (point of highest loss, fooled, highest loss, last fooling point) per example. An example is
     fooled once an iterate is misclassified (or, with ``reach_target``, classified as its target)."""
@@ -194,7 +197,7 @@ def apgd_run_graph(
     def evaluate(points):
         return _loss_and_gradient(model, points, labels, targets, eot_iter, loss=loss)
 
-    start = project(images + eps * random_direction(tf.shape(images), seed, norm), images, eps, norm)
+    start = project(images + eps * random_direction(keys, tf.shape(images)[1:], norm), images, eps, norm)
     logits, start_loss, gradient = evaluate(start)
     count = tf.shape(images)[0]
     state = dict(
@@ -235,8 +238,9 @@ def _check_settings(eps, norm, steps, restarts, eot_iter, loss=None) -> float:
 class _Run:
     """The settings of one attack call, and one compiled run on a subset of its points."""
 
-    def __init__(self, model, x, labels, eps, norm, steps, eot_iter, rho, seed):
+    def __init__(self, model, x, labels, eps, norm, steps, eot_iter, rho, seed, point_ids):
         self.model, self.x, self.labels, self.eps, self.norm, self.seed = model, x, labels, eps, norm, seed
+        self.point_ids = as_point_ids(point_ids, int(x.shape[0]))
         self.steps = tf.constant(int(steps))
         self.windows = tf.constant(schedule(int(steps)))
         self.eot_iter = tf.constant(int(eot_iter))
@@ -248,7 +252,7 @@ class _Run:
         targets = labels if targets is None else tf.gather(targets, padded)
         results = _compiled_run(
             self.model, x, labels, targets, tf.constant(self.eps, tf.float32), self.steps, self.windows,
-            stateless_seed(self.seed, *seed_parts), self.eot_iter, self.rho,
+            point_keys(self.seed, seed_parts, self.point_ids[padded]), self.eot_iter, self.rho,
             norm=self.norm, loss=loss, reach_target=reach_target,
         )  # fmt: skip
         return tuple(result[: len(index)] for result in results)
@@ -273,6 +277,7 @@ def apgd(
     eot_iter: int = 1,
     rho: float = 0.75,
     seed=0,
+    point_ids=None,
     best_loss: bool = False,
 ) -> tf.Tensor:
     """Untargeted APGD on the cross-entropy (``loss="ce"``, APGD-CE) or DLR loss (``"dlr"``, APGD-DLR).
@@ -280,16 +285,18 @@ def apgd(
     Each of ``restarts`` runs attacks the points that are still classified correctly; a fooled point gets
     the last iterate that fooled the model, the others stay unchanged. ``best_loss=True`` instead runs every
     restart on every point and returns the point of highest loss (for measuring the loss, not accuracy).
-    ``eot_iter`` averages each gradient over that many forward passes (for randomised models)."""
+    ``eot_iter`` averages each gradient over that many forward passes (for randomised models).
+    ``point_ids`` (int [N], ``arange(N)`` by default) are the points' indices in the evaluated set: a
+    point's random starts depend on ``seed`` and its index alone, whatever else is in the batch."""
     eps = _check_settings(eps, norm, steps, restarts, eot_iter, loss)
     if loss == "dlr-targeted":
         raise UserError("the targeted DLR loss needs target classes: use apgd_targeted")
     pixels, labels = as_inputs(images, labels)
     x = pixels / 255.0
-    logits = logits_of(model, x)
+    logits = batch_logits(model, x)
     if loss == "dlr" and num_classes(logits) < 3:
         raise UserError(f"the DLR loss needs at least 3 classes, the model has {num_classes(logits)}")
-    run = _Run(model, x, labels, eps, norm, steps, eot_iter, rho, seed)
+    run = _Run(model, x, labels, eps, norm, steps, eot_iter, rho, seed, point_ids)
     if best_loss:
         return to_pixels(pixels, x, _highest_loss_points(run, restarts, loss), eps, norm)
     adversarial = x.numpy()
@@ -332,6 +339,7 @@ def apgd_targeted(
     eot_iter: int = 1,
     rho: float = 0.75,
     seed=0,
+    point_ids=None,
 ) -> tf.Tensor:
     """APGD-T: APGD on the targeted DLR loss.
 
@@ -340,15 +348,16 @@ def apgd_targeted(
     points still classified correctly; a point counts as fooled once it is misclassified. With
     ``target_labels`` (one class per image): the runs go for those classes and a point counts as fooled
     once it is classified as its target. Fooled points get the last fooling iterate, others stay unchanged.
+    ``point_ids`` as in ``apgd``.
     """
     eps = _check_settings(eps, norm, steps, restarts, eot_iter)
     pixels, labels = as_inputs(images, labels)
     x = pixels / 255.0
-    logits = logits_of(model, x)
+    logits = batch_logits(model, x)
     classes = num_classes(logits)
     if classes < 4:
         raise UserError(f"the targeted DLR loss needs at least 4 classes, the model has {classes}")
-    run = _Run(model, x, labels, eps, norm, steps, eot_iter, rho, seed)
+    run = _Run(model, x, labels, eps, norm, steps, eot_iter, rho, seed, point_ids)
     adversarial = x.numpy()
     if target_labels is None:
         remaining = (predictions(logits) == labels).numpy()

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from noisegame_cli.attacks import checks
 from noisegame_cli.attacks.apgd import apgd, apgd_targeted
-from noisegame_cli.attacks.common import check_norm, lp_norm
+from noisegame_cli.attacks.common import as_point_ids, check_norm, lp_norm, on_canonical_rows
 from noisegame_cli.attacks.fab import fab
 from noisegame_cli.attacks.gradient import check_budget
 from noisegame_cli.attacks.square import square
@@ -61,48 +61,49 @@ SETTINGS = {
     "custom": Settings(),
 }
 
-AttackRunner = Callable[..., tf.Tensor]  # (model, images, labels, eps, norm, seed, settings) -> images
+AttackRunner = Callable[..., tf.Tensor]  # (model, images, labels, eps, norm, seed, point_ids, settings) -> images
 
 
-def _apgd_ce(model, images, labels, eps, norm, seed, settings: Settings):
+def _apgd_ce(model, images, labels, eps, norm, seed, point_ids, settings: Settings):
     return apgd(
         model, images, labels, eps, norm=norm, loss="ce", steps=settings.steps, restarts=settings.apgd_restarts,
-        eot_iter=settings.eot_iter, seed=seed,
+        eot_iter=settings.eot_iter, seed=seed, point_ids=point_ids,
     )  # fmt: skip
 
 
-def _apgd_dlr(model, images, labels, eps, norm, seed, settings: Settings):
+def _apgd_dlr(model, images, labels, eps, norm, seed, point_ids, settings: Settings):
     return apgd(
         model, images, labels, eps, norm=norm, loss="dlr", steps=settings.steps, restarts=settings.apgd_restarts,
-        eot_iter=settings.eot_iter, seed=seed,
+        eot_iter=settings.eot_iter, seed=seed, point_ids=point_ids,
     )  # fmt: skip
 
 
-def _apgd_t(model, images, labels, eps, norm, seed, settings: Settings):
+def _apgd_t(model, images, labels, eps, norm, seed, point_ids, settings: Settings):
     return apgd_targeted(
         model, images, labels, eps, norm=norm, steps=settings.steps, restarts=settings.targeted_restarts,
-        n_target_classes=settings.n_target_classes, eot_iter=settings.eot_iter, seed=seed,
+        n_target_classes=settings.n_target_classes, eot_iter=settings.eot_iter, seed=seed, point_ids=point_ids,
     )  # fmt: skip
 
 
-def _fab(model, images, labels, eps, norm, seed, settings: Settings):
+def _fab(model, images, labels, eps, norm, seed, point_ids, settings: Settings):
     return fab(
         model, images, labels, eps, norm=norm, targeted=False, steps=settings.steps, restarts=settings.fab_restarts,
-        seed=seed,
+        seed=seed, point_ids=point_ids,
     )  # fmt: skip
 
 
-def _fab_t(model, images, labels, eps, norm, seed, settings: Settings):
+def _fab_t(model, images, labels, eps, norm, seed, point_ids, settings: Settings):
     return fab(
         model, images, labels, eps, norm=norm, targeted=True, n_target_classes=settings.n_target_classes,
-        steps=settings.steps, restarts=settings.targeted_restarts, seed=seed,
+        steps=settings.steps, restarts=settings.targeted_restarts, seed=seed, point_ids=point_ids,
     )  # fmt: skip
 
 
-def _square(model, images, labels, eps, norm, seed, settings: Settings):
+def _square(model, images, labels, eps, norm, seed, point_ids, settings: Settings):
     return square(
-        model, images, labels, eps, norm=norm, queries=settings.square_queries, p_init=settings.square_p_init, seed=seed
-    )
+        model, images, labels, eps, norm=norm, queries=settings.square_queries, p_init=settings.square_p_init,
+        seed=seed, point_ids=point_ids,
+    )  # fmt: skip
 
 
 AUTOATTACK_ATTACKS: dict[str, AttackRunner] = {
@@ -158,8 +159,11 @@ def attack_names(version: str, attacks=None) -> tuple[str, ...]:
 
 
 def _predict(model, images: np.ndarray, batch_size: int) -> np.ndarray:
+    def logits(batch):
+        return model(batch, training=False)
+
     return np.concatenate([
-        np.argmax(model(tf.constant(images[start : start + batch_size]), training=False), axis=-1)
+        np.argmax(on_canonical_rows(logits, tf.constant(images[start : start + batch_size])), axis=-1)
         for start in range(0, len(images), batch_size)
     ])  # fmt: skip
 
@@ -195,14 +199,17 @@ class _Tally:
         self.broken_by[points[fooled]] = name
 
 
-def _run_attack(model, name, attack_index, tally: _Tally, pixels, labels, eps, norm, seed, settings, batch_size, say):
-    """One attack of the protocol, batch by batch, on the points that still resist."""
+def _run_attack(model, name, tally: _Tally, pixels, labels, point_ids, eps, norm, seed, settings, batch_size, say):
+    """One attack of the protocol, batch by batch, on the points that still resist. Its draws are keyed
+    by (seed, the attack, each point's index): the same in any batch."""
     remaining = np.flatnonzero(tally.robust)
     batches = range(0, remaining.size, batch_size)
+    attack_seed = (*np.ravel(seed), list(AUTOATTACK_ATTACKS).index(name))
     for batch_index, start in enumerate(batches):
         points = remaining[start : start + batch_size]
-        seeds = (*np.ravel(seed), attack_index, batch_index)
-        found = AUTOATTACK_ATTACKS[name](model, pixels[points], labels[points], eps, norm, seeds, settings)
+        found = AUTOATTACK_ATTACKS[name](
+            model, pixels[points], labels[points], eps, norm, attack_seed, point_ids[points], settings
+        )
         found = np.asarray(found, dtype=np.float32)
         fooled = _predict(model, found, batch_size) != labels[points]
         tally.record(points, found, fooled, name)
@@ -225,13 +232,18 @@ def autoattack(
     verbose: bool = True,
     *,
     settings: Settings | None = None,
+    point_ids=None,
 ) -> tuple[np.ndarray, AutoAttackResult]:
     """Run AutoAttack on ``images`` (0..255, [N, H, W, C], any dtype) with true ``labels`` under an ``eps``
     budget in ``norm`` ("Linf" or "L2", 0..1 scale: 8/255, 0.5). Returns (the adversarial images as float32
     0..255, where points no attack broke keep their clean image, and an ``AutoAttackResult``).
 
     ``batch_size`` points go to an attack at a time; ``settings`` replaces the version's settings (fewer
-    iterations for a quick look, say; the result is then not comparable with published numbers)."""
+    iterations for a quick look, say; the result is then not comparable with published numbers).
+    ``point_ids`` (int [N], ``arange(N)`` by default) are the points' indices in the evaluated set: every
+    random draw of every attack comes from (``seed``, the attack, its restart or target, the point's
+    index), and every model call runs on a canonical number of rows, so a point's adversarial image and
+    ``broken_by`` are the same at any ``batch_size`` and in any chunk or shard that holds it."""
     check_norm(norm)
     eps = check_budget(eps, norm=norm)
     names = attack_names(version, attacks)
@@ -244,6 +256,7 @@ def autoattack(
         raise UserError(
             f"AutoAttack needs as many labels as images, and at least one: got {len(pixels)} and {len(labels)}"
         )
+    point_ids = as_point_ids(point_ids, len(labels))
     say = print if verbose else (lambda *_: None)
 
     say(f"using {version} version including {', '.join(names)}")
@@ -258,9 +271,9 @@ def autoattack(
     seconds: dict[str, float] = {}
     say(f"initial accuracy: {accuracy['clean']:.2%}")
     started = time.perf_counter()
-    for attack_index, name in enumerate(names):
+    for name in names:
         attack_started = time.perf_counter()
-        _run_attack(model, name, attack_index, tally, pixels, labels, eps, norm, seed, settings, batch_size, say)
+        _run_attack(model, name, tally, pixels, labels, point_ids, eps, norm, seed, settings, batch_size, say)
         accuracy[name] = float(tally.robust.mean())
         seconds[name] = time.perf_counter() - attack_started
         total = time.perf_counter() - started

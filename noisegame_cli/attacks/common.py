@@ -1,9 +1,14 @@
-"""Pieces the attacks of this package share: norms and balls in the 0..1 scale, logits, seeds, the final clip.
+"""Pieces the attacks of this package share: norms and balls in the 0..1 scale, logits, per-point keys,
+canonical batch sizes, the final clip.
 
 The AutoAttack family (``apgd``, ``fab``, ``square``) works inside its graphs on images in the 0..1 scale
 (pixels / 255), the scale its budgets and constants are given in; the model still sees 0..255 pixels.
 ``to_pixels`` turns a result back into 0..255 images, clipped to the range and to the budget around the
 original pixels (so float round-off in the rescaling can never leave the ball).
+
+Every random draw of an attack comes from the keys of ``point_keys``: (seed, the attack's run, the
+point's index in the evaluated set), and every model call runs on ``canonical_size`` rows, so a
+point's result does not depend on the batch, chunk or shard it is computed in.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from noisegame_cli import keyed_random
 from noisegame_cli.errors import UserError
 
 PIXEL_MAX = 255.0
@@ -64,13 +70,11 @@ def project(images: tf.Tensor, center: tf.Tensor, eps, norm: str) -> tf.Tensor:
     return tf.clip_by_value(images, 0.0, 1.0)
 
 
-def random_direction(shape, seed: tf.Tensor, norm: str) -> tf.Tensor:
-    """A random perturbation of unit ``norm`` per example: uniform in the cube then scaled to its largest
-    coordinate (Linf), a normalised Gaussian (L2), as AutoAttack's random starts."""
-    if norm == "Linf":
-        draw = tf.random.stateless_uniform(shape, seed=seed, minval=-1.0, maxval=1.0)
-    else:
-        draw = tf.random.stateless_normal(shape, seed=seed)
+def random_direction(keys: tf.Tensor, shape, norm: str) -> tf.Tensor:
+    """A random perturbation of unit ``norm`` per point, ``[N, *shape]``, row n drawn from ``keys[n]``
+    alone: uniform in the cube then scaled to its largest coordinate (Linf), a normalised Gaussian (L2),
+    as AutoAttack's random starts."""
+    draw = keyed_random.uniform(keys, shape, -1.0, 1.0) if norm == "Linf" else keyed_random.normal(keys, shape)
     return normalize(draw, norm)
 
 
@@ -96,25 +100,68 @@ def to_pixels(original: tf.Tensor, original_unit: tf.Tensor, adversarial_unit: t
     return tf.clip_by_value(original + delta, 0.0, PIXEL_MAX)
 
 
-def stateless_seed(seed, *parts: int) -> tf.Tensor:
-    """A seed for TensorFlow's stateless random ops from a user seed (int or pair) and the indices of the
-    restart, target, batch, ... it is for: distinct parts give unrelated streams, equal parts equal ones."""
-    entropy = [int(value) for value in np.ravel(seed)] + [int(part) for part in parts]
-    if min(entropy, default=0) < 0:
-        raise UserError(f"seeds must be non-negative integers, got {seed}")
-    state = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32)
-    return tf.constant(state.astype(np.int64))
+def point_keys(seed, parts, point_ids) -> tf.Tensor:
+    """The keys of the points ``point_ids`` (their indices in the evaluated set) for the draws of one
+    run, named by ``parts`` (attack, target, restart, ...) under a user ``seed`` (an int or a pair)."""
+    return keyed_random.fold(keyed_random.seed_key([*np.ravel(seed), *parts]), tf.constant(point_ids, tf.int64))
+
+
+def as_point_ids(point_ids, count: int) -> np.ndarray:
+    """``point_ids`` as int64 ``[count]`` (``arange(count)`` for None), or a ``UserError``."""
+    if point_ids is None:
+        return np.arange(count, dtype=np.int64)
+    ids = np.asarray(point_ids)
+    if ids.shape != (count,) or (ids.size and (not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0)):
+        raise UserError(f"point_ids must be {count} non-negative integers (one per image), got shape {ids.shape}")
+    return ids.astype(np.int64)
+
+
+# Model calls run on a multiple of this many rows. TensorFlow's CPU kernels (oneDNN and Eigen) vectorise
+# along the batch, and a row's logits and gradient came out bit-identical at every batch size that is
+# a multiple of 16 (checked on the registry's CNNs and ResNet-20 at 16..688 rows, random subsets), but
+# differed in the last bits at other sizes. Running every call on such a size keeps each point's result
+# independent of the batch it is computed in.
+ROW_MULTIPLE = 16
+
+
+_POWERS_OF_TWO = tf.constant([2**k for k in range(48)], tf.int64)
+
+
+def canonical_rows(index: tf.Tensor) -> tf.Tensor:
+    """A non-empty 1-D ``index`` tensor lengthened, by repeating its last entry, to the batch size a call
+    on that many rows runs on: a multiple of ``ROW_MULTIPLE``, four sizes per doubling above 64 (80, 96,
+    112, 128, 160, ...), so that compiled graphs see few batch sizes however the set of points still to
+    attack shrinks (the padding costs under 25 % more work above 64 rows). Callers keep the first
+    ``len(index)`` results: a repeated point gets the same draws and the same result."""
+    count = tf.shape(index, out_type=tf.int64)[0]
+    bit_length = tf.searchsorted(_POWERS_OF_TWO, count[None], side="right", out_type=tf.int64)[0]
+    one = tf.constant(1, tf.int64)
+    unit = tf.maximum(ROW_MULTIPLE * one, tf.bitwise.left_shift(one, tf.maximum(bit_length - 3, 0)))
+    size = (count + unit - 1) // unit * unit
+    return tf.concat([index, tf.fill([size - count], index[-1])], axis=0)
 
 
 def padded_index(index: np.ndarray) -> np.ndarray:
-    """``index`` lengthened, by repeating its last entry, to the next of a few batch sizes (four per
-    doubling: ..., 32, 40, 48, 56, 64, 80, ...; at least 8), so that the XLA-fused parts of the attacks
-    compile for a bounded number of batch sizes however the set of points still to attack shrinks. The
-    padding costs under 25 % more work; callers keep the first ``len(index)`` results."""
-    count = len(index)
-    unit = 2 ** max(count.bit_length() - 3, 0)
-    size = max(8, -(-count // unit) * unit)
-    return np.concatenate([index, np.full(size - count, index[-1], dtype=index.dtype)])
+    """``canonical_rows`` of a NumPy index."""
+    return canonical_rows(tf.constant(index)).numpy()
+
+
+def on_canonical_rows(function, *tensors):
+    """``function(*tensors)`` computed on rows padded (with copies of the last row) to ``canonical_size``,
+    then cut back: each row's result as it would be in any batch. Outputs are tensors or tuples of them."""
+    count = int(tensors[0].shape[0])
+    if count == 0:
+        return function(*tensors)
+    padded = padded_index(np.arange(count))
+    outputs = function(*(tf.gather(tensor, padded) for tensor in tensors))
+    if isinstance(outputs, (tuple, list)):
+        return type(outputs)(output[:count] for output in outputs)
+    return outputs[:count]
+
+
+def batch_logits(model, images: tf.Tensor) -> tf.Tensor:
+    """``logits_of`` for 0..1-scale ``images``, on canonical rows."""
+    return on_canonical_rows(lambda x: logits_of(model, x), images)
 
 
 def as_inputs(images, labels) -> tuple[tf.Tensor, tf.Tensor]:

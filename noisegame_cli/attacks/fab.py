@@ -24,6 +24,8 @@ from noisegame_cli.attacks.apgd import target_ranking
 from noisegame_cli.attacks.common import (
     ZERO_GRADIENT,
     as_inputs,
+    as_point_ids,
+    batch_logits,
     check_norm,
     flat,
     logits_of,
@@ -31,9 +33,9 @@ from noisegame_cli.attacks.common import (
     num_classes,
     padded_index,
     per_example,
+    point_keys,
     predictions,
     random_direction,
-    stateless_seed,
     to_pixels,
 )
 from noisegame_cli.attacks.gradient import check_budget
@@ -157,16 +159,16 @@ _fused_keep_closest = tf.function(_keep_closest, jit_compile=True, reduce_retrac
 
 
 def fab_run_graph(
-    model, images, labels, targets, start_radius, steps, seed, alpha_max, eta, beta,
+    model, images, labels, targets, start_radius, steps, keys, alpha_max, eta, beta,
     *, norm: str, targeted: bool, random_start: bool,
 ):  # fmt: skip
     """One FAB search on 0..1-scale ``images``: (closest adversarial point found, its distance; +inf and
-    the image itself where none was found)."""
+    the image itself where none was found). ``keys`` are the points' keys for the random start."""
     shape = tf.shape(images)
     original = flat(images)
     start = images
     if random_start:
-        start = tf.clip_by_value(images + 0.5 * start_radius * random_direction(shape, seed, norm), 0.0, 1.0)
+        start = tf.clip_by_value(images + 0.5 * start_radius * random_direction(keys, shape[1:], norm), 0.0, 1.0)
 
     def iteration(i, current, best, best_distance):
         differences, gradients = _boundaries(model, tf.reshape(current, shape), labels, targets, targeted=targeted)
@@ -190,7 +192,7 @@ _compiled_run = tf.function(fab_run_graph, reduce_retracing=True)
 
 def _search(
     model, images, labels, *, norm, targeted, n_target_classes, steps, restarts, start_radius,
-    alpha_max, eta, beta, seed, done_within,
+    alpha_max, eta, beta, seed, point_ids, done_within,
 ):  # fmt: skip
     """Run the targets and restarts; a point leaves the search once it has an adversarial point within
     ``done_within`` (never, for ``-1``). Returns (0..1-scale originals, closest points, distances, correct)."""
@@ -198,8 +200,9 @@ def _search(
     if int(steps) < 1 or int(restarts) < 1:
         raise UserError(f"FAB needs steps and restarts >= 1, got {steps} and {restarts}")
     pixels, labels = as_inputs(images, labels)
+    point_ids = as_point_ids(point_ids, int(pixels.shape[0]))
     x = pixels / 255.0
-    logits = logits_of(model, x)
+    logits = batch_logits(model, x)
     correct = (predictions(logits) == labels).numpy()
     best, best_distance = x.numpy(), np.where(correct, np.inf, 0.0).astype(np.float32)
     if targeted:
@@ -218,7 +221,7 @@ def _search(
             padded = padded_index(index)
             found, distance = _compiled_run(
                 model, tf.gather(x, padded), tf.gather(labels, padded), tf.gather(targets, padded), radius, steps,
-                stateless_seed(seed, target_index, restart), alpha_max, eta, beta,
+                point_keys(seed, (target_index, restart), point_ids[padded]), alpha_max, eta, beta,
                 norm=norm, targeted=targeted, random_start=restart > 0,
             )  # fmt: skip
             found, distance = found[: index.size], distance.numpy()[: index.size]
@@ -242,14 +245,17 @@ def fab(
     eta: float = ETA,
     beta: float = BETA,
     seed=0,
+    point_ids=None,
 ) -> tf.Tensor:
     """FAB under an ``eps`` budget (FAB-T by default, ``targeted=False`` for the untargeted FAB): points
     with an adversarial point within ``eps`` get the closest one found, the others stay unchanged.
-    ``eps`` is also the radius of the random restarts, as in AutoAttack."""
+    ``eps`` is also the radius of the random restarts, as in AutoAttack. ``point_ids`` (int [N], ``arange(N)``
+    by default) are the points' indices in the evaluated set, which with ``seed`` fix their random restarts."""
     eps = check_budget(eps, norm=norm)
     pixels, x, best, distance = _search(
         model, images, labels, norm=norm, targeted=targeted, n_target_classes=n_target_classes, steps=steps,
-        restarts=restarts, start_radius=eps, alpha_max=alpha_max, eta=eta, beta=beta, seed=seed, done_within=eps,
+        restarts=restarts, start_radius=eps, alpha_max=alpha_max, eta=eta, beta=beta, seed=seed, point_ids=point_ids,
+        done_within=eps,
     )  # fmt: skip
     within = per_example(tf.constant(distance <= eps), x)
     return to_pixels(pixels, x, tf.where(within, best, x), eps, norm)
@@ -270,15 +276,18 @@ def fab_minimum_norm(
     eta: float = ETA,
     beta: float = BETA,
     seed=0,
+    point_ids=None,
 ) -> tuple[tf.Tensor, np.ndarray]:
     """FAB with no budget: (closest adversarial images found as float32 0..255, their ``norm`` distances in
     the 0..1 scale). Every target class and restart runs on every correctly classified point; misclassified
     points are their own answer (distance 0); points never fooled keep their image and distance +inf.
-    ``start_radius`` (0..1 scale) is the random restarts' radius, 0.3 (Linf) or 1.0 (L2) by default."""
+    ``start_radius`` (0..1 scale) is the random restarts' radius, 0.3 (Linf) or 1.0 (L2) by default;
+    ``point_ids`` as in ``fab``."""
     radius = DEFAULT_START_RADIUS[check_norm(norm)] if start_radius is None else float(start_radius)
     pixels, x, best, distance = _search(
         model, images, labels, norm=norm, targeted=targeted, n_target_classes=n_target_classes, steps=steps,
-        restarts=restarts, start_radius=radius, alpha_max=alpha_max, eta=eta, beta=beta, seed=seed, done_within=-1.0,
+        restarts=restarts, start_radius=radius, alpha_max=alpha_max, eta=eta, beta=beta, seed=seed, point_ids=point_ids,
+        done_within=-1.0,
     )  # fmt: skip
     adversarial = pixels + (best - x) * 255.0
     return tf.clip_by_value(adversarial, 0.0, 255.0), distance

@@ -24,15 +24,20 @@ import tensorflow as tf
 from noisegame_cli.attacks.common import (
     TINY,
     as_inputs,
+    as_point_ids,
+    batch_logits,
+    canonical_rows,
     check_norm,
     logits_of,
     lp_norm,
     normalize,
+    padded_index,
     per_example,
+    point_keys,
     predictions,
-    stateless_seed,
     to_pixels,
 )
+from noisegame_cli import keyed_random
 from noisegame_cli.attacks.gradient import check_budget
 from noisegame_cli.errors import UserError
 
@@ -115,33 +120,37 @@ def _placed_patterns(pattern: np.ndarray, corner_rows, corner_cols, transpose, h
     return placed[..., None]
 
 
-def _random_corners(seed, count, side: int, height: int, width: int):
+def _random_corners(keys, side: int, height: int, width: int):
     """Top-left corners as the original draws them: floor(U * (size - side)), so in [0, size - side)."""
-    draws = tf.random.stateless_uniform([2, count], seed=seed)
-    rows = tf.cast(tf.floor(draws[0] * (height - side)), tf.int32)
-    cols = tf.cast(tf.floor(draws[1] * (width - side)), tf.int32)
+    draws = keyed_random.uniform(keys, [2])
+    rows = tf.cast(tf.floor(draws[:, 0] * (height - side)), tf.int32)
+    cols = tf.cast(tf.floor(draws[:, 1] * (width - side)), tf.int32)
     return rows, cols
 
 
-def _random_signs(seed, shape) -> tf.Tensor:
-    return tf.sign(tf.random.stateless_uniform(shape, seed=seed, minval=-1.0, maxval=1.0))
+def _random_signs(keys, shape) -> tf.Tensor:
+    """[n, *shape] signs, -1 or +1 with equal chance."""
+    return tf.where(keyed_random.uniform(keys, shape) < 0.5, -1.0, 1.0)
+
+
+def _streams(keys, count: int) -> list[tf.Tensor]:
+    """``count`` sub-streams of each image's key (one per kind of draw)."""
+    return [keyed_random.fold(keys, index) for index in range(count)]
 
 
 # --- the search -------------------------------------------------------------------------------------
 
 
-def _linf_start(images, eps, seed):
-    shape = tf.shape(images)
-    stripes = _random_signs(seed, [shape[0], 1, shape[2], shape[3]])
+def _linf_start(images, eps, keys):
+    stripes = _random_signs(keys, [1, images.shape[2], images.shape[3]])
     return tf.clip_by_value(images + eps * stripes, 0.0, 1.0)
 
 
-def _l2_start(images, eps, seed):
+def _l2_start(images, eps, keys):
     _, height, width, channels = images.shape
     side = max(height // 5, 1)
     offset = (height - side * 5) // 2
     pattern = l2_pattern(side)
-    count = tf.shape(images)[0]
     # which block (if any) each pixel belongs to, and where in the block: fixed by the shapes
     block_of = np.full((height, width), -1)
     local_of = np.zeros((height, width), dtype=np.int64)
@@ -150,9 +159,9 @@ def _l2_start(images, eps, seed):
         for row in range(top, min(top + side, height)):
             for col in range(left, min(left + side, width)):
                 block_of[row, col], local_of[row, col] = number, (row - top) * side + (col - left)
-    transpose_seed, sign_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    transpose = tf.random.stateless_uniform([count, len(blocks)], seed=transpose_seed) > 0.5
-    signs = _random_signs(sign_seed, [count, len(blocks), channels])
+    transpose_keys, sign_keys = _streams(keys, 2)
+    transpose = keyed_random.uniform(transpose_keys, [len(blocks)]) > 0.5
+    signs = _random_signs(sign_keys, [len(blocks), channels])
     pixel_block = tf.constant(np.maximum(block_of, 0).ravel())
     in_block = tf.constant((block_of >= 0).ravel().astype(np.float32))
     plain = tf.constant(pattern.ravel()[local_of.ravel()])
@@ -163,21 +172,21 @@ def _l2_start(images, eps, seed):
     return tf.clip_by_value(images + normalize(delta, "L2") * eps, 0.0, 1.0)
 
 
-def _linf_proposal(images, best, eps, seed, side: int):
-    count, height, width, channels = tf.shape(images)[0], images.shape[1], images.shape[2], images.shape[3]
-    corner_seed, sign_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    rows, cols = _random_corners(corner_seed, count, side, height, width)
+def _linf_proposal(images, best, eps, keys, side: int):
+    height, width, channels = images.shape[1], images.shape[2], images.shape[3]
+    corner_keys, sign_keys = _streams(keys, 2)
+    rows, cols = _random_corners(corner_keys, side, height, width)
     mask = _square_masks(rows, cols, side, height, width)
-    signs = _random_signs(sign_seed, [count, 1, 1, channels])
+    signs = _random_signs(sign_keys, [1, 1, channels])
     proposal = tf.where(mask > 0, best + 2.0 * eps * signs, best)
     return tf.clip_by_value(tf.clip_by_value(proposal, images - eps, images + eps), 0.0, 1.0)
 
 
-def _l2_proposal(images, best, eps, seed, side: int):
-    count, height, width, channels = tf.shape(images)[0], images.shape[1], images.shape[2], images.shape[3]
-    seeds = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
-    rows, cols = _random_corners(seeds[0], count, side, height, width)
-    rows_2, cols_2 = _random_corners(seeds[1], count, side, height, width)
+def _l2_proposal(images, best, eps, keys, side: int):
+    height, width, channels = images.shape[1], images.shape[2], images.shape[3]
+    streams = _streams(keys, 4)
+    rows, cols = _random_corners(streams[0], side, height, width)
+    rows_2, cols_2 = _random_corners(streams[1], side, height, width)
     window = _square_masks(rows, cols, side, height, width)
     window_2 = _square_masks(rows_2, cols_2, side, height, width)
     delta = best - images
@@ -188,9 +197,9 @@ def _l2_proposal(images, best, eps, seed, side: int):
     norm_in_window = channel_norms(delta * window)
     norm_image = per_example(lp_norm(delta, "L2"), delta)
     norm_windows = per_example(lp_norm(delta * tf.maximum(window, window_2), "L2"), delta)
-    transpose = tf.random.stateless_uniform([count], seed=seeds[2]) > 0.5
+    transpose = keyed_random.uniform(streams[2], []) > 0.5
     fresh = _placed_patterns(l2_pattern(side), rows, cols, transpose, height, width)
-    fresh = fresh * _random_signs(seeds[3], [count, 1, 1, channels])
+    fresh = fresh * _random_signs(streams[3], [1, 1, channels])
     new = fresh + delta * window / (TINY + norm_in_window)
     budget = tf.sqrt(tf.maximum(eps**2 - norm_image**2, 0.0) / channels + norm_windows**2)
     new = new / (TINY + channel_norms(new)) * budget
@@ -199,16 +208,16 @@ def _l2_proposal(images, best, eps, seed, side: int):
     return tf.clip_by_value(images + normalize(delta, "L2") * eps, 0.0, 1.0)
 
 
-def square_graph(model, images, labels, eps, starts, queries, seed, *, norm: str, p_init: float, phases: int):
-    """The search on 0..1-scale ``images``: (best points, their margins).
+def square_graph(model, images, labels, eps, starts, queries, keys, *, norm: str, p_init: float, phases: int):
+    """The search on 0..1-scale ``images``: (best points, their margins). ``keys`` are the images' keys:
+    the start draws from ``fold(keys, 0)``, query i from ``fold(keys, i + 1)``.
 
     ``starts`` holds the first query of each phase of the p schedule; each of the first ``phases`` phases
     (those the query budget reaches) is one ``tf.while_loop`` with its own (static) square side. Only
-    points not fooled yet are queried."""
+    points not fooled yet are queried, on ``canonical_size`` rows."""
     _, height, width, _ = images.shape
     eps = tf.cast(eps, tf.float32)
-    start_seed, loop_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    best = (_linf_start if norm == "Linf" else _l2_start)(images, eps, start_seed)
+    best = (_linf_start if norm == "Linf" else _l2_start)(images, eps, keyed_random.fold(keys, 0))
     best_margin = margin(logits_of(model, best), labels)
     propose = _linf_proposal if norm == "Linf" else _l2_proposal
 
@@ -219,18 +228,18 @@ def square_graph(model, images, labels, eps, starts, queries, seed, *, norm: str
 
         def query(i, best, best_margin, side=side):
             active = tf.where(best_margin > 0)[:, 0]
-            step_seed = tf.random.experimental.stateless_fold_in(loop_seed, tf.cast(i, tf.int64))
-            # draws for every image, then those of the active ones: an image's draws do not depend on the others
-            proposal = propose(images, best, eps, step_seed, side)
-            proposal = tf.gather(proposal, active)
-            proposed_margin = margin(logits_of(model, proposal), tf.gather(labels, active))
-            better = proposed_margin < tf.gather(best_margin, active)
-            kept = tf.where(per_example(better, proposal), proposal, tf.gather(best, active))
+            count = tf.shape(active)[0]
+            rows = canonical_rows(active)
+            step_keys = keyed_random.fold(tf.gather(keys, rows), tf.cast(i, tf.int64) + 1)
+            current = tf.gather(best, rows)
+            proposal = propose(tf.gather(images, rows), current, eps, step_keys, side)
+            proposed_margin = margin(logits_of(model, proposal), tf.gather(labels, rows))[:count]
+            current_margin = tf.gather(best_margin, active)
+            better = proposed_margin < current_margin
+            kept = tf.where(per_example(better, current[:count]), proposal[:count], current[:count])
             scatter = active[:, None]
             best = tf.tensor_scatter_nd_update(best, scatter, kept)
-            best_margin = tf.tensor_scatter_nd_update(
-                best_margin, scatter, tf.minimum(proposed_margin, tf.gather(best_margin, active))
-            )
+            best_margin = tf.tensor_scatter_nd_update(best_margin, scatter, tf.minimum(proposed_margin, current_margin))
             return i + 1, best, best_margin
 
         def going(i, _best, best_margin, end=end):
@@ -255,10 +264,12 @@ def square(
     restarts: int = 1,
     rescale_schedule: bool = False,
     seed=0,
+    point_ids=None,
 ) -> tf.Tensor:
     """Untargeted Square Attack: each of ``restarts`` searches of up to ``queries`` queries per point runs
     on the points still classified correctly; a fooled point gets its fooling image, the others stay
-    unchanged. Only forward passes of ``model`` are used."""
+    unchanged. Only forward passes of ``model`` are used. ``point_ids`` (int [N], ``arange(N)`` by default)
+    are the points' indices in the evaluated set: each point's draws depend on ``seed`` and its index alone."""
     check_norm(norm)
     eps = check_budget(eps, norm=norm)
     if int(queries) < 1 or int(restarts) < 1 or not 0.0 < float(p_init) <= 1.0:
@@ -268,9 +279,10 @@ def square(
     pixels, labels = as_inputs(images, labels)
     if pixels.shape.rank != 4:
         raise UserError(f"Square needs images of shape [N, H, W, C], got {pixels.shape}")
+    point_ids = as_point_ids(point_ids, int(pixels.shape[0]))
     x = pixels / 255.0
     adversarial = x.numpy()
-    remaining = (predictions(logits_of(model, x)) == labels).numpy()
+    remaining = (predictions(batch_logits(model, x)) == labels).numpy()
     starts = phase_starts(int(queries), rescale_schedule)
     phases = sum(start < int(queries) for start in starts)
     starts = tf.constant(starts, tf.int32)
@@ -278,11 +290,14 @@ def square(
         index = np.flatnonzero(remaining)
         if index.size == 0:
             break
+        padded = padded_index(index)
         found, _ = _compiled_square(
-            model, tf.gather(x, index), tf.gather(labels, index), tf.constant(eps, tf.float32), starts,
-            tf.constant(int(queries)), stateless_seed(seed, restart), norm=norm, p_init=float(p_init), phases=phases,
+            model, tf.gather(x, padded), tf.gather(labels, padded), tf.constant(eps, tf.float32), starts,
+            tf.constant(int(queries)), point_keys(seed, (restart,), point_ids[padded]),
+            norm=norm, p_init=float(p_init), phases=phases,
         )  # fmt: skip
-        fooled = (predictions(logits_of(model, found)) != tf.gather(labels, index)).numpy()
+        found = found[: index.size]
+        fooled = (predictions(batch_logits(model, found)) != tf.gather(labels, index)).numpy()
         adversarial[index[fooled]] = found.numpy()[fooled]
         remaining[index[fooled]] = False
     return to_pixels(pixels, x, tf.constant(adversarial), eps, norm)
