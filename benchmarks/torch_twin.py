@@ -48,11 +48,15 @@ class _Conv(torch.nn.Module):
             raise NotImplementedError("dilated or grouped convolutions have no twin here")
 
     def forward(self, x):
+        padding = 0
         if self.padding == "same":
             rows = _same_padding(x.shape[2], self.kernel[0], self.stride[0])
             cols = _same_padding(x.shape[3], self.kernel[1], self.stride[1])
-            x = F.pad(x, (*cols, *rows))
-        return self.activation(F.conv2d(x, self.weight, self.bias, self.stride))
+            if rows[0] == rows[1] and cols[0] == cols[1]:
+                padding = (rows[0], cols[0])
+            else:
+                x = F.pad(x, (*cols, *rows))
+        return self.activation(F.conv2d(x, self.weight, self.bias, self.stride, padding))
 
 
 class _BatchNorm(torch.nn.Module):
@@ -129,7 +133,7 @@ def torch_twin(model: keras.Model) -> torch.nn.Module:
 
 def to_nchw(images: np.ndarray) -> torch.Tensor:
     """0..255 NHWC images as the original AutoAttack takes them: float NCHW in 0..1."""
-    return torch.tensor(np.transpose(np.asarray(images, np.float32) / PIXEL_MAX, (0, 3, 1, 2)))
+    return torch.from_numpy(np.ascontiguousarray(np.transpose(np.asarray(images, np.float32) / PIXEL_MAX, (0, 3, 1, 2))))
 
 
 def to_nhwc_pixels(images: torch.Tensor) -> np.ndarray:

@@ -74,12 +74,15 @@ def _bits(keys: tf.Tensor, count: tf.Tensor) -> tf.Tensor:
 
 
 def bits(keys, shape) -> tf.Tensor:
-    """``[N, *shape]`` random uint64 words, row n drawn from ``keys[n]`` alone (``shape`` a list or a 1-D
-    int tensor)."""
+    """``[N, *shape]`` random uint64 words, row n drawn from ``keys[n]`` alone (``shape`` a list of ints,
+    or a 1-D int tensor)."""
     keys = _as_u64(keys)
-    shape = tf.cast(tf.reshape(shape, [-1]), tf.int64)
-    words = _bits(keys, tf.reduce_prod(shape))
-    return tf.reshape(words, tf.concat([tf.shape(keys, out_type=tf.int64), shape], axis=0))
+    if isinstance(shape, tf.Tensor):
+        shape = tf.cast(shape, tf.int64)
+        words = _bits(keys, tf.reduce_prod(shape))
+        return tf.reshape(words, tf.concat([tf.shape(keys, out_type=tf.int64), shape], axis=0))
+    shape = [int(size) for size in shape]
+    return tf.reshape(_bits(keys, tf.constant(int(np.prod(shape, dtype=np.int64)), tf.int64)), [-1, *shape])
 
 
 def _unit(words: tf.Tensor, offset: float) -> tf.Tensor:

@@ -29,12 +29,14 @@ import tensorflow as tf
 
 from noisegame_cli.attacks.common import (
     ZERO_GRADIENT,
+    TracedPerImageShape,
     as_inputs,
     check_norm,
     logits_of,
     normalize,
     num_classes,
     as_point_ids,
+    attack_in_turn,
     batch_logits,
     padded_index,
     per_example,
@@ -174,8 +176,8 @@ def _record(s, x_new, new_loss, gradient, hit, shortest_window, shrink, rho):
 # The attack's own arithmetic (a few dozen elementwise passes over the batch per iteration, more than a
 # small model's forward and backward pass costs on a CPU) fused by XLA; the model itself is never compiled
 # with XLA, so any model runs.
-_fused_next_point = tf.function(_next_point, jit_compile=True, reduce_retracing=True)
-_fused_record = tf.function(_record, jit_compile=True, reduce_retracing=True)
+_fused_next_point = tf.function(_next_point, jit_compile=True)
+_fused_record = tf.function(_record, jit_compile=True)
 
 
 def apgd_run_graph(
@@ -197,7 +199,7 @@ def apgd_run_graph(
     def evaluate(points):
         return _loss_and_gradient(model, points, labels, targets, eot_iter, loss=loss)
 
-    start = project(images + eps * random_direction(keys, tf.shape(images)[1:], norm), images, eps, norm)
+    start = project(images + eps * random_direction(keys, images.shape[1:], norm), images, eps, norm)
     logits, start_loss, gradient = evaluate(start)
     count = tf.shape(images)[0]
     state = dict(
@@ -219,7 +221,7 @@ def apgd_run_graph(
 
 
 # The model is a traced argument: one graph per model and variant, reused across batches, budgets and steps.
-_compiled_run = tf.function(apgd_run_graph, reduce_retracing=True)
+_compiled_run = TracedPerImageShape(apgd_run_graph)
 
 
 # --- restarts and targets ---------------------------------------------------------------------------
@@ -246,22 +248,35 @@ class _Run:
         self.eot_iter = tf.constant(int(eot_iter))
         self.rho = tf.constant(float(rho))
 
-    def on(self, index: np.ndarray, targets, seed_parts, *, loss: str, reach_target: bool = False):
-        padded = padded_index(index)
-        x, labels = tf.gather(self.x, padded), tf.gather(self.labels, padded)
-        targets = labels if targets is None else tf.gather(targets, padded)
+    def on(self, index: np.ndarray, runs, *, loss: str, reach_target: bool = False) -> list[tuple]:
+        """One compiled call for the ``runs`` ((targets or None, seed parts) each) on the points ``index``:
+        per run, (point of highest loss, fooled, highest loss, last fooling point) as arrays."""
+        rows = np.tile(index, len(runs))
+        padded = padded_index(np.arange(rows.size))
+        labels = tf.gather(self.labels, rows)
+        targets = tf.concat([labels[: index.size] if targets is None else tf.gather(targets, index) for targets, _ in runs], 0)
+        keys = tf.concat([point_keys(self.seed, parts, self.point_ids[index]) for _, parts in runs], 0)
         results = _compiled_run(
-            self.model, x, labels, targets, tf.constant(self.eps, tf.float32), self.steps, self.windows,
-            point_keys(self.seed, seed_parts, self.point_ids[padded]), self.eot_iter, self.rho,
+            self.model, tf.gather(tf.gather(self.x, rows), padded), tf.gather(labels, padded), tf.gather(targets, padded),
+            tf.constant(self.eps, tf.float32), self.steps, self.windows, tf.gather(keys, padded), self.eot_iter, self.rho,
             norm=self.norm, loss=loss, reach_target=reach_target,
         )  # fmt: skip
-        return tuple(result[: len(index)] for result in results)
+        results = [result.numpy()[: rows.size] for result in results]
+        return [tuple(result[k * index.size : (k + 1) * index.size] for result in results) for k in range(len(runs))]
+
+    def values_per_point(self) -> int:
+        return int(np.prod(self.x.shape[1:]))
 
 
-def _keep_fooled(adversarial: np.ndarray, remaining: np.ndarray, index: np.ndarray, fooled, found) -> None:
-    fooled = fooled.numpy()
-    adversarial[index[fooled]] = found.numpy()[fooled]
-    remaining[index[fooled]] = False
+def _attack_in_turn(run: _Run, runs, adversarial: np.ndarray, remaining: np.ndarray, **variant) -> None:
+    """``runs`` in turn on the points still ``remaining``: a fooled point gets its last fooling iterate."""
+
+    def keep(index, result):
+        _, fooled, _, found = result
+        adversarial[index[fooled]] = found[fooled]
+        remaining[index[fooled]] = False
+
+    attack_in_turn(runs, lambda: remaining, lambda index, group: run.on(index, group, **variant), keep, run.values_per_point())
 
 
 def apgd(
@@ -301,22 +316,21 @@ def apgd(
         return to_pixels(pixels, x, _highest_loss_points(run, restarts, loss), eps, norm)
     adversarial = x.numpy()
     remaining = (predictions(logits) == labels).numpy()
-    for restart in range(int(restarts)):
-        index = np.flatnonzero(remaining)
-        if index.size == 0:
-            break
-        _, fooled, _, found = run.on(index, None, (0, restart), loss=loss)
-        _keep_fooled(adversarial, remaining, index, fooled, found)
+    _attack_in_turn(run, [(None, (0, restart)) for restart in range(int(restarts))], adversarial, remaining, loss=loss)
     return to_pixels(pixels, x, tf.constant(adversarial), eps, norm)
 
 
 def _highest_loss_points(run: _Run, restarts: int, loss: str) -> tf.Tensor:
-    everyone = np.arange(int(run.x.shape[0]))
-    best_points, best = run.x.numpy(), np.full(everyone.size, -np.inf, np.float32)
-    for restart in range(int(restarts)):
-        points, _, values, _ = run.on(everyone, None, (0, restart), loss=loss)
-        better = values.numpy() > best
-        best_points[better], best[better] = points.numpy()[better], values.numpy()[better]
+    best_points, best = run.x.numpy(), np.full(int(run.x.shape[0]), -np.inf, np.float32)
+
+    def keep(index, result):
+        points, _, values, _ = result
+        better = values > best[index]
+        best_points[index[better]], best[index[better]] = points[better], values[better]
+
+    everyone = np.ones(len(best), bool)
+    runs = [(None, (0, restart)) for restart in range(int(restarts))]
+    attack_in_turn(runs, lambda: everyone, lambda index, group: run.on(index, group, loss=loss), keep, run.values_per_point())
     return tf.constant(best_points)
 
 
@@ -367,13 +381,6 @@ def apgd_targeted(
         target_labels = tf.cast(tf.reshape(target_labels, [-1]), tf.int64)
         remaining = (predictions(logits) != target_labels).numpy()
         target_sets = [target_labels]
-    for target_index, targets in enumerate(target_sets):
-        for restart in range(int(restarts)):
-            index = np.flatnonzero(remaining)
-            if index.size == 0:
-                break
-            _, fooled, _, found = run.on(
-                index, targets, (1, target_index, restart), loss="dlr-targeted", reach_target=target_labels is not None
-            )
-            _keep_fooled(adversarial, remaining, index, fooled, found)
+    runs = [(targets, (1, target_index, restart)) for target_index, targets in enumerate(target_sets) for restart in range(int(restarts))]
+    _attack_in_turn(run, runs, adversarial, remaining, loss="dlr-targeted", reach_target=target_labels is not None)
     return to_pixels(pixels, x, tf.constant(adversarial), eps, norm)

@@ -40,7 +40,22 @@ def per_example(values: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
 
 
 def flat(images: tf.Tensor) -> tf.Tensor:
-    return tf.reshape(images, [tf.shape(images)[0], -1])
+    """[N, d], with d static where the image shape is."""
+    return tf.reshape(images, [-1, int(np.prod(images.shape[1:]))] if images.shape[1:].is_fully_defined() else [tf.shape(images)[0], -1])
+
+
+def row_sum(values: tf.Tensor) -> tf.Tensor:
+    """The sum over the last axis (of static length), as a fixed tree of pairwise additions.
+
+    ``tf.reduce_sum`` leaves the order of the additions to the kernel, and XLA's order depends on the
+    number of rows (on this CPU, from 384 rows on it sums each row in another order): a point's norm
+    would change in its last bits with the batch it is in. Explicit additions are never reordered, so
+    this sum is the same for a row in any batch, compiled with XLA or not (and faster under XLA)."""
+    while values.shape[-1] > 1:
+        half = values.shape[-1] // 2
+        folded = values[..., :half] + values[..., half : 2 * half]
+        values = tf.concat([folded, values[..., 2 * half :]], axis=-1) if values.shape[-1] % 2 else folded
+    return values[..., 0]
 
 
 def lp_norm(images: tf.Tensor, norm: str) -> tf.Tensor:
@@ -48,7 +63,7 @@ def lp_norm(images: tf.Tensor, norm: str) -> tf.Tensor:
     values = flat(images)
     if norm == "Linf":
         return tf.reduce_max(tf.abs(values), axis=1)
-    return tf.sqrt(tf.reduce_sum(tf.square(values), axis=1))
+    return tf.sqrt(row_sum(tf.square(values)))
 
 
 def normalize(images: tf.Tensor, norm: str) -> tf.Tensor:
@@ -100,6 +115,42 @@ def to_pixels(original: tf.Tensor, original_unit: tf.Tensor, adversarial_unit: t
     return tf.clip_by_value(original + delta, 0.0, PIXEL_MAX)
 
 
+class TracedPerImageShape:
+    """``tf.function(function)`` for ``function(model, images, ...)``, traced once per image shape with the
+    batch dimension left open, before its first call.
+
+    Static image shapes (``row_sum`` needs them) even in a process that attacks images of several sizes;
+    and one graph for every batch size: a graph traced for one concrete batch size is optimised with
+    that size (Grappler rewrites its arithmetic), which changed a row's gradient in its last bits
+    against the graph of any other size. Tensor arguments whose first dimension is the batch's (a
+    multiple of ``ROW_MULTIPLE``) get it left open too; the others keep their shapes."""
+
+    def __init__(self, function):
+        self.function = function
+        self.compiled = tf.function(self._traced)
+
+    def _traced(self, *args, image_shape, **kwargs):
+        return self.function(*args, **kwargs)
+
+    def __call__(self, model, images, *args, **kwargs):
+        count = images.shape[0]
+
+        def open_batch(value):
+            if not isinstance(value, tf.Tensor):
+                return value
+            leading = [None] if value.shape.rank and value.shape[0] == count else value.shape[:1]
+            return tf.TensorSpec([*leading, *value.shape[1:]], value.dtype)
+
+        specs = [open_batch(value) for value in (images, *args)]
+        image_shape = tuple(images.shape[1:])
+        # a lookup once traced: the call below then runs this generic graph, never one of its own size
+        self.compiled.get_concrete_function(model, *specs, image_shape=image_shape, **kwargs)
+        return self.compiled(model, images, *args, image_shape=image_shape, **kwargs)
+
+    def experimental_get_tracing_count(self) -> int:
+        return self.compiled.experimental_get_tracing_count()
+
+
 def point_keys(seed, parts, point_ids) -> tf.Tensor:
     """The keys of the points ``point_ids`` (their indices in the evaluated set) for the draws of one
     run, named by ``parts`` (attack, target, restart, ...) under a user ``seed`` (an int or a pair)."""
@@ -144,6 +195,33 @@ def canonical_rows(index: tf.Tensor) -> tf.Tensor:
 def padded_index(index: np.ndarray) -> np.ndarray:
     """``canonical_rows`` of a NumPy index."""
     return canonical_rows(tf.constant(index)).numpy()
+
+
+# Consecutive restarts or target classes of an attack share one compiled call, up to about this many
+# values in it (512 images of 32x32x3): the results are those of one run after another, in fewer and
+# larger calls, which matters where a call's fixed costs outweigh a small model's passes.
+VALUES_PER_CALL = 512 * 32 * 32 * 3
+
+
+def attack_in_turn(runs, active, call, keep, values_per_point: int) -> None:
+    """Run ``runs`` (restarts, target classes, ... in the protocol's order), each on the points still
+    ``active()`` (a bool array over all points) when its turn comes, as one run after another would.
+
+    Consecutive runs go together to ``call(index, runs)``, which returns one result per run (a tuple of
+    arrays aligned with ``index``) on the points active before the first of them; the results are then
+    given to ``keep(index, result)`` in order, each cut to the points still active at its turn. A point
+    whose draws are keyed by its index gets the same result in any group, so the outcome is exactly
+    that of one run after another; only points an earlier run of the group already settled cost more."""
+    position = 0
+    while position < len(runs):
+        index = np.flatnonzero(active())
+        if index.size == 0:
+            return
+        count = max(1, min(len(runs) - position, VALUES_PER_CALL // (index.size * values_per_point)))
+        for result in call(index, runs[position : position + count]):
+            still = active()[index]
+            keep(index[still], tuple(np.asarray(part)[still] for part in result))
+        position += count
 
 
 def on_canonical_rows(function, *tensors):

@@ -23,6 +23,7 @@ import tensorflow as tf
 from noisegame_cli.attacks.apgd import target_ranking
 from noisegame_cli.attacks.common import (
     ZERO_GRADIENT,
+    TracedPerImageShape,
     as_inputs,
     as_point_ids,
     batch_logits,
@@ -36,6 +37,7 @@ from noisegame_cli.attacks.common import (
     point_keys,
     predictions,
     random_direction,
+    row_sum,
     to_pixels,
 )
 from noisegame_cli.attacks.gradient import check_budget
@@ -61,11 +63,11 @@ def _solve_saturating_sum(weights: tf.Tensor, limits: tf.Tensor, target: tf.Tens
     The sum is concave, piecewise linear and non-decreasing in lambda, so Newton's method from lambda = 0
     stays left of the solution, crosses at least one kink per step and is exact once it reaches the
     solution's linear piece (no sort of the d coordinates needed)."""
-    reachable = tf.reduce_sum(weights * limits, axis=1) >= target
+    reachable = row_sum(weights * limits) >= target
 
     def newton(step, amount, _moving):
-        value = tf.reduce_sum(weights * tf.minimum(amount[:, None], limits), axis=1)
-        slope = tf.reduce_sum(tf.where(limits > amount[:, None], weights, 0.0), axis=1)
+        value = row_sum(weights * tf.minimum(amount[:, None], limits))
+        slope = row_sum(tf.where(limits > amount[:, None], weights, 0.0))
         advance = tf.maximum(tf.math.divide_no_nan(target - value, slope), 0.0)
         moving = (advance > 0) & (target - value > 1e-7 * target)
         return step + 1, tf.where(moving, amount + advance, amount), moving
@@ -84,7 +86,7 @@ def project_onto_hyperplane_in_box(points: tf.Tensor, w: tf.Tensor, b: tf.Tensor
     the box corner nearest it. The solution has the form ``d_i = -v_i * min(lambda, limit_i)``: every
     coordinate moves towards the hyperplane until it hits the box, by the same amount (Linf, ``v = sign w``)
     or in proportion to its weight (L2, ``v = w``)."""
-    gap = tf.reduce_sum(w * points, axis=1) - b
+    gap = row_sum(w * points) - b
     w = tf.where(gap[:, None] < 0, -w, w)  # now lowering w . z by |gap| reaches the hyperplane
     room = tf.where(w > 0, points, 1.0 - points)  # how far each coordinate may move in that direction
     if norm == "Linf":
@@ -128,12 +130,12 @@ def _boundary_step(current, original, differences, gradients, alpha_max, eta, *,
     """FAB's move from ``current``: towards the nearest linearised boundary, projected from ``current`` and
     from ``original`` and mixed by alpha, with overshoot ``eta``, clipped to the box (flat [N, d] points)."""
     if norm == "Linf":
-        dual_norms = tf.reduce_sum(tf.abs(gradients), axis=2)
+        dual_norms = row_sum(tf.abs(gradients))
     else:
-        dual_norms = tf.sqrt(tf.reduce_sum(gradients**2, axis=2))
+        dual_norms = tf.sqrt(row_sum(gradients**2))
     nearest = tf.argmin(tf.abs(differences) / (1e-12 + dual_norms), axis=1)
     w = tf.gather(gradients, nearest, axis=1, batch_dims=1)
-    b = tf.reduce_sum(w * current, axis=1) - tf.gather(differences, nearest, axis=1, batch_dims=1)
+    b = row_sum(w * current) - tf.gather(differences, nearest, axis=1, batch_dims=1)
     both = project_onto_hyperplane_in_box(
         tf.concat([current, original], 0), tf.concat([w, w], 0), tf.concat([b, b], 0), norm
     )
@@ -154,8 +156,8 @@ def _keep_closest(moved, original, adversarial, best, best_distance, beta, *, no
 
 
 # FAB's own arithmetic (the projections above all) fused by XLA; the model is never compiled with XLA.
-_fused_boundary_step = tf.function(_boundary_step, jit_compile=True, reduce_retracing=True)
-_fused_keep_closest = tf.function(_keep_closest, jit_compile=True, reduce_retracing=True)
+_fused_boundary_step = tf.function(_boundary_step, jit_compile=True)
+_fused_keep_closest = tf.function(_keep_closest, jit_compile=True)
 
 
 def fab_run_graph(
@@ -168,7 +170,7 @@ def fab_run_graph(
     original = flat(images)
     start = images
     if random_start:
-        start = tf.clip_by_value(images + 0.5 * start_radius * random_direction(keys, shape[1:], norm), 0.0, 1.0)
+        start = tf.clip_by_value(images + 0.5 * start_radius * random_direction(keys, images.shape[1:], norm), 0.0, 1.0)
 
     def iteration(i, current, best, best_distance):
         differences, gradients = _boundaries(model, tf.reshape(current, shape), labels, targets, targeted=targeted)
@@ -184,7 +186,7 @@ def fab_run_graph(
     return tf.reshape(best, shape), best_distance
 
 
-_compiled_run = tf.function(fab_run_graph, reduce_retracing=True)
+_compiled_run = TracedPerImageShape(fab_run_graph)
 
 
 # --- target classes and restarts --------------------------------------------------------------------

@@ -17,7 +17,16 @@ import numpy as np
 import tensorflow as tf
 
 from noisegame_cli import keyed_random
-from noisegame_cli.attacks.common import PIXEL_MAX, TINY, as_point_ids, check_norm, lp_norm, on_canonical_rows, per_example
+from noisegame_cli.attacks.common import (
+    PIXEL_MAX,
+    TINY,
+    TracedPerImageShape,
+    as_point_ids,
+    check_norm,
+    lp_norm,
+    on_canonical_rows,
+    per_example,
+)
 from noisegame_cli.errors import UserError
 from noisegame_cli.losses import cross_entropy
 
@@ -68,14 +77,14 @@ def random_perturb(images: tf.Tensor, eps_pixels: tf.Tensor, keys: tf.Tensor, *,
 
     L2: a Gaussian direction scaled to radius ``eps * u ** (1 / d)`` with ``u`` uniform, which is uniform
     in the d-dimensional ball."""
-    shape = tf.shape(images)[1:]
+    shape = images.shape[1:]
     if norm == "Linf":
         noise = eps_pixels * keyed_random.uniform(keys, shape, -1.0, 1.0)
     else:
         direction_keys, radius_keys = keyed_random.fold(keys, 0), keyed_random.fold(keys, 1)
         direction = keyed_random.normal(direction_keys, shape)
         direction = direction / per_example(lp_norm(direction, "L2") + TINY, direction)
-        dimensions = tf.cast(tf.reduce_prod(shape), tf.float32)
+        dimensions = float(np.prod(shape))
         radius = eps_pixels * keyed_random.uniform(radius_keys, []) ** (1.0 / dimensions)
         noise = direction * per_example(radius, direction)
     return tf.clip_by_value(images + noise, 0.0, PIXEL_MAX)
@@ -111,8 +120,8 @@ def pgd_graph(
 
 
 # The model is a traced argument: one graph per model and variant, reused across batches, budgets and steps.
-_compiled_fgsm = tf.function(fgsm_graph, reduce_retracing=True)
-_compiled_pgd = tf.function(pgd_graph, reduce_retracing=True)
+_compiled_fgsm = TracedPerImageShape(fgsm_graph)
+_compiled_pgd = TracedPerImageShape(pgd_graph)
 
 
 # --- the attacks ------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from noisegame_cli.attacks.common import (
     TINY,
+    TracedPerImageShape,
     as_inputs,
     as_point_ids,
     batch_logits,
@@ -35,6 +36,7 @@ from noisegame_cli.attacks.common import (
     per_example,
     point_keys,
     predictions,
+    row_sum,
     to_pixels,
 )
 from noisegame_cli import keyed_random
@@ -97,7 +99,7 @@ def l2_pattern(side: int) -> np.ndarray:
 # --- per-image random squares -----------------------------------------------------------------------
 
 
-def _square_masks(corner_rows, corner_cols, side: int, height: int, width: int) -> tf.Tensor:
+def _square_masks(corner_rows, corner_cols, side, height: int, width: int) -> tf.Tensor:
     """[n, H, W, 1] masks of the side x side squares with these top-left corners."""
     rows = tf.range(height, dtype=tf.int32)[None, :, None]
     cols = tf.range(width, dtype=tf.int32)[None, None, :]
@@ -106,25 +108,33 @@ def _square_masks(corner_rows, corner_cols, side: int, height: int, width: int) 
     return tf.cast(inside_rows & inside_cols, tf.float32)[..., None]
 
 
-def _placed_patterns(pattern: np.ndarray, corner_rows, corner_cols, transpose, height: int, width: int) -> tf.Tensor:
-    """[n, H, W, 1]: ``pattern`` (or its transpose, per image) placed at each image's square, zero elsewhere."""
-    side = pattern.shape[0]
+def padded_l2_patterns(side: int, height: int, width: int) -> np.ndarray:
+    """[2, H * W]: ``l2_pattern(side)`` and its transpose, each in the top-left corner of an H x W zero image
+    (so that the patterns of every side fit one table)."""
+    pattern = l2_pattern(side)
+    padded = np.zeros((2, height, width), np.float32)
+    padded[0, :side, :side], padded[1, :side, :side] = pattern, pattern.T
+    return padded.reshape(2, -1)
+
+
+def _placed_patterns(patterns, side, corner_rows, corner_cols, transpose, height: int, width: int) -> tf.Tensor:
+    """[n, H, W, 1]: the side x side pattern of ``patterns`` (``padded_l2_patterns``; its transpose where
+    ``transpose``) placed at each image's square, zero elsewhere."""
     local_rows = tf.range(height, dtype=tf.int32)[None, :, None] - corner_rows[:, None, None]
     local_cols = tf.range(width, dtype=tf.int32)[None, None, :] - corner_cols[:, None, None]
     inside = (local_rows >= 0) & (local_rows < side) & (local_cols >= 0) & (local_cols < side)
-    local = tf.clip_by_value(local_rows, 0, side - 1) * side + tf.clip_by_value(local_cols, 0, side - 1)
-    both = tf.constant(np.stack([pattern.ravel(), pattern.T.ravel()]))
-    chosen = tf.where(transpose[:, None], both[1][None, :], both[0][None, :])  # [n, side * side]
+    local = tf.clip_by_value(local_rows, 0, height - 1) * width + tf.clip_by_value(local_cols, 0, width - 1)
+    chosen = tf.where(transpose[:, None], patterns[1][None, :], patterns[0][None, :])  # [n, H * W]
     placed = tf.gather(chosen, tf.reshape(local, [tf.shape(local)[0], -1]), batch_dims=1)
     placed = tf.reshape(placed, tf.shape(local)) * tf.cast(inside, tf.float32)
     return placed[..., None]
 
 
-def _random_corners(keys, side: int, height: int, width: int):
+def _random_corners(keys, side, height: int, width: int):
     """Top-left corners as the original draws them: floor(U * (size - side)), so in [0, size - side)."""
     draws = keyed_random.uniform(keys, [2])
-    rows = tf.cast(tf.floor(draws[:, 0] * (height - side)), tf.int32)
-    cols = tf.cast(tf.floor(draws[:, 1] * (width - side)), tf.int32)
+    rows = tf.cast(tf.floor(draws[:, 0] * tf.cast(height - side, tf.float32)), tf.int32)
+    cols = tf.cast(tf.floor(draws[:, 1] * tf.cast(width - side, tf.float32)), tf.int32)
     return rows, cols
 
 
@@ -172,7 +182,7 @@ def _l2_start(images, eps, keys):
     return tf.clip_by_value(images + normalize(delta, "L2") * eps, 0.0, 1.0)
 
 
-def _linf_proposal(images, best, eps, keys, side: int):
+def _linf_proposal(images, best, eps, keys, side, _patterns):
     height, width, channels = images.shape[1], images.shape[2], images.shape[3]
     corner_keys, sign_keys = _streams(keys, 2)
     rows, cols = _random_corners(corner_keys, side, height, width)
@@ -182,7 +192,7 @@ def _linf_proposal(images, best, eps, keys, side: int):
     return tf.clip_by_value(tf.clip_by_value(proposal, images - eps, images + eps), 0.0, 1.0)
 
 
-def _l2_proposal(images, best, eps, keys, side: int):
+def _l2_proposal(images, best, eps, keys, side, patterns):
     height, width, channels = images.shape[1], images.shape[2], images.shape[3]
     streams = _streams(keys, 4)
     rows, cols = _random_corners(streams[0], side, height, width)
@@ -192,13 +202,14 @@ def _l2_proposal(images, best, eps, keys, side: int):
     delta = best - images
 
     def channel_norms(values):  # [n, 1, 1, C]
-        return tf.sqrt(tf.reduce_sum(values**2, axis=[1, 2], keepdims=True))
+        per_channel = tf.reshape(tf.transpose(values**2, [0, 3, 1, 2]), [-1, channels, height * width])
+        return tf.sqrt(row_sum(per_channel))[:, None, None, :]
 
     norm_in_window = channel_norms(delta * window)
     norm_image = per_example(lp_norm(delta, "L2"), delta)
     norm_windows = per_example(lp_norm(delta * tf.maximum(window, window_2), "L2"), delta)
     transpose = keyed_random.uniform(streams[2], []) > 0.5
-    fresh = _placed_patterns(l2_pattern(side), rows, cols, transpose, height, width)
+    fresh = _placed_patterns(patterns, side, rows, cols, transpose, height, width)
     fresh = fresh * _random_signs(streams[3], [1, 1, channels])
     new = fresh + delta * window / (TINY + norm_in_window)
     budget = tf.sqrt(tf.maximum(eps**2 - norm_image**2, 0.0) / channels + norm_windows**2)
@@ -208,48 +219,63 @@ def _l2_proposal(images, best, eps, keys, side: int):
     return tf.clip_by_value(images + normalize(delta, "L2") * eps, 0.0, 1.0)
 
 
-def square_graph(model, images, labels, eps, starts, queries, keys, *, norm: str, p_init: float, phases: int):
+def _proposals(images, best, keys, rows, query, eps, side, patterns, *, norm: str):
+    """Query ``query``'s proposals for the points ``rows``, drawn from ``fold(keys, query + 1)``, with
+    squares of ``side`` (L2: the pattern table of ``padded_l2_patterns`` for that side)."""
+    propose = _linf_proposal if norm == "Linf" else _l2_proposal
+    query_keys = keyed_random.fold(tf.gather(keys, rows), tf.cast(query, tf.int64) + 1)
+    return propose(tf.gather(images, rows), tf.gather(best, rows), eps, query_keys, side, patterns)
+
+
+def _keep_better(best, best_margin, rows, proposals, logits, labels):
+    """``best`` and ``best_margin`` with the proposals that lower the margin of their point kept (a row
+    repeated in ``rows`` carries the same proposal and margin each time)."""
+    proposed = margin(logits, tf.gather(labels, rows))
+    current = tf.gather(best_margin, rows)
+    kept = tf.where(per_example(proposed < current, proposals), proposals, tf.gather(best, rows))
+    best = tf.tensor_scatter_nd_update(best, rows[:, None], kept)
+    return best, tf.tensor_scatter_nd_update(best_margin, rows[:, None], tf.minimum(proposed, current))
+
+
+# A query's own work (drawing a square, placing it, clipping; dozens of passes over the queried images)
+# fused by XLA: on a small model it cost several times the model's forward pass as separate ops. The
+# model itself is never compiled with XLA.
+_fused_proposals = tf.function(_proposals, jit_compile=True)
+_fused_keep_better = tf.function(_keep_better, jit_compile=True)
+
+
+def square_graph(model, images, labels, eps, starts, queries, keys, *, norm: str, p_init: float):
     """The search on 0..1-scale ``images``: (best points, their margins). ``keys`` are the images' keys:
     the start draws from ``fold(keys, 0)``, query i from ``fold(keys, i + 1)``.
 
-    ``starts`` holds the first query of each phase of the p schedule; each of the first ``phases`` phases
-    (those the query budget reaches) is one ``tf.while_loop`` with its own (static) square side. Only
-    points not fooled yet are queried, on ``canonical_size`` rows."""
+    ``starts`` holds the first query of each phase of the p schedule (phase k: squares of side
+    ``square_side(p_init / 2 ** k)``). Only points not fooled yet are queried, on ``canonical_rows``."""
     _, height, width, _ = images.shape
     eps = tf.cast(eps, tf.float32)
+    sides = [square_side(p_init / 2**phase, height, width, norm) for phase in range(len(BOUNDARIES) + 1)]
+    if norm == "L2":
+        patterns = tf.constant(np.stack([padded_l2_patterns(side, height, width) for side in sides]))
+    else:
+        patterns = tf.zeros([len(sides), 2, 1])  # not read
+    sides = tf.constant(sides, tf.int32)
     best = (_linf_start if norm == "Linf" else _l2_start)(images, eps, keyed_random.fold(keys, 0))
     best_margin = margin(logits_of(model, best), labels)
-    propose = _linf_proposal if norm == "Linf" else _l2_proposal
 
-    for phase in range(phases):
-        side = square_side(p_init / 2**phase, height, width, norm)
-        end = starts[phase + 1] if phase < len(BOUNDARIES) else queries
-        end = tf.minimum(end, queries)
+    def query(i, best, best_margin):
+        phase = tf.searchsorted(starts, i[None], side="right")[0] - 1
+        rows = canonical_rows(tf.where(best_margin > 0)[:, 0])
+        proposals = _fused_proposals(images, best, keys, rows, i, eps, sides[phase], patterns[phase], norm=norm)
+        logits = logits_of(model, proposals)
+        return (i + 1, *_fused_keep_better(best, best_margin, rows, proposals, logits, labels))
 
-        def query(i, best, best_margin, side=side):
-            active = tf.where(best_margin > 0)[:, 0]
-            count = tf.shape(active)[0]
-            rows = canonical_rows(active)
-            step_keys = keyed_random.fold(tf.gather(keys, rows), tf.cast(i, tf.int64) + 1)
-            current = tf.gather(best, rows)
-            proposal = propose(tf.gather(images, rows), current, eps, step_keys, side)
-            proposed_margin = margin(logits_of(model, proposal), tf.gather(labels, rows))[:count]
-            current_margin = tf.gather(best_margin, active)
-            better = proposed_margin < current_margin
-            kept = tf.where(per_example(better, current[:count]), proposal[:count], current[:count])
-            scatter = active[:, None]
-            best = tf.tensor_scatter_nd_update(best, scatter, kept)
-            best_margin = tf.tensor_scatter_nd_update(best_margin, scatter, tf.minimum(proposed_margin, current_margin))
-            return i + 1, best, best_margin
+    def going(i, _best, best_margin):
+        return (i < queries) & tf.reduce_any(best_margin > 0)
 
-        def going(i, _best, best_margin, end=end):
-            return (i < end) & tf.reduce_any(best_margin > 0)
-
-        _, best, best_margin = tf.while_loop(going, query, (starts[phase], best, best_margin))
+    _, best, best_margin = tf.while_loop(going, query, (tf.constant(0), best, best_margin))
     return best, best_margin
 
 
-_compiled_square = tf.function(square_graph, reduce_retracing=True)
+_compiled_square = TracedPerImageShape(square_graph)
 
 
 def square(
@@ -283,9 +309,7 @@ def square(
     x = pixels / 255.0
     adversarial = x.numpy()
     remaining = (predictions(batch_logits(model, x)) == labels).numpy()
-    starts = phase_starts(int(queries), rescale_schedule)
-    phases = sum(start < int(queries) for start in starts)
-    starts = tf.constant(starts, tf.int32)
+    starts = tf.constant(phase_starts(int(queries), rescale_schedule), tf.int32)
     for restart in range(int(restarts)):
         index = np.flatnonzero(remaining)
         if index.size == 0:
@@ -294,7 +318,7 @@ def square(
         found, _ = _compiled_square(
             model, tf.gather(x, padded), tf.gather(labels, padded), tf.constant(eps, tf.float32), starts,
             tf.constant(int(queries)), point_keys(seed, (restart,), point_ids[padded]),
-            norm=norm, p_init=float(p_init), phases=phases,
+            norm=norm, p_init=float(p_init),
         )  # fmt: skip
         found = found[: index.size]
         fooled = (predictions(batch_logits(model, found)) != tf.gather(labels, index)).numpy()
