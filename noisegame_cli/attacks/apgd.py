@@ -38,12 +38,13 @@ from noisegame_cli.attacks.common import (
     as_point_ids,
     attack_in_turn,
     batch_logits,
-    padded_index,
     per_example,
     point_keys,
     predictions,
     project,
     random_direction,
+    run_rows,
+    split_runs,
     to_pixels,
 )
 from noisegame_cli.attacks.gradient import check_budget
@@ -251,18 +252,16 @@ class _Run:
     def on(self, index: np.ndarray, runs, *, loss: str, reach_target: bool = False) -> list[tuple]:
         """One compiled call for the ``runs`` ((targets or None, seed parts) each) on the points ``index``:
         per run, (point of highest loss, fooled, highest loss, last fooling point) as arrays."""
-        rows = np.tile(index, len(runs))
-        padded = padded_index(np.arange(rows.size))
+        rows, padded = run_rows(index, len(runs))
         labels = tf.gather(self.labels, rows)
         targets = tf.concat([labels[: index.size] if targets is None else tf.gather(targets, index) for targets, _ in runs], 0)
         keys = tf.concat([point_keys(self.seed, parts, self.point_ids[index]) for _, parts in runs], 0)
         results = _compiled_run(
-            self.model, tf.gather(tf.gather(self.x, rows), padded), tf.gather(labels, padded), tf.gather(targets, padded),
+            self.model, tf.gather(self.x, rows[padded]), tf.gather(labels, padded), tf.gather(targets, padded),
             tf.constant(self.eps, tf.float32), self.steps, self.windows, tf.gather(keys, padded), self.eot_iter, self.rho,
             norm=self.norm, loss=loss, reach_target=reach_target,
         )  # fmt: skip
-        results = [result.numpy()[: rows.size] for result in results]
-        return [tuple(result[k * index.size : (k + 1) * index.size] for result in results) for k in range(len(runs))]
+        return split_runs(results, len(runs), index.size)
 
     def values_per_point(self) -> int:
         return int(np.prod(self.x.shape[1:]))

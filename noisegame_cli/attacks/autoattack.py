@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from noisegame_cli.attacks import checks
 from noisegame_cli.attacks.apgd import apgd, apgd_targeted
-from noisegame_cli.attacks.common import as_point_ids, check_norm, lp_norm, on_canonical_rows
+from noisegame_cli.attacks.common import as_point_ids, check_norm, lp_norm, pixel_logits
 from noisegame_cli.attacks.fab import fab
 from noisegame_cli.attacks.gradient import check_budget
 from noisegame_cli.attacks.square import square
@@ -159,11 +159,8 @@ def attack_names(version: str, attacks=None) -> tuple[str, ...]:
 
 
 def _predict(model, images: np.ndarray, batch_size: int) -> np.ndarray:
-    def logits(batch):
-        return model(batch, training=False)
-
     return np.concatenate([
-        np.argmax(on_canonical_rows(logits, tf.constant(images[start : start + batch_size])), axis=-1)
+        np.argmax(pixel_logits(model, tf.constant(images[start : start + batch_size])), axis=-1)
         for start in range(0, len(images), batch_size)
     ])  # fmt: skip
 

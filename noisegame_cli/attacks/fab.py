@@ -26,18 +26,20 @@ from noisegame_cli.attacks.common import (
     TracedPerImageShape,
     as_inputs,
     as_point_ids,
+    attack_in_turn,
     batch_logits,
     check_norm,
     flat,
     logits_of,
     lp_norm,
     num_classes,
-    padded_index,
     per_example,
     point_keys,
     predictions,
     random_direction,
     row_sum,
+    run_rows,
+    split_runs,
     to_pixels,
 )
 from noisegame_cli.attacks.gradient import check_budget
@@ -161,16 +163,15 @@ _fused_keep_closest = tf.function(_keep_closest, jit_compile=True)
 
 
 def fab_run_graph(
-    model, images, labels, targets, start_radius, steps, keys, alpha_max, eta, beta,
-    *, norm: str, targeted: bool, random_start: bool,
+    model, images, labels, targets, start_radii, steps, keys, alpha_max, eta, beta, *, norm: str, targeted: bool,
 ):  # fmt: skip
     """One FAB search on 0..1-scale ``images``: (closest adversarial point found, its distance; +inf and
-    the image itself where none was found). ``keys`` are the points' keys for the random start."""
+    the image itself where none was found). Each search starts from a random point at half its
+    ``start_radii`` (drawn from its key) around its image, or from the image itself where that is 0."""
     shape = tf.shape(images)
     original = flat(images)
-    start = images
-    if random_start:
-        start = tf.clip_by_value(images + 0.5 * start_radius * random_direction(keys, images.shape[1:], norm), 0.0, 1.0)
+    direction = random_direction(keys, images.shape[1:], norm)
+    start = tf.clip_by_value(images + per_example(0.5 * start_radii, images) * direction, 0.0, 1.0)
 
     def iteration(i, current, best, best_distance):
         differences, gradients = _boundaries(model, tf.reshape(current, shape), labels, targets, targeted=targeted)
@@ -213,22 +214,27 @@ def _search(
         target_sets = [ranking[:, rank - 1] for rank in range(2, count + 2)]
     else:
         target_sets = [labels]  # not read
-    constants = [tf.constant(float(value)) for value in (start_radius, steps, alpha_max, eta, beta)]
-    radius, steps, alpha_max, eta, beta = constants[0], tf.constant(int(steps)), *constants[2:]
-    for target_index, targets in enumerate(target_sets):
-        for restart in range(int(restarts)):
-            index = np.flatnonzero(correct & ~(best_distance <= done_within))
-            if index.size == 0:
-                break
-            padded = padded_index(index)
-            found, distance = _compiled_run(
-                model, tf.gather(x, padded), tf.gather(labels, padded), tf.gather(targets, padded), radius, steps,
-                point_keys(seed, (target_index, restart), point_ids[padded]), alpha_max, eta, beta,
-                norm=norm, targeted=targeted, random_start=restart > 0,
-            )  # fmt: skip
-            found, distance = found[: index.size], distance.numpy()[: index.size]
-            closer = distance < best_distance[index]
-            best[index[closer]], best_distance[index[closer]] = found.numpy()[closer], distance[closer]
+    constants = [tf.constant(float(value)) for value in (alpha_max, eta, beta)]
+
+    def search(index, runs):
+        rows, padded = run_rows(index, len(runs))
+        targets = tf.concat([tf.gather(target_sets[target], index) for target, _ in runs], 0)
+        keys = tf.concat([point_keys(seed, (target, restart), point_ids[index]) for target, restart in runs], 0)
+        radii = np.repeat([float(start_radius) if restart > 0 else 0.0 for _, restart in runs], index.size)
+        found = _compiled_run(
+            model, tf.gather(x, rows[padded]), tf.gather(labels, rows[padded]), tf.gather(targets, padded),
+            tf.constant(radii[padded], tf.float32), tf.constant(int(steps)), tf.gather(keys, padded), *constants,
+            norm=norm, targeted=targeted,
+        )  # fmt: skip
+        return split_runs(found, len(runs), index.size)
+
+    def keep(index, result):
+        found, distance = result
+        closer = distance < best_distance[index]
+        best[index[closer]], best_distance[index[closer]] = found[closer], distance[closer]
+
+    runs = [(target, restart) for target in range(len(target_sets)) for restart in range(int(restarts))]
+    attack_in_turn(runs, lambda: correct & ~(best_distance <= done_within), search, keep, int(np.prod(x.shape[1:])))
     return pixels, x, tf.constant(best), best_distance
 
 

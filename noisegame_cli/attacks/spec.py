@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
-from noisegame_cli.attacks.common import on_canonical_rows
+from noisegame_cli.attacks.common import pixel_logits
 from noisegame_cli.attacks.gradient import check_budget, fgsm, pgd
 from noisegame_cli.errors import UserError
 
@@ -51,8 +51,7 @@ def attack_labels(model: keras.Model, images, labels, spec: AttackSpec) -> tf.Te
     if spec.targeted:
         return tf.fill(tf.shape(labels), tf.constant(spec.target_class, tf.int64))
     if spec.use_predictions:
-        logits = on_canonical_rows(lambda x: model(x, training=False), tf.cast(images, tf.float32))
-        return tf.argmax(logits, axis=-1)
+        return tf.argmax(pixel_logits(model, images), axis=-1)
     return labels
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from noisegame_cli.attacks import AttackSpec, run_attack
-from noisegame_cli.attacks.common import on_canonical_rows
+from noisegame_cli.attacks.common import pixel_logits
 from noisegame_cli.errors import UserError
 from noisegame_cli.losses import cross_entropy
 
@@ -47,7 +47,7 @@ def evaluate_attack(
         labels = tf.cast(labels, tf.int64)
         point_ids = np.arange(first_point + count, first_point + count + len(labels))
         adversarial = run_attack(model, images, labels, spec, seed=seed, point_ids=point_ids)
-        logits = on_canonical_rows(lambda x: (evaluated or model)(x, training=False), adversarial)
+        logits = pixel_logits(evaluated or model, adversarial)
         predictions = tf.argmax(logits, axis=-1)
         correct += int(tf.reduce_sum(tf.cast(predictions == labels, tf.int64)))
         losses.append(cross_entropy(labels, logits).numpy())
