@@ -48,6 +48,7 @@ from noisegame_cli.attacks.common import (
     to_pixels,
 )
 from noisegame_cli.attacks.gradient import check_budget
+from noisegame_cli.attacks.targets import RANKINGS
 from noisegame_cli.errors import UserError
 from noisegame_cli.losses import cross_entropy
 
@@ -333,11 +334,6 @@ def _highest_loss_points(run: _Run, restarts: int, loss: str) -> tf.Tensor:
     return tf.constant(best_points)
 
 
-def target_ranking(logits: tf.Tensor) -> tf.Tensor:
-    """The classes of each example from most to least likely (column 1 is the top non-predicted class)."""
-    return tf.argsort(logits, axis=-1, direction="DESCENDING", stable=True)
-
-
 def apgd_targeted(
     model,
     images,
@@ -349,6 +345,7 @@ def apgd_targeted(
     restarts: int = 1,
     n_target_classes: int = 9,
     target_labels=None,
+    ranking: str = "logits",
     eot_iter: int = 1,
     rho: float = 0.75,
     seed=0,
@@ -356,9 +353,11 @@ def apgd_targeted(
 ) -> tf.Tensor:
     """APGD-T: APGD on the targeted DLR loss.
 
-    Without ``target_labels`` (AutoAttack's APGD-T): for the 2nd, 3rd, ... most likely classes of each
-    clean image in turn (``n_target_classes`` of them, at most classes - 1), ``restarts`` runs each on the
-    points still classified correctly; a point counts as fooled once it is misclassified. With
+    Without ``target_labels`` (AutoAttack's APGD-T): for the first ``n_target_classes`` classes (at most
+    classes - 1) of each clean image in the order of ``ranking`` (``targets.RANKINGS``: "logits", the
+    2nd, 3rd, ... most likely classes, as AutoAttack; "malt", MALT's nearest linearised boundaries) in
+    turn, ``restarts`` runs each on the points still classified correctly; a point counts as fooled once
+    it is misclassified. With
     ``target_labels`` (one class per image): the runs go for those classes and a point counts as fooled
     once it is classified as its target. Fooled points get the last fooling iterate, others stay unchanged.
     ``point_ids`` as in ``apgd``.
@@ -373,9 +372,11 @@ def apgd_targeted(
     run = _Run(model, x, labels, eps, norm, steps, eot_iter, rho, seed, point_ids)
     adversarial = x.numpy()
     if target_labels is None:
+        if ranking not in RANKINGS:
+            raise UserError(f"unknown target ranking {ranking!r}; choose from {', '.join(RANKINGS)}")
         remaining = (predictions(logits) == labels).numpy()
-        ranking = target_ranking(logits)
-        target_sets = [ranking[:, rank - 1] for rank in range(2, min(int(n_target_classes), classes - 1) + 2)]
+        order = RANKINGS[ranking](model, x, labels, logits, norm)
+        target_sets = [order[:, rank] for rank in range(min(int(n_target_classes), classes - 1))]
     else:
         target_labels = tf.cast(tf.reshape(target_labels, [-1]), tf.int64)
         remaining = (predictions(logits) != target_labels).numpy()

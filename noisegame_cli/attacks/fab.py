@@ -20,9 +20,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from noisegame_cli.attacks.apgd import target_ranking
 from noisegame_cli.attacks.common import (
-    ZERO_GRADIENT,
     TracedPerImageShape,
     as_inputs,
     as_point_ids,
@@ -43,6 +41,7 @@ from noisegame_cli.attacks.common import (
     to_pixels,
 )
 from noisegame_cli.attacks.gradient import check_budget
+from noisegame_cli.attacks.targets import boundaries, boundary_distances, logit_ranking
 from noisegame_cli.errors import UserError
 
 ALPHA_MAX = 0.1
@@ -51,7 +50,6 @@ BETA = 0.9
 # The random-start radius of the original when no budget is given
 DEFAULT_START_RADIUS = {"Linf": 0.3, "L2": 1.0}
 TINY_WEIGHT = 1e-8  # L2: hyperplane coordinates below this count as zero, as in the original
-EXCLUDED = 1e10  # the logit difference given to the true class so it is never the nearest boundary
 NEWTON_STEPS = 64  # a cap: from the left, Newton's method typically lands on the solution in a few steps
 
 
@@ -105,37 +103,10 @@ def project_onto_hyperplane_in_box(points: tf.Tensor, w: tf.Tensor, b: tf.Tensor
 # --- one search -------------------------------------------------------------------------------------
 
 
-def _boundaries(model, points, labels, targets, *, targeted: bool):
-    """Logit differences f_k = z_k - z_y and their gradients, shapes [N, K'] and [N, K', d]: the target
-    only (targeted) or every class, the true one excluded (untargeted)."""
-    with tf.GradientTape(persistent=not targeted) as tape:
-        tape.watch(points)
-        logits = logits_of(model, points)
-        true = tf.gather(logits, labels, axis=1, batch_dims=1)
-        if targeted:
-            difference = tf.gather(logits, targets, axis=1, batch_dims=1) - true
-            total = tf.reduce_sum(difference)
-        else:
-            columns = [tf.reduce_sum(logits[:, k]) for k in range(num_classes(logits))]
-    if targeted:
-        return difference[:, None], flat(tape.gradient(total, points, unconnected_gradients=ZERO_GRADIENT))[:, None, :]
-    per_class = [flat(tape.gradient(column, points, unconnected_gradients=ZERO_GRADIENT)) for column in columns]
-    del tape
-    per_class = tf.stack(per_class, axis=1)  # [N, K, d]: each image's logits depend on that image alone
-    gradients = per_class - tf.gather(per_class, labels, axis=1, batch_dims=1)[:, None, :]
-    differences = logits - true[:, None]
-    is_true = tf.one_hot(labels, num_classes(logits), on_value=True, off_value=False)
-    return tf.where(is_true, EXCLUDED, differences), gradients
-
-
 def _boundary_step(current, original, differences, gradients, alpha_max, eta, *, norm: str):
     """FAB's move from ``current``: towards the nearest linearised boundary, projected from ``current`` and
     from ``original`` and mixed by alpha, with overshoot ``eta``, clipped to the box (flat [N, d] points)."""
-    if norm == "Linf":
-        dual_norms = row_sum(tf.abs(gradients))
-    else:
-        dual_norms = tf.sqrt(row_sum(gradients**2))
-    nearest = tf.argmin(tf.abs(differences) / (1e-12 + dual_norms), axis=1)
+    nearest = tf.argmin(boundary_distances(differences, gradients, norm), axis=1)
     w = tf.gather(gradients, nearest, axis=1, batch_dims=1)
     b = row_sum(w * current) - tf.gather(differences, nearest, axis=1, batch_dims=1)
     both = project_onto_hyperplane_in_box(
@@ -174,7 +145,7 @@ def fab_run_graph(
     start = tf.clip_by_value(images + per_example(0.5 * start_radii, images) * direction, 0.0, 1.0)
 
     def iteration(i, current, best, best_distance):
-        differences, gradients = _boundaries(model, tf.reshape(current, shape), labels, targets, targeted=targeted)
+        differences, gradients = boundaries(model, tf.reshape(current, shape), labels, targets, targeted=targeted)
         moved = _fused_boundary_step(current, original, differences, gradients, alpha_max, eta, norm=norm)
         adversarial = predictions(logits_of(model, tf.reshape(moved, shape))) != labels
         moved, best, best_distance = _fused_keep_closest(
@@ -209,9 +180,8 @@ def _search(
     correct = (predictions(logits) == labels).numpy()
     best, best_distance = x.numpy(), np.where(correct, np.inf, 0.0).astype(np.float32)
     if targeted:
-        ranking = target_ranking(logits)
-        count = min(int(n_target_classes), num_classes(logits) - 1)
-        target_sets = [ranking[:, rank - 1] for rank in range(2, count + 2)]
+        ranking = logit_ranking(model, x, labels, logits, norm)
+        target_sets = [ranking[:, rank] for rank in range(min(int(n_target_classes), num_classes(logits) - 1))]
     else:
         target_sets = [labels]  # not read
     constants = [tf.constant(float(value)) for value in (alpha_max, eta, beta)]
