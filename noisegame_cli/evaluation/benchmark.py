@@ -155,13 +155,14 @@ def read_chunk(path: Path, plan: AttackPlan, start: int, stop: int) -> dict | No
     return record
 
 
-def attack_chunk(model: keras.Model, images: np.ndarray, labels: np.ndarray, plan: AttackPlan, index: int, *,
+def attack_chunk(model: keras.Model, images: np.ndarray, labels: np.ndarray, plan: AttackPlan, start: int, *,
                  batch_size: int, verbose: bool) -> dict:  # fmt: skip
-    """Run the protocol on one chunk of points (seeded by the plan's seed and the chunk's index);
-    returns its record: who broke each point, the checks' warnings, the time per attack."""
+    """Run the protocol on one chunk of points, the set's points ``start``, ``start + 1``, ... (their draws
+    keyed by the plan's seed and their index in the set, so the outcome does not depend on how the set is
+    cut into chunks); returns its record: who broke each point, the checks' warnings, the time per attack."""
     _, result = autoattack(
-        model, images, labels, plan.eps, plan.norm, plan.version, seed=(plan.seed, index), batch_size=batch_size,
-        verbose=verbose, settings=plan.resolved_settings,
+        model, images, labels, plan.eps, plan.norm, plan.version, seed=plan.seed, batch_size=batch_size,
+        verbose=verbose, settings=plan.resolved_settings, point_ids=np.arange(start, start + len(labels)),
     )  # fmt: skip
     return {
         "attacks": list(result.attacks),
@@ -200,7 +201,7 @@ def run_autoattack_chunks(model: keras.Model, split, plan: AttackPlan, directory
             say(f"AutoAttack chunk {index + 1}/{len(bounds)}: points {start}..{stop - 1}")
             images, labels = chunk_arrays(split, start, stop)
             record = {"plan": plan.identity(), "start": start, "stop": stop,
-                      **attack_chunk(model, images, labels, plan, index, batch_size=batch_size, verbose=verbose)}  # fmt: skip
+                      **attack_chunk(model, images, labels, plan, start, batch_size=batch_size, verbose=verbose)}  # fmt: skip
             write_text_atomically(path, json.dumps(record) + "\n")
             computed += 1
             done = "done"
