@@ -16,9 +16,12 @@ One run (``apgd_run_graph``, a single compiled ``tf.while_loop``) follows the pa
 The first window's count of loss increases starts from the loss at the random start, as the paper's
 condition reads (the original code compares the first iterate's loss with 0 there instead).
 
-Restarts (``apgd``) and target classes (``apgd_targeted``) attack only the points not fooled yet.
+Restarts (``apgd``) and target classes (``apgd_targeted``) attack only the points not fooled yet, in
+turn; consecutive ones share a compiled call (``common.attack_in_turn``), with the same results. Every
+random start is drawn from (seed, restart or target, the point's index): ``point_ids``.
 Losses: cross-entropy, DLR (difference of logits ratio) and targeted DLR. The targeted attack, as in
-AutoAttack, goes in turn for the 2nd, 3rd, ... most likely class of the clean image (9 by default).
+AutoAttack, goes in turn for the 2nd, 3rd, ... most likely class of the clean image (9 by default), or
+for the classes MALT ranks first (``targets.RANKINGS``).
 Conventions: images 0..255 (any dtype), budgets in the 0..1 scale, results float32 0..255 in the ball.
 """
 

@@ -7,8 +7,10 @@ The AutoAttack family (``apgd``, ``fab``, ``square``) works inside its graphs on
 original pixels (so float round-off in the rescaling can never leave the ball).
 
 Every random draw of an attack comes from the keys of ``point_keys``: (seed, the attack's run, the
-point's index in the evaluated set), and every model call runs on ``canonical_size`` rows, so a
-point's result does not depend on the batch, chunk or shard it is computed in.
+point's index in the evaluated set), every model call runs on ``canonical_rows`` (a multiple of 16
+rows), every per-row sum is a fixed tree of additions (``row_sum``) and every graph is traced for an
+open batch size (``TracedPerImageShape``), so a point's result does not depend on the batch, chunk or
+shard it is computed in: bit-identical, on the same machine.
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ def per_example(values: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
 
 def flat(images: tf.Tensor) -> tf.Tensor:
     """[N, d], with d static where the image shape is."""
-    return tf.reshape(images, [-1, int(np.prod(images.shape[1:]))] if images.shape[1:].is_fully_defined() else [tf.shape(images)[0], -1])
+    if images.shape[1:].is_fully_defined():
+        return tf.reshape(images, [-1, int(np.prod(images.shape[1:]))])
+    return tf.reshape(images, [tf.shape(images)[0], -1])
 
 
 def row_sum(values: tf.Tensor) -> tf.Tensor:
@@ -242,7 +246,7 @@ def split_runs(results, runs: int, points: int) -> list[tuple[np.ndarray, ...]]:
 
 
 def on_canonical_rows(function, *tensors):
-    """``function(*tensors)`` computed on rows padded (with copies of the last row) to ``canonical_size``,
+    """``function(*tensors)`` computed on rows padded (with copies of the last row) to ``canonical_rows``,
     then cut back: each row's result as it would be in any batch. Outputs are tensors or tuples of them."""
     count = int(tensors[0].shape[0])
     if count == 0:

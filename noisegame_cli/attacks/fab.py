@@ -12,6 +12,8 @@ The targeted version (FAB-T, the one in AutoAttack's standard set) takes the bou
 3rd, ... most likely class of the clean image in turn (9 by default), each as a separate search.
 ``fab`` returns images within an ``eps`` budget (the attack stops for a point once it has one);
 ``fab_minimum_norm`` runs every target class and restart and returns the closest points and distances.
+Targets and restarts run in turn (``common.attack_in_turn``); a restart's random start is drawn from
+(seed, target, restart, the point's index ``point_ids``).
 Conventions: images 0..255 (any dtype), distances and budgets in the 0..1 scale, float32 0..255 out.
 """
 

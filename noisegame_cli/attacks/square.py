@@ -9,8 +9,10 @@ sets one random square to +-2 eps per channel, clipped back into the ball; L2 st
 5 x 5 blocks of the paper's centred pattern and each query moves the mass of one square to another
 square with a fresh pattern, keeping the perturbation's L2 norm at eps. A proposal is kept when it
 lowers the margin; a point stops being queried once fooled. Unlike the original, which draws one square
-position and one set of signs per query for the whole batch, every image gets its own draws (each
-image's search is distributed as in the paper, and independent of the others).
+position and one set of signs per query for the whole batch, every image gets its own draws, keyed by
+(seed, restart, its index ``point_ids``, the query): each image's search is distributed as in the
+paper, and the same whatever other images are searched with it. A query's own arithmetic is fused by
+XLA; the model's forward pass is the rest.
 Conventions: images 0..255 (any dtype), budgets in the 0..1 scale, results float32 0..255 in the ball.
 """
 
