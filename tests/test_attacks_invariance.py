@@ -14,7 +14,6 @@ from noisegame_cli.attacks import (
     apgd_targeted,
     autoattack,
     fab,
-    fab_minimum_norm,
     fgsm,
     pgd,
     square,
@@ -83,7 +82,6 @@ SINGLE_ATTACKS = {
     ),
     "fab": lambda m, x, y, ids, norm: fab(m, x, y, EPS[norm], norm=norm, targeted=False, steps=3, restarts=2, point_ids=ids),
     "fab-t": lambda m, x, y, ids, norm: fab(m, x, y, EPS[norm], norm=norm, steps=3, n_target_classes=2, point_ids=ids),
-    "fab-minimum-norm": lambda m, x, y, ids, norm: fab_minimum_norm(m, x, y, norm=norm, steps=3, restarts=2, point_ids=ids)[0],
     "square": lambda m, x, y, ids, norm: square(m, x, y, EPS[norm], norm=norm, queries=30, restarts=2, point_ids=ids),
     "pgd": lambda m, x, y, ids, norm: pgd(m, x, y, EPS[norm], steps=3, norm=norm, seed=5, point_ids=ids),
     "fgsm": lambda m, x, y, ids, norm: fgsm(m, x, y, EPS[norm], norm=norm),
@@ -94,7 +92,7 @@ SINGLE_ATTACKS = {
 @pytest.mark.parametrize(
     "name, norm",
     [("apgd", "L2"), ("apgd-best-loss", "Linf"), ("apgd-t", "Linf"), ("apgd-t-malt", "L2"), ("fab", "L2"),
-     ("fab-t", "Linf"), ("fab-minimum-norm", "L2"), ("square", "Linf"), ("square", "L2"), ("pgd", "L2"), ("fgsm", "Linf")],
+     ("fab-t", "Linf"), ("square", "Linf"), ("square", "L2"), ("pgd", "L2"), ("fgsm", "Linf")],
 )  # fmt: skip
 def test_every_attack_gives_each_point_the_same_result_in_any_batch(model, points, name, norm):
     images, labels = points[0][:24], points[1][:24]
