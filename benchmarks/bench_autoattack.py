@@ -170,7 +170,7 @@ def worker(args) -> None:
     images = data.test.images[: args.points].astype(np.float32)
     labels = data.test.labels[: args.points]
     settings = {version: replace(SETTINGS[version], steps=args.attack_steps, square_queries=args.square_queries)
-                for version in ("standard", "fast")}  # fmt: skip
+                for version in ("standard", "fast") if version in SETTINGS}  # fmt: skip
     sides = args.sides.split(",")
     rows = []
     for path in args.model_path:
