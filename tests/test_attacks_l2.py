@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from attack_models import correctly_classified, linear_model, small_cnn, held_out_digits
+from noisegame_cli import keyed_random
 from noisegame_cli.attacks import AttackSpec, check_budget, fgsm, pgd, run_attack
 from noisegame_cli.attacks import gradient
 from noisegame_cli.errors import UserError
@@ -54,7 +55,8 @@ def test_l2_attacks_stay_inside_the_ball_and_the_range(model, batch, eps):
 
 def test_l2_random_start_fills_the_ball():
     images = tf.fill([2000, 4], 127.5)
-    start = gradient.random_perturb(images, tf.constant(0.1 * 255), tf.constant([1, 2], tf.int64), norm="L2").numpy()
+    keys = keyed_random.fold(keyed_random.seed_key([1, 2]), tf.range(2000))
+    start = gradient.random_perturb(images, tf.constant(0.1 * 255), keys, norm="L2").numpy()
     radii = l2_change(start, images.numpy()) / 0.1
     assert radii.max() <= 1 + 1e-5
     # uniform in the 4-dimensional ball: P(radius <= r) = r ** 4

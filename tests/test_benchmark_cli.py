@@ -147,7 +147,7 @@ def test_resume_skips_the_finished_chunks_and_gives_the_same_card(invoke, tmp_pa
     real, calls = chunks.autoattack, []
 
     def interrupted_after_one_chunk(*args, **kwargs):
-        calls.append(kwargs["seed"])
+        calls.append(int(kwargs["point_ids"][0]))
         if len(calls) == 2:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
@@ -159,11 +159,11 @@ def test_resume_skips_the_finished_chunks_and_gives_the_same_card(invoke, tmp_pa
     assert read_status(run_dir) == "interrupted" and not (run_dir / "card.json").exists()
     assert [p.name for p in (run_dir / "autoattack").iterdir()] == ["chunk-00000.json"]
 
-    monkeypatch.setattr(chunks, "autoattack", lambda *a, **k: calls.append(k["seed"]) or real(*a, **k))
+    monkeypatch.setattr(chunks, "autoattack", lambda *a, **k: calls.append(int(k["point_ids"][0])) or real(*a, **k))
     calls.clear()
     result = invoke("benchmark", "--resume", run_dir)
     assert result.exit_code == 0, result.output
-    assert calls == [(0, 1), (0, 2)]  # only the two unfinished chunks ran
+    assert calls == [8, 16]  # only the two unfinished chunks ran (their first points)
     assert "finished earlier" in result.output
     card, metrics = read_run(run_dir)
     assert {k: v for k, v in card.items() if k != "model_path"} == {k: v for k, v in expected.items() if k != "model_path"}

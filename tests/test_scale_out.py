@@ -271,8 +271,6 @@ def test_mirrored_evaluations_give_the_numbers_of_one_device(invoke, tmp_path, a
         assert sum("CPU" in device for device in json.loads((run / "env.json").read_text())["devices"]) == 2, name
         one = whole_run(attacked_runs) if name == "benchmark" else only_run_dir(tmp_path / "one", name)
         mine, theirs = (pd.read_csv(r / "metrics.csv").drop(columns=["run_id"]) for r in (run, one))
-        if name == "denoise-eval":  # PGD's random start is drawn per batch until the attacks draw per point
-            mine, theirs = (frame[frame["attack"] != "pgd"] for frame in (mine, theirs))
         loss = mine["metric"].str.contains("loss")  # attack losses are summed batch by batch: equal to float rounding
         pd.testing.assert_frame_equal(mine[~loss], theirs[~loss], check_exact=True, obj=name)
         np.testing.assert_allclose(mine.loc[loss, "value"], theirs.loc[loss, "value"], rtol=1e-12, err_msg=name)

@@ -16,9 +16,12 @@ One run (``apgd_run_graph``, a single compiled ``tf.while_loop``) follows the pa
 The first window's count of loss increases starts from the loss at the random start, as the paper's
 condition reads (the original code compares the first iterate's loss with 0 there instead).
 
-Restarts (``apgd``) and target classes (``apgd_targeted``) attack only the points not fooled yet.
+Restarts (``apgd``) and target classes (``apgd_targeted``) attack only the points not fooled yet, in
+turn; consecutive ones share a compiled call (``common.attack_in_turn``), with the same results. Every
+random start is drawn from (seed, restart or target, the point's index): ``point_ids``.
 Losses: cross-entropy, DLR (difference of logits ratio) and targeted DLR. The targeted attack, as in
-AutoAttack, goes in turn for the 2nd, 3rd, ... most likely class of the clean image (9 by default).
+AutoAttack, goes in turn for the 2nd, 3rd, ... most likely class of the clean image (9 by default), or
+for the classes MALT ranks first (``targets.RANKINGS``).
 Conventions: images 0..255 (any dtype), budgets in the 0..1 scale, results float32 0..255 in the ball.
 """
 
@@ -29,20 +32,27 @@ import tensorflow as tf
 
 from noisegame_cli.attacks.common import (
     ZERO_GRADIENT,
+    TracedPerImageShape,
     as_inputs,
     check_norm,
     logits_of,
     normalize,
     num_classes,
-    padded_index,
+    as_point_ids,
+    attack_in_turn,
+    batch_logits,
     per_example,
+    point_keys,
     predictions,
     project,
     random_direction,
-    stateless_seed,
+    run_rows,
+    split_runs,
     to_pixels,
 )
 from noisegame_cli.attacks.gradient import check_budget
+from noisegame_cli.attacks.targets import RANKINGS
+from noisegame_cli.checks import chosen
 from noisegame_cli.errors import UserError
 from noisegame_cli.losses import cross_entropy
 
@@ -172,15 +182,16 @@ def _record(s, x_new, new_loss, gradient, hit, shortest_window, shrink, rho):
 # The attack's own arithmetic (a few dozen elementwise passes over the batch per iteration, more than a
 # small model's forward and backward pass costs on a CPU) fused by XLA; the model itself is never compiled
 # with XLA, so any model runs.
-_fused_next_point = tf.function(_next_point, jit_compile=True, reduce_retracing=True)
-_fused_record = tf.function(_record, jit_compile=True, reduce_retracing=True)
+_fused_next_point = tf.function(_next_point, jit_compile=True)
+_fused_record = tf.function(_record, jit_compile=True)
 
 
 def apgd_run_graph(
-    model, images, labels, targets, eps, steps, windows, seed, eot_iter, rho,
+    model, images, labels, targets, eps, steps, windows, keys, eot_iter, rho,
     *, norm: str, loss: str, reach_target: bool,
 ):  # fmt: skip
-    """One APGD run on 0..1-scale ``images``; ``windows`` is ``schedule(steps)`` as a tensor.
+    """One APGD run on 0..1-scale ``images``; ``windows`` is ``schedule(steps)`` as a tensor, ``keys`` the
+    points' keys for the random start.
 
     Returns (point of highest loss, fooled, highest loss, last fooling point) per example. An example is
     fooled once an iterate is misclassified (or, with ``reach_target``, classified as its target)."""
@@ -194,7 +205,7 @@ def apgd_run_graph(
     def evaluate(points):
         return _loss_and_gradient(model, points, labels, targets, eot_iter, loss=loss)
 
-    start = project(images + eps * random_direction(tf.shape(images), seed, norm), images, eps, norm)
+    start = project(images + eps * random_direction(keys, images.shape[1:], norm), images, eps, norm)
     logits, start_loss, gradient = evaluate(start)
     count = tf.shape(images)[0]
     state = dict(
@@ -216,7 +227,7 @@ def apgd_run_graph(
 
 
 # The model is a traced argument: one graph per model and variant, reused across batches, budgets and steps.
-_compiled_run = tf.function(apgd_run_graph, reduce_retracing=True)
+_compiled_run = TracedPerImageShape(apgd_run_graph)
 
 
 # --- restarts and targets ---------------------------------------------------------------------------
@@ -227,37 +238,49 @@ def _check_settings(eps, norm, steps, restarts, eot_iter, loss=None) -> float:
     eps = check_budget(eps, norm=norm)
     if int(steps) < 1 or int(restarts) < 1 or int(eot_iter) < 1:
         raise UserError(f"APGD needs steps, restarts and eot_iter >= 1, got {steps}, {restarts}, {eot_iter}")
-    if loss is not None and loss not in LOSSES:
-        raise UserError(f"unknown APGD loss {loss!r}; choose from {', '.join(LOSSES)}")
+    if loss is not None:
+        chosen(loss, LOSSES, "APGD loss")
     return eps
 
 
 class _Run:
     """The settings of one attack call, and one compiled run on a subset of its points."""
 
-    def __init__(self, model, x, labels, eps, norm, steps, eot_iter, rho, seed):
+    def __init__(self, model, x, labels, eps, norm, steps, eot_iter, rho, seed, point_ids):
         self.model, self.x, self.labels, self.eps, self.norm, self.seed = model, x, labels, eps, norm, seed
+        self.point_ids = as_point_ids(point_ids, int(x.shape[0]))
         self.steps = tf.constant(int(steps))
         self.windows = tf.constant(schedule(int(steps)))
         self.eot_iter = tf.constant(int(eot_iter))
         self.rho = tf.constant(float(rho))
 
-    def on(self, index: np.ndarray, targets, seed_parts, *, loss: str, reach_target: bool = False):
-        padded = padded_index(index)
-        x, labels = tf.gather(self.x, padded), tf.gather(self.labels, padded)
-        targets = labels if targets is None else tf.gather(targets, padded)
+    def on(self, index: np.ndarray, runs, *, loss: str, reach_target: bool = False) -> list[tuple]:
+        """One compiled call for the ``runs`` ((targets or None, seed parts) each) on the points ``index``:
+        per run, (point of highest loss, fooled, highest loss, last fooling point) as arrays."""
+        rows, padded = run_rows(index, len(runs))
+        labels = tf.gather(self.labels, rows)
+        targets = tf.concat([labels[: index.size] if targets is None else tf.gather(targets, index) for targets, _ in runs], 0)
+        keys = tf.concat([point_keys(self.seed, parts, self.point_ids[index]) for _, parts in runs], 0)
         results = _compiled_run(
-            self.model, x, labels, targets, tf.constant(self.eps, tf.float32), self.steps, self.windows,
-            stateless_seed(self.seed, *seed_parts), self.eot_iter, self.rho,
+            self.model, tf.gather(self.x, rows[padded]), tf.gather(labels, padded), tf.gather(targets, padded),
+            tf.constant(self.eps, tf.float32), self.steps, self.windows, tf.gather(keys, padded), self.eot_iter, self.rho,
             norm=self.norm, loss=loss, reach_target=reach_target,
         )  # fmt: skip
-        return tuple(result[: len(index)] for result in results)
+        return split_runs(results, len(runs), index.size)
+
+    def values_per_point(self) -> int:
+        return int(np.prod(self.x.shape[1:]))
 
 
-def _keep_fooled(adversarial: np.ndarray, remaining: np.ndarray, index: np.ndarray, fooled, found) -> None:
-    fooled = fooled.numpy()
-    adversarial[index[fooled]] = found.numpy()[fooled]
-    remaining[index[fooled]] = False
+def _attack_in_turn(run: _Run, runs, adversarial: np.ndarray, remaining: np.ndarray, **variant) -> None:
+    """``runs`` in turn on the points still ``remaining``: a fooled point gets its last fooling iterate."""
+
+    def keep(index, result):
+        _, fooled, _, found = result
+        adversarial[index[fooled]] = found[fooled]
+        remaining[index[fooled]] = False
+
+    attack_in_turn(runs, lambda: remaining, lambda index, group: run.on(index, group, **variant), keep, run.values_per_point())
 
 
 def apgd(
@@ -273,6 +296,7 @@ def apgd(
     eot_iter: int = 1,
     rho: float = 0.75,
     seed=0,
+    point_ids=None,
     best_loss: bool = False,
 ) -> tf.Tensor:
     """Untargeted APGD on the cross-entropy (``loss="ce"``, APGD-CE) or DLR loss (``"dlr"``, APGD-DLR).
@@ -280,42 +304,38 @@ def apgd(
     Each of ``restarts`` runs attacks the points that are still classified correctly; a fooled point gets
     the last iterate that fooled the model, the others stay unchanged. ``best_loss=True`` instead runs every
     restart on every point and returns the point of highest loss (for measuring the loss, not accuracy).
-    ``eot_iter`` averages each gradient over that many forward passes (for randomised models)."""
+    ``eot_iter`` averages each gradient over that many forward passes (for randomised models).
+    ``point_ids`` (int [N], ``arange(N)`` by default) are the points' indices in the evaluated set: a
+    point's random starts depend on ``seed`` and its index alone, whatever else is in the batch."""
     eps = _check_settings(eps, norm, steps, restarts, eot_iter, loss)
     if loss == "dlr-targeted":
         raise UserError("the targeted DLR loss needs target classes: use apgd_targeted")
     pixels, labels = as_inputs(images, labels)
     x = pixels / 255.0
-    logits = logits_of(model, x)
+    logits = batch_logits(model, x)
     if loss == "dlr" and num_classes(logits) < 3:
         raise UserError(f"the DLR loss needs at least 3 classes, the model has {num_classes(logits)}")
-    run = _Run(model, x, labels, eps, norm, steps, eot_iter, rho, seed)
+    run = _Run(model, x, labels, eps, norm, steps, eot_iter, rho, seed, point_ids)
     if best_loss:
         return to_pixels(pixels, x, _highest_loss_points(run, restarts, loss), eps, norm)
     adversarial = x.numpy()
     remaining = (predictions(logits) == labels).numpy()
-    for restart in range(int(restarts)):
-        index = np.flatnonzero(remaining)
-        if index.size == 0:
-            break
-        _, fooled, _, found = run.on(index, None, (0, restart), loss=loss)
-        _keep_fooled(adversarial, remaining, index, fooled, found)
+    _attack_in_turn(run, [(None, (0, restart)) for restart in range(int(restarts))], adversarial, remaining, loss=loss)
     return to_pixels(pixels, x, tf.constant(adversarial), eps, norm)
 
 
 def _highest_loss_points(run: _Run, restarts: int, loss: str) -> tf.Tensor:
-    everyone = np.arange(int(run.x.shape[0]))
-    best_points, best = run.x.numpy(), np.full(everyone.size, -np.inf, np.float32)
-    for restart in range(int(restarts)):
-        points, _, values, _ = run.on(everyone, None, (0, restart), loss=loss)
-        better = values.numpy() > best
-        best_points[better], best[better] = points.numpy()[better], values.numpy()[better]
+    best_points, best = run.x.numpy(), np.full(int(run.x.shape[0]), -np.inf, np.float32)
+
+    def keep(index, result):
+        points, _, values, _ = result
+        better = values > best[index]
+        best_points[index[better]], best[index[better]] = points[better], values[better]
+
+    everyone = np.ones(len(best), bool)
+    runs = [(None, (0, restart)) for restart in range(int(restarts))]
+    attack_in_turn(runs, lambda: everyone, lambda index, group: run.on(index, group, loss=loss), keep, run.values_per_point())
     return tf.constant(best_points)
-
-
-def target_ranking(logits: tf.Tensor) -> tf.Tensor:
-    """The classes of each example from most to least likely (column 1 is the top non-predicted class)."""
-    return tf.argsort(logits, axis=-1, direction="DESCENDING", stable=True)
 
 
 def apgd_targeted(
@@ -329,42 +349,41 @@ def apgd_targeted(
     restarts: int = 1,
     n_target_classes: int = 9,
     target_labels=None,
+    ranking: str = "logits",
     eot_iter: int = 1,
     rho: float = 0.75,
     seed=0,
+    point_ids=None,
 ) -> tf.Tensor:
     """APGD-T: APGD on the targeted DLR loss.
 
-    Without ``target_labels`` (AutoAttack's APGD-T): for the 2nd, 3rd, ... most likely classes of each
-    clean image in turn (``n_target_classes`` of them, at most classes - 1), ``restarts`` runs each on the
-    points still classified correctly; a point counts as fooled once it is misclassified. With
+    Without ``target_labels`` (AutoAttack's APGD-T): for the first ``n_target_classes`` classes (at most
+    classes - 1) of each clean image in the order of ``ranking`` (``targets.RANKINGS``: "logits", the
+    2nd, 3rd, ... most likely classes, as AutoAttack; "malt", MALT's nearest linearised boundaries) in
+    turn, ``restarts`` runs each on the points still classified correctly; a point counts as fooled once
+    it is misclassified. With
     ``target_labels`` (one class per image): the runs go for those classes and a point counts as fooled
     once it is classified as its target. Fooled points get the last fooling iterate, others stay unchanged.
+    ``point_ids`` as in ``apgd``.
     """
     eps = _check_settings(eps, norm, steps, restarts, eot_iter)
     pixels, labels = as_inputs(images, labels)
     x = pixels / 255.0
-    logits = logits_of(model, x)
+    logits = batch_logits(model, x)
     classes = num_classes(logits)
     if classes < 4:
         raise UserError(f"the targeted DLR loss needs at least 4 classes, the model has {classes}")
-    run = _Run(model, x, labels, eps, norm, steps, eot_iter, rho, seed)
+    run = _Run(model, x, labels, eps, norm, steps, eot_iter, rho, seed, point_ids)
     adversarial = x.numpy()
     if target_labels is None:
+        chosen(ranking, RANKINGS, "target ranking")
         remaining = (predictions(logits) == labels).numpy()
-        ranking = target_ranking(logits)
-        target_sets = [ranking[:, rank - 1] for rank in range(2, min(int(n_target_classes), classes - 1) + 2)]
+        order = RANKINGS[ranking](model, x, labels, logits, norm)
+        target_sets = [order[:, rank] for rank in range(min(int(n_target_classes), classes - 1))]
     else:
         target_labels = tf.cast(tf.reshape(target_labels, [-1]), tf.int64)
         remaining = (predictions(logits) != target_labels).numpy()
         target_sets = [target_labels]
-    for target_index, targets in enumerate(target_sets):
-        for restart in range(int(restarts)):
-            index = np.flatnonzero(remaining)
-            if index.size == 0:
-                break
-            _, fooled, _, found = run.on(
-                index, targets, (1, target_index, restart), loss="dlr-targeted", reach_target=target_labels is not None
-            )
-            _keep_fooled(adversarial, remaining, index, fooled, found)
+    runs = [(targets, (1, target_index, restart)) for target_index, targets in enumerate(target_sets) for restart in range(int(restarts))]
+    _attack_in_turn(run, runs, adversarial, remaining, loss="dlr-targeted", reach_target=target_labels is not None)
     return to_pixels(pixels, x, tf.constant(adversarial), eps, norm)

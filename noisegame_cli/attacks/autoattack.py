@@ -8,6 +8,10 @@ and settings as in the original:
   1 restart each), Square (5 000 queries); 100 iterations for APGD and FAB;
 - ``plus``: APGD-CE and APGD-DLR (5 restarts each), FAB (untargeted, 5 restarts), Square, APGD-T, FAB-T;
 - ``rand``, for randomised defences: APGD-CE and APGD-DLR, 1 restart, gradients averaged over 20 draws;
+- ``fast``, not the original's and not its standard protocol: APGD-CE, then APGD-T against the 3 target
+  classes whose linearised decision boundary is nearest (``apgd-t-malt``: MALT's targeting, Melamed,
+  Yehudai and Shamir, NeurIPS 2024), for sweeps where a much cheaper upper bound is worth more than the
+  last points; its result carries a ``version`` flag saying so;
 - ``custom``: the attacks named in ``attacks``, with the ``plus`` settings (the original's defaults).
 
 Before the attacks the checks of ``checks`` run on the first batch (the randomness check only outside
@@ -26,16 +30,18 @@ import tensorflow as tf
 
 from noisegame_cli.attacks import checks
 from noisegame_cli.attacks.apgd import apgd, apgd_targeted
-from noisegame_cli.attacks.common import check_norm, lp_norm
+from noisegame_cli.attacks.common import as_point_ids, check_norm, lp_norm, pixel_logits
 from noisegame_cli.attacks.fab import fab
 from noisegame_cli.attacks.gradient import check_budget
 from noisegame_cli.attacks.square import square
+from noisegame_cli.checks import chosen
 from noisegame_cli.errors import UserError
 
 VERSIONS = {
     "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
     "plus": ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"),
     "rand": ("apgd-ce", "apgd-dlr"),
+    "fast": ("apgd-ce", "apgd-t-malt"),
     "custom": (),
 }
 
@@ -58,51 +64,61 @@ SETTINGS = {
     "standard": Settings(apgd_restarts=1, fab_restarts=1),
     "plus": Settings(),
     "rand": Settings(apgd_restarts=1, eot_iter=20),
+    "fast": Settings(apgd_restarts=1, n_target_classes=3),
     "custom": Settings(),
 }
 
-AttackRunner = Callable[..., tf.Tensor]  # (model, images, labels, eps, norm, seed, settings) -> images
+AttackRunner = Callable[..., tf.Tensor]  # (model, images, labels, eps, norm, seed, point_ids, settings) -> images
 
 
-def _apgd_ce(model, images, labels, eps, norm, seed, settings: Settings):
+def _apgd_ce(model, images, labels, eps, norm, seed, point_ids, settings: Settings):
     return apgd(
         model, images, labels, eps, norm=norm, loss="ce", steps=settings.steps, restarts=settings.apgd_restarts,
-        eot_iter=settings.eot_iter, seed=seed,
+        eot_iter=settings.eot_iter, seed=seed, point_ids=point_ids,
     )  # fmt: skip
 
 
-def _apgd_dlr(model, images, labels, eps, norm, seed, settings: Settings):
+def _apgd_dlr(model, images, labels, eps, norm, seed, point_ids, settings: Settings):
     return apgd(
         model, images, labels, eps, norm=norm, loss="dlr", steps=settings.steps, restarts=settings.apgd_restarts,
-        eot_iter=settings.eot_iter, seed=seed,
+        eot_iter=settings.eot_iter, seed=seed, point_ids=point_ids,
     )  # fmt: skip
 
 
-def _apgd_t(model, images, labels, eps, norm, seed, settings: Settings):
+def _apgd_t(model, images, labels, eps, norm, seed, point_ids, settings: Settings):
     return apgd_targeted(
         model, images, labels, eps, norm=norm, steps=settings.steps, restarts=settings.targeted_restarts,
-        n_target_classes=settings.n_target_classes, eot_iter=settings.eot_iter, seed=seed,
+        n_target_classes=settings.n_target_classes, eot_iter=settings.eot_iter, seed=seed, point_ids=point_ids,
     )  # fmt: skip
 
 
-def _fab(model, images, labels, eps, norm, seed, settings: Settings):
+def _apgd_t_malt(model, images, labels, eps, norm, seed, point_ids, settings: Settings):
+    return apgd_targeted(
+        model, images, labels, eps, norm=norm, steps=settings.steps, restarts=settings.targeted_restarts,
+        n_target_classes=settings.n_target_classes, ranking="malt", eot_iter=settings.eot_iter, seed=seed,
+        point_ids=point_ids,
+    )  # fmt: skip
+
+
+def _fab(model, images, labels, eps, norm, seed, point_ids, settings: Settings):
     return fab(
         model, images, labels, eps, norm=norm, targeted=False, steps=settings.steps, restarts=settings.fab_restarts,
-        seed=seed,
+        seed=seed, point_ids=point_ids,
     )  # fmt: skip
 
 
-def _fab_t(model, images, labels, eps, norm, seed, settings: Settings):
+def _fab_t(model, images, labels, eps, norm, seed, point_ids, settings: Settings):
     return fab(
         model, images, labels, eps, norm=norm, targeted=True, n_target_classes=settings.n_target_classes,
-        steps=settings.steps, restarts=settings.targeted_restarts, seed=seed,
+        steps=settings.steps, restarts=settings.targeted_restarts, seed=seed, point_ids=point_ids,
     )  # fmt: skip
 
 
-def _square(model, images, labels, eps, norm, seed, settings: Settings):
+def _square(model, images, labels, eps, norm, seed, point_ids, settings: Settings):
     return square(
-        model, images, labels, eps, norm=norm, queries=settings.square_queries, p_init=settings.square_p_init, seed=seed
-    )
+        model, images, labels, eps, norm=norm, queries=settings.square_queries, p_init=settings.square_p_init,
+        seed=seed, point_ids=point_ids,
+    )  # fmt: skip
 
 
 AUTOATTACK_ATTACKS: dict[str, AttackRunner] = {
@@ -112,8 +128,9 @@ AUTOATTACK_ATTACKS: dict[str, AttackRunner] = {
     "fab": _fab,
     "fab-t": _fab_t,
     "square": _square,
+    "apgd-t-malt": _apgd_t_malt,
 }
-GRADIENT_ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t")
+GRADIENT_ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "apgd-t-malt")
 
 
 @dataclass(frozen=True)
@@ -142,8 +159,7 @@ class AutoAttackResult:
 
 def attack_names(version: str, attacks=None) -> tuple[str, ...]:
     """The attacks of ``version`` in order; ``attacks`` only (and then required) with ``custom``."""
-    if version not in VERSIONS:
-        raise UserError(f"unknown AutoAttack version {version!r}; choose from {', '.join(VERSIONS)}")
+    chosen(version, VERSIONS, "AutoAttack version")
     if version != "custom":
         if attacks:
             raise UserError(f'attacks are chosen by the version; use version="custom" to run {list(attacks)}')
@@ -151,15 +167,12 @@ def attack_names(version: str, attacks=None) -> tuple[str, ...]:
     names = tuple(attacks or ())
     if not names:
         raise UserError('version="custom" needs attacks=[...], e.g. ["apgd-ce", "square"]')
-    unknown = [name for name in names if name not in AUTOATTACK_ATTACKS]
-    if unknown:
-        raise UserError(f"unknown attacks {unknown}; choose from {', '.join(AUTOATTACK_ATTACKS)}")
-    return names
+    return chosen(names, AUTOATTACK_ATTACKS, "attack")
 
 
 def _predict(model, images: np.ndarray, batch_size: int) -> np.ndarray:
     return np.concatenate([
-        np.argmax(model(tf.constant(images[start : start + batch_size]), training=False), axis=-1)
+        np.argmax(pixel_logits(model, tf.constant(images[start : start + batch_size])), axis=-1)
         for start in range(0, len(images), batch_size)
     ])  # fmt: skip
 
@@ -195,14 +208,17 @@ class _Tally:
         self.broken_by[points[fooled]] = name
 
 
-def _run_attack(model, name, attack_index, tally: _Tally, pixels, labels, eps, norm, seed, settings, batch_size, say):
-    """One attack of the protocol, batch by batch, on the points that still resist."""
+def _run_attack(model, name, tally: _Tally, pixels, labels, point_ids, eps, norm, seed, settings, batch_size, say):
+    """One attack of the protocol, batch by batch, on the points that still resist. Its draws are keyed
+    by (seed, the attack, each point's index): the same in any batch."""
     remaining = np.flatnonzero(tally.robust)
     batches = range(0, remaining.size, batch_size)
+    attack_seed = (*np.ravel(seed), list(AUTOATTACK_ATTACKS).index(name))
     for batch_index, start in enumerate(batches):
         points = remaining[start : start + batch_size]
-        seeds = (*np.ravel(seed), attack_index, batch_index)
-        found = AUTOATTACK_ATTACKS[name](model, pixels[points], labels[points], eps, norm, seeds, settings)
+        found = AUTOATTACK_ATTACKS[name](
+            model, pixels[points], labels[points], eps, norm, attack_seed, point_ids[points], settings
+        )
         found = np.asarray(found, dtype=np.float32)
         fooled = _predict(model, found, batch_size) != labels[points]
         tally.record(points, found, fooled, name)
@@ -225,13 +241,18 @@ def autoattack(
     verbose: bool = True,
     *,
     settings: Settings | None = None,
+    point_ids=None,
 ) -> tuple[np.ndarray, AutoAttackResult]:
     """Run AutoAttack on ``images`` (0..255, [N, H, W, C], any dtype) with true ``labels`` under an ``eps``
     budget in ``norm`` ("Linf" or "L2", 0..1 scale: 8/255, 0.5). Returns (the adversarial images as float32
     0..255, where points no attack broke keep their clean image, and an ``AutoAttackResult``).
 
     ``batch_size`` points go to an attack at a time; ``settings`` replaces the version's settings (fewer
-    iterations for a quick look, say; the result is then not comparable with published numbers)."""
+    iterations for a quick look, say; the result is then not comparable with published numbers).
+    ``point_ids`` (int [N], ``arange(N)`` by default) are the points' indices in the evaluated set: every
+    random draw of every attack comes from (``seed``, the attack, its restart or target, the point's
+    index), and every model call runs on a canonical number of rows, so a point's adversarial image and
+    ``broken_by`` are the same at any ``batch_size`` and in any chunk or shard that holds it."""
     check_norm(norm)
     eps = check_budget(eps, norm=norm)
     names = attack_names(version, attacks)
@@ -244,10 +265,14 @@ def autoattack(
         raise UserError(
             f"AutoAttack needs as many labels as images, and at least one: got {len(pixels)} and {len(labels)}"
         )
+    point_ids = as_point_ids(point_ids, len(labels))
     say = print if verbose else (lambda *_: None)
 
     say(f"using {version} version including {', '.join(names)}")
     flags = run_checks(model, pixels[:batch_size], labels[:batch_size], names, version, settings)
+    version_flag = checks.check_version(version)
+    if version_flag is not None:
+        flags.insert(0, version_flag)
     for flag in flags:
         say(flag)
 
@@ -258,9 +283,9 @@ def autoattack(
     seconds: dict[str, float] = {}
     say(f"initial accuracy: {accuracy['clean']:.2%}")
     started = time.perf_counter()
-    for attack_index, name in enumerate(names):
+    for name in names:
         attack_started = time.perf_counter()
-        _run_attack(model, name, attack_index, tally, pixels, labels, eps, norm, seed, settings, batch_size, say)
+        _run_attack(model, name, tally, pixels, labels, point_ids, eps, norm, seed, settings, batch_size, say)
         accuracy[name] = float(tally.robust.mean())
         seconds[name] = time.perf_counter() - attack_started
         total = time.perf_counter() - started

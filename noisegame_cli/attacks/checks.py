@@ -9,7 +9,8 @@ Each check returns a ``Flag`` (which check, one line saying what was seen and wh
   of gradient masking);
 - ``check_classes``: too few classes for the DLR losses or for the number of target classes asked for;
 - ``check_square``: the gradient-free Square Attack broke points that every gradient attack before it
-  missed (more than 0.2 % of all points): another sign of gradient masking.
+  missed (more than 0.2 % of all points): another sign of gradient masking;
+- ``check_version``: the version is not one of the original's protocols (``fast``).
 
 And one that runs before any attack, on any model a command loads:
 
@@ -37,6 +38,7 @@ import tensorflow as tf
 from noisegame_cli.attacks.apgd import dlr_loss
 from noisegame_cli.attacks.common import ZERO_GRADIENT, as_inputs, logits_of, predictions
 from noisegame_cli.losses import cross_entropy
+from noisegame_cli.models.wrapping import looks_like_probabilities
 
 
 @dataclass(frozen=True)
@@ -50,14 +52,8 @@ class Flag:
         return f"Warning ({self.check}): {self.message}"
 
 
-def check_probabilities(model, images, tolerance: float = 1e-5) -> Flag | None:
-    outputs = model(tf.cast(images, tf.float32), training=False).numpy()
-    looks_like_probabilities = (
-        outputs.max() < 1.0 + tolerance
-        and outputs.min() > -tolerance
-        and bool(np.all(np.abs(outputs.sum(axis=-1) - 1.0) < tolerance))
-    )
-    if not looks_like_probabilities:
+def check_probabilities(model, images) -> Flag | None:
+    if not looks_like_probabilities(model(tf.cast(images, tf.float32), training=False).numpy()):
         return None
     return Flag(
         "probabilities",
@@ -111,18 +107,30 @@ def check_zero_gradients(model, images, labels) -> Flag | None:
 
 def check_classes(classes: int, attacks, apgd_targets: int, fab_targets: int) -> Flag | None:
     problems = []
-    if "apgd-dlr" in attacks or "apgd-t" in attacks:
+    targeted = "apgd-t" in attacks or "apgd-t-malt" in attacks
+    if "apgd-dlr" in attacks or targeted:
         if classes <= 2:
             problems.append(f"with only {classes} classes the DLR loss cannot be used")
-        elif classes == 3 and "apgd-t" in attacks:
+        elif classes == 3 and targeted:
             problems.append(f"with only {classes} classes the targeted DLR loss cannot be used")
-        elif "apgd-t" in attacks and apgd_targets + 1 > classes:
+        elif targeted and apgd_targets + 1 > classes:
             problems.append(f"APGD-T asks for {apgd_targets} target classes but only {classes - 1} exist")
     if "fab-t" in attacks and fab_targets + 1 > classes:
         problems.append(f"FAB-T asks for {fab_targets} target classes but only {classes - 1} exist")
     if not problems:
         return None
     return Flag("classes", "; ".join(problems) + " (the attacks use as many as exist)")
+
+
+def check_version(version: str) -> Flag | None:
+    if version != "fast":
+        return None
+    return Flag(
+        "version",
+        "the fast version (APGD-CE, then APGD-T against the 3 target classes MALT ranks first; Melamed et al. "
+        "2024) is not AutoAttack's standard protocol: its robust accuracy can be higher than the standard "
+        "version's and is not comparable with published numbers",
+    )
 
 
 def check_square(robust_accuracy: dict[str, float], tolerance: float = 0.002) -> Flag | None:

@@ -12,6 +12,8 @@ The targeted version (FAB-T, the one in AutoAttack's standard set) takes the bou
 3rd, ... most likely class of the clean image in turn (9 by default), each as a separate search.
 ``fab`` returns images within an ``eps`` budget (the attack stops for a point once it has one);
 ``fab_minimum_norm`` runs every target class and restart and returns the closest points and distances.
+Targets and restarts run in turn (``common.attack_in_turn``); a restart's random start is drawn from
+(seed, target, restart, the point's index ``point_ids``).
 Conventions: images 0..255 (any dtype), distances and budgets in the 0..1 scale, float32 0..255 out.
 """
 
@@ -20,23 +22,28 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from noisegame_cli.attacks.apgd import target_ranking
 from noisegame_cli.attacks.common import (
-    ZERO_GRADIENT,
+    TracedPerImageShape,
     as_inputs,
+    as_point_ids,
+    attack_in_turn,
+    batch_logits,
     check_norm,
     flat,
     logits_of,
     lp_norm,
     num_classes,
-    padded_index,
     per_example,
+    point_keys,
     predictions,
     random_direction,
-    stateless_seed,
+    row_sum,
+    run_rows,
+    split_runs,
     to_pixels,
 )
 from noisegame_cli.attacks.gradient import check_budget
+from noisegame_cli.attacks.targets import boundaries, boundary_distances, logit_ranking
 from noisegame_cli.errors import UserError
 
 ALPHA_MAX = 0.1
@@ -45,7 +52,6 @@ BETA = 0.9
 # The random-start radius of the original when no budget is given
 DEFAULT_START_RADIUS = {"Linf": 0.3, "L2": 1.0}
 TINY_WEIGHT = 1e-8  # L2: hyperplane coordinates below this count as zero, as in the original
-EXCLUDED = 1e10  # the logit difference given to the true class so it is never the nearest boundary
 NEWTON_STEPS = 64  # a cap: from the left, Newton's method typically lands on the solution in a few steps
 
 
@@ -59,11 +65,11 @@ def _solve_saturating_sum(weights: tf.Tensor, limits: tf.Tensor, target: tf.Tens
     The sum is concave, piecewise linear and non-decreasing in lambda, so Newton's method from lambda = 0
     stays left of the solution, crosses at least one kink per step and is exact once it reaches the
     solution's linear piece (no sort of the d coordinates needed)."""
-    reachable = tf.reduce_sum(weights * limits, axis=1) >= target
+    reachable = row_sum(weights * limits) >= target
 
     def newton(step, amount, _moving):
-        value = tf.reduce_sum(weights * tf.minimum(amount[:, None], limits), axis=1)
-        slope = tf.reduce_sum(tf.where(limits > amount[:, None], weights, 0.0), axis=1)
+        value = row_sum(weights * tf.minimum(amount[:, None], limits))
+        slope = row_sum(tf.where(limits > amount[:, None], weights, 0.0))
         advance = tf.maximum(tf.math.divide_no_nan(target - value, slope), 0.0)
         moving = (advance > 0) & (target - value > 1e-7 * target)
         return step + 1, tf.where(moving, amount + advance, amount), moving
@@ -82,7 +88,7 @@ def project_onto_hyperplane_in_box(points: tf.Tensor, w: tf.Tensor, b: tf.Tensor
     the box corner nearest it. The solution has the form ``d_i = -v_i * min(lambda, limit_i)``: every
     coordinate moves towards the hyperplane until it hits the box, by the same amount (Linf, ``v = sign w``)
     or in proportion to its weight (L2, ``v = w``)."""
-    gap = tf.reduce_sum(w * points, axis=1) - b
+    gap = row_sum(w * points) - b
     w = tf.where(gap[:, None] < 0, -w, w)  # now lowering w . z by |gap| reaches the hyperplane
     room = tf.where(w > 0, points, 1.0 - points)  # how far each coordinate may move in that direction
     if norm == "Linf":
@@ -99,39 +105,12 @@ def project_onto_hyperplane_in_box(points: tf.Tensor, w: tf.Tensor, b: tf.Tensor
 # --- one search -------------------------------------------------------------------------------------
 
 
-def _boundaries(model, points, labels, targets, *, targeted: bool):
-    """Logit differences f_k = z_k - z_y and their gradients, shapes [N, K'] and [N, K', d]: the target
-    only (targeted) or every class, the true one excluded (untargeted)."""
-    with tf.GradientTape(persistent=not targeted) as tape:
-        tape.watch(points)
-        logits = logits_of(model, points)
-        true = tf.gather(logits, labels, axis=1, batch_dims=1)
-        if targeted:
-            difference = tf.gather(logits, targets, axis=1, batch_dims=1) - true
-            total = tf.reduce_sum(difference)
-        else:
-            columns = [tf.reduce_sum(logits[:, k]) for k in range(num_classes(logits))]
-    if targeted:
-        return difference[:, None], flat(tape.gradient(total, points, unconnected_gradients=ZERO_GRADIENT))[:, None, :]
-    per_class = [flat(tape.gradient(column, points, unconnected_gradients=ZERO_GRADIENT)) for column in columns]
-    del tape
-    per_class = tf.stack(per_class, axis=1)  # [N, K, d]: each image's logits depend on that image alone
-    gradients = per_class - tf.gather(per_class, labels, axis=1, batch_dims=1)[:, None, :]
-    differences = logits - true[:, None]
-    is_true = tf.one_hot(labels, num_classes(logits), on_value=True, off_value=False)
-    return tf.where(is_true, EXCLUDED, differences), gradients
-
-
 def _boundary_step(current, original, differences, gradients, alpha_max, eta, *, norm: str):
     """FAB's move from ``current``: towards the nearest linearised boundary, projected from ``current`` and
     from ``original`` and mixed by alpha, with overshoot ``eta``, clipped to the box (flat [N, d] points)."""
-    if norm == "Linf":
-        dual_norms = tf.reduce_sum(tf.abs(gradients), axis=2)
-    else:
-        dual_norms = tf.sqrt(tf.reduce_sum(gradients**2, axis=2))
-    nearest = tf.argmin(tf.abs(differences) / (1e-12 + dual_norms), axis=1)
+    nearest = tf.argmin(boundary_distances(differences, gradients, norm), axis=1)
     w = tf.gather(gradients, nearest, axis=1, batch_dims=1)
-    b = tf.reduce_sum(w * current, axis=1) - tf.gather(differences, nearest, axis=1, batch_dims=1)
+    b = row_sum(w * current) - tf.gather(differences, nearest, axis=1, batch_dims=1)
     both = project_onto_hyperplane_in_box(
         tf.concat([current, original], 0), tf.concat([w, w], 0), tf.concat([b, b], 0), norm
     )
@@ -152,24 +131,23 @@ def _keep_closest(moved, original, adversarial, best, best_distance, beta, *, no
 
 
 # FAB's own arithmetic (the projections above all) fused by XLA; the model is never compiled with XLA.
-_fused_boundary_step = tf.function(_boundary_step, jit_compile=True, reduce_retracing=True)
-_fused_keep_closest = tf.function(_keep_closest, jit_compile=True, reduce_retracing=True)
+_fused_boundary_step = tf.function(_boundary_step, jit_compile=True)
+_fused_keep_closest = tf.function(_keep_closest, jit_compile=True)
 
 
 def fab_run_graph(
-    model, images, labels, targets, start_radius, steps, seed, alpha_max, eta, beta,
-    *, norm: str, targeted: bool, random_start: bool,
+    model, images, labels, targets, start_radii, steps, keys, alpha_max, eta, beta, *, norm: str, targeted: bool,
 ):  # fmt: skip
     """One FAB search on 0..1-scale ``images``: (closest adversarial point found, its distance; +inf and
-    the image itself where none was found)."""
+    the image itself where none was found). Each search starts from a random point at half its
+    ``start_radii`` (drawn from its key) around its image, or from the image itself where that is 0."""
     shape = tf.shape(images)
     original = flat(images)
-    start = images
-    if random_start:
-        start = tf.clip_by_value(images + 0.5 * start_radius * random_direction(shape, seed, norm), 0.0, 1.0)
+    direction = random_direction(keys, images.shape[1:], norm)
+    start = tf.clip_by_value(images + per_example(0.5 * start_radii, images) * direction, 0.0, 1.0)
 
     def iteration(i, current, best, best_distance):
-        differences, gradients = _boundaries(model, tf.reshape(current, shape), labels, targets, targeted=targeted)
+        differences, gradients = boundaries(model, tf.reshape(current, shape), labels, targets, targeted=targeted)
         moved = _fused_boundary_step(current, original, differences, gradients, alpha_max, eta, norm=norm)
         adversarial = predictions(logits_of(model, tf.reshape(moved, shape))) != labels
         moved, best, best_distance = _fused_keep_closest(
@@ -182,7 +160,7 @@ def fab_run_graph(
     return tf.reshape(best, shape), best_distance
 
 
-_compiled_run = tf.function(fab_run_graph, reduce_retracing=True)
+_compiled_run = TracedPerImageShape(fab_run_graph)
 
 
 # --- target classes and restarts --------------------------------------------------------------------
@@ -190,7 +168,7 @@ _compiled_run = tf.function(fab_run_graph, reduce_retracing=True)
 
 def _search(
     model, images, labels, *, norm, targeted, n_target_classes, steps, restarts, start_radius,
-    alpha_max, eta, beta, seed, done_within,
+    alpha_max, eta, beta, seed, point_ids, done_within,
 ):  # fmt: skip
     """Run the targets and restarts; a point leaves the search once it has an adversarial point within
     ``done_within`` (never, for ``-1``). Returns (0..1-scale originals, closest points, distances, correct)."""
@@ -198,32 +176,37 @@ def _search(
     if int(steps) < 1 or int(restarts) < 1:
         raise UserError(f"FAB needs steps and restarts >= 1, got {steps} and {restarts}")
     pixels, labels = as_inputs(images, labels)
+    point_ids = as_point_ids(point_ids, int(pixels.shape[0]))
     x = pixels / 255.0
-    logits = logits_of(model, x)
+    logits = batch_logits(model, x)
     correct = (predictions(logits) == labels).numpy()
     best, best_distance = x.numpy(), np.where(correct, np.inf, 0.0).astype(np.float32)
     if targeted:
-        ranking = target_ranking(logits)
-        count = min(int(n_target_classes), num_classes(logits) - 1)
-        target_sets = [ranking[:, rank - 1] for rank in range(2, count + 2)]
+        ranking = logit_ranking(model, x, labels, logits, norm)
+        target_sets = [ranking[:, rank] for rank in range(min(int(n_target_classes), num_classes(logits) - 1))]
     else:
         target_sets = [labels]  # not read
-    constants = [tf.constant(float(value)) for value in (start_radius, steps, alpha_max, eta, beta)]
-    radius, steps, alpha_max, eta, beta = constants[0], tf.constant(int(steps)), *constants[2:]
-    for target_index, targets in enumerate(target_sets):
-        for restart in range(int(restarts)):
-            index = np.flatnonzero(correct & ~(best_distance <= done_within))
-            if index.size == 0:
-                break
-            padded = padded_index(index)
-            found, distance = _compiled_run(
-                model, tf.gather(x, padded), tf.gather(labels, padded), tf.gather(targets, padded), radius, steps,
-                stateless_seed(seed, target_index, restart), alpha_max, eta, beta,
-                norm=norm, targeted=targeted, random_start=restart > 0,
-            )  # fmt: skip
-            found, distance = found[: index.size], distance.numpy()[: index.size]
-            closer = distance < best_distance[index]
-            best[index[closer]], best_distance[index[closer]] = found.numpy()[closer], distance[closer]
+    constants = [tf.constant(float(value)) for value in (alpha_max, eta, beta)]
+
+    def search(index, runs):
+        rows, padded = run_rows(index, len(runs))
+        targets = tf.concat([tf.gather(target_sets[target], index) for target, _ in runs], 0)
+        keys = tf.concat([point_keys(seed, (target, restart), point_ids[index]) for target, restart in runs], 0)
+        radii = np.repeat([float(start_radius) if restart > 0 else 0.0 for _, restart in runs], index.size)
+        found = _compiled_run(
+            model, tf.gather(x, rows[padded]), tf.gather(labels, rows[padded]), tf.gather(targets, padded),
+            tf.constant(radii[padded], tf.float32), tf.constant(int(steps)), tf.gather(keys, padded), *constants,
+            norm=norm, targeted=targeted,
+        )  # fmt: skip
+        return split_runs(found, len(runs), index.size)
+
+    def keep(index, result):
+        found, distance = result
+        closer = distance < best_distance[index]
+        best[index[closer]], best_distance[index[closer]] = found[closer], distance[closer]
+
+    runs = [(target, restart) for target in range(len(target_sets)) for restart in range(int(restarts))]
+    attack_in_turn(runs, lambda: correct & ~(best_distance <= done_within), search, keep, int(np.prod(x.shape[1:])))
     return pixels, x, tf.constant(best), best_distance
 
 
@@ -242,14 +225,17 @@ def fab(
     eta: float = ETA,
     beta: float = BETA,
     seed=0,
+    point_ids=None,
 ) -> tf.Tensor:
     """FAB under an ``eps`` budget (FAB-T by default, ``targeted=False`` for the untargeted FAB): points
     with an adversarial point within ``eps`` get the closest one found, the others stay unchanged.
-    ``eps`` is also the radius of the random restarts, as in AutoAttack."""
+    ``eps`` is also the radius of the random restarts, as in AutoAttack. ``point_ids`` (int [N], ``arange(N)``
+    by default) are the points' indices in the evaluated set, which with ``seed`` fix their random restarts."""
     eps = check_budget(eps, norm=norm)
     pixels, x, best, distance = _search(
         model, images, labels, norm=norm, targeted=targeted, n_target_classes=n_target_classes, steps=steps,
-        restarts=restarts, start_radius=eps, alpha_max=alpha_max, eta=eta, beta=beta, seed=seed, done_within=eps,
+        restarts=restarts, start_radius=eps, alpha_max=alpha_max, eta=eta, beta=beta, seed=seed, point_ids=point_ids,
+        done_within=eps,
     )  # fmt: skip
     within = per_example(tf.constant(distance <= eps), x)
     return to_pixels(pixels, x, tf.where(within, best, x), eps, norm)
@@ -270,15 +256,18 @@ def fab_minimum_norm(
     eta: float = ETA,
     beta: float = BETA,
     seed=0,
+    point_ids=None,
 ) -> tuple[tf.Tensor, np.ndarray]:
     """FAB with no budget: (closest adversarial images found as float32 0..255, their ``norm`` distances in
     the 0..1 scale). Every target class and restart runs on every correctly classified point; misclassified
     points are their own answer (distance 0); points never fooled keep their image and distance +inf.
-    ``start_radius`` (0..1 scale) is the random restarts' radius, 0.3 (Linf) or 1.0 (L2) by default."""
+    ``start_radius`` (0..1 scale) is the random restarts' radius, 0.3 (Linf) or 1.0 (L2) by default;
+    ``point_ids`` as in ``fab``."""
     radius = DEFAULT_START_RADIUS[check_norm(norm)] if start_radius is None else float(start_radius)
     pixels, x, best, distance = _search(
         model, images, labels, norm=norm, targeted=targeted, n_target_classes=n_target_classes, steps=steps,
-        restarts=restarts, start_radius=radius, alpha_max=alpha_max, eta=eta, beta=beta, seed=seed, done_within=-1.0,
+        restarts=restarts, start_radius=radius, alpha_max=alpha_max, eta=eta, beta=beta, seed=seed, point_ids=point_ids,
+        done_within=-1.0,
     )  # fmt: skip
     adversarial = pixels + (best - x) * 255.0
     return tf.clip_by_value(adversarial, 0.0, 255.0), distance

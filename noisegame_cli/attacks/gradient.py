@@ -16,7 +16,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from noisegame_cli.attacks.common import PIXEL_MAX, TINY, check_norm, lp_norm, per_example
+from noisegame_cli import keyed_random
+from noisegame_cli.attacks.common import (
+    PIXEL_MAX,
+    TINY,
+    TracedPerImageShape,
+    as_point_ids,
+    check_norm,
+    lp_norm,
+    on_canonical_rows,
+    per_example,
+)
 from noisegame_cli.errors import UserError
 from noisegame_cli.losses import cross_entropy
 
@@ -61,19 +71,21 @@ def project(images: tf.Tensor, original: tf.Tensor, eps_pixels: tf.Tensor, *, no
     return tf.clip_by_value(images, 0.0, PIXEL_MAX)
 
 
-def random_perturb(images: tf.Tensor, eps_pixels: tf.Tensor, seed: tf.Tensor, *, norm: str = "Linf") -> tf.Tensor:
-    """A uniform random start inside the ball (stateless, so the same ``seed`` gives the same start).
+def random_perturb(images: tf.Tensor, eps_pixels: tf.Tensor, keys: tf.Tensor, *, norm: str = "Linf") -> tf.Tensor:
+    """A uniform random start inside the ball; image n's start is drawn from ``keys[n]`` alone (see
+    ``keyed_random``), so the same key gives the same start in any batch.
 
     L2: a Gaussian direction scaled to radius ``eps * u ** (1 / d)`` with ``u`` uniform, which is uniform
     in the d-dimensional ball."""
+    shape = images.shape[1:]
     if norm == "Linf":
-        noise = tf.random.stateless_uniform(tf.shape(images), seed=seed, minval=-eps_pixels, maxval=eps_pixels)
+        noise = eps_pixels * keyed_random.uniform(keys, shape, -1.0, 1.0)
     else:
-        direction_seed, radius_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        direction = tf.random.stateless_normal(tf.shape(images), seed=direction_seed)
+        direction_keys, radius_keys = keyed_random.fold(keys, 0), keyed_random.fold(keys, 1)
+        direction = keyed_random.normal(direction_keys, shape)
         direction = direction / per_example(lp_norm(direction, "L2") + TINY, direction)
-        dimensions = tf.cast(tf.reduce_prod(tf.shape(images)[1:]), tf.float32)
-        radius = eps_pixels * tf.random.stateless_uniform(tf.shape(images)[:1], seed=radius_seed) ** (1.0 / dimensions)
+        dimensions = float(np.prod(shape))
+        radius = eps_pixels * keyed_random.uniform(radius_keys, []) ** (1.0 / dimensions)
         noise = direction * per_example(radius, direction)
     return tf.clip_by_value(images + noise, 0.0, PIXEL_MAX)
 
@@ -87,11 +99,16 @@ def fgsm_graph(
 
 
 def pgd_graph(
-    model, images, labels, eps_pixels, steps, step_pixels, seed,
+    model, images, labels, eps_pixels, steps, step_pixels, seed, point_ids=None,
     *, random_start: bool = True, targeted: bool = False, training: bool = False, norm: str = "Linf",
 ) -> tf.Tensor:  # fmt: skip
-    """PGD on float32 0..255 tensors with pixel budgets; ``steps`` may be a tensor (one ``tf.while_loop``)."""
-    start = random_perturb(images, eps_pixels, seed, norm=norm) if random_start else images
+    """PGD on float32 0..255 tensors with pixel budgets; ``steps`` may be a tensor (one ``tf.while_loop``).
+    ``seed`` is an int64 tensor of known length; image n's random start is drawn from (``seed``,
+    ``point_ids[n]``), ``point_ids`` being ``range(N)`` by default."""
+    if point_ids is None:
+        point_ids = tf.range(tf.shape(images, out_type=tf.int64)[0])
+    keys = keyed_random.fold(keyed_random.seed_key(tf.cast(seed, tf.int64)), point_ids)
+    start = random_perturb(images, eps_pixels, keys, norm=norm) if random_start else images
 
     def one_step(index, adversarial):
         gradient = loss_gradient(model, adversarial, labels, training=training)
@@ -103,8 +120,8 @@ def pgd_graph(
 
 
 # The model is a traced argument: one graph per model and variant, reused across batches, budgets and steps.
-_compiled_fgsm = tf.function(fgsm_graph, reduce_retracing=True)
-_compiled_pgd = tf.function(pgd_graph, reduce_retracing=True)
+_compiled_fgsm = TracedPerImageShape(fgsm_graph)
+_compiled_pgd = TracedPerImageShape(pgd_graph)
 
 
 # --- the attacks ------------------------------------------------------------------------------------
@@ -144,9 +161,10 @@ def fgsm(
     """
     eps = check_budget(eps, norm=norm)
     images, labels = _as_inputs(images, labels)
-    return _compiled_fgsm(
-        model, images, labels, tf.constant(eps * PIXEL_MAX), targeted=targeted, training=training, norm=norm
-    )
+    return on_canonical_rows(
+        lambda x, y: _compiled_fgsm(model, x, y, tf.constant(eps * PIXEL_MAX), targeted=targeted, training=training, norm=norm),
+        images, labels,
+    )  # fmt: skip
 
 
 def default_step_size(eps: float, steps: int) -> float:
@@ -165,13 +183,16 @@ def pgd(
     *,
     targeted: bool = False,
     seed: int | tuple[int, int] = 0,
+    point_ids=None,
     training: bool = False,
     norm: str = "Linf",
 ) -> tf.Tensor:
     """Projected gradient descent in the ``norm`` ball: ``steps`` steps of ``step_size`` (0..1 scale,
     ``2.5 * eps / steps`` by default; signed steps for Linf, L2-normalised gradient steps for L2), each
     projected back into the ball and the valid range, from a uniform random start in the ball when
-    ``random_start``. Same conventions as ``fgsm``."""
+    ``random_start``. Same conventions as ``fgsm``. ``point_ids`` (int [N], ``arange(N)`` by default)
+    are the images' indices in the evaluated set: an image's start depends on ``seed`` and its index
+    alone, and the result of each image is the same in any batch."""
     eps = check_budget(eps, norm=norm)
     if int(steps) < 1:
         raise UserError(f"PGD needs at least 1 step, got {steps}")
@@ -180,8 +201,14 @@ def pgd(
     else:
         step_size = check_budget(step_size, "step size", norm=norm)
     images, labels = _as_inputs(images, labels)
+    point_ids = tf.constant(as_point_ids(point_ids, int(images.shape[0])))
     seed = tf.constant((seed, 0) if np.ndim(seed) == 0 else seed, dtype=tf.int64)
-    return _compiled_pgd(
-        model, images, labels, tf.constant(eps * PIXEL_MAX), tf.constant(int(steps)), tf.constant(step_size * PIXEL_MAX),
-        seed, random_start=bool(random_start), targeted=targeted, training=training, norm=norm,
+    if int(tf.reduce_min(seed)) < 0:
+        raise UserError(f"seeds must be non-negative integers, got {seed.numpy().tolist()}")
+    return on_canonical_rows(
+        lambda x, y, ids: _compiled_pgd(
+            model, x, y, tf.constant(eps * PIXEL_MAX), tf.constant(int(steps)), tf.constant(step_size * PIXEL_MAX),
+            seed, ids, random_start=bool(random_start), targeted=targeted, training=training, norm=norm,
+        ),
+        images, labels, point_ids,
     )  # fmt: skip

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
+from noisegame_cli.attacks.common import pixel_logits
 from noisegame_cli.attacks.gradient import check_budget, fgsm, pgd
+from noisegame_cli.checks import chosen
 from noisegame_cli.errors import UserError
 
 ATTACKS = ("fgsm", "pgd")
-
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,7 @@ class AttackSpec:
     norm: str = "Linf"
 
     def __post_init__(self) -> None:
-        if self.name not in ATTACKS:
-            raise UserError(f"unknown attack {self.name!r}; choose from {', '.join(ATTACKS)}")
+        chosen(self.name, ATTACKS, "attack")
         check_budget(self.eps, norm=self.norm)
         if self.step_size is not None:
             check_budget(self.step_size, "step size", norm=self.norm)
@@ -51,16 +51,18 @@ def attack_labels(model: keras.Model, images, labels, spec: AttackSpec) -> tf.Te
     if spec.targeted:
         return tf.fill(tf.shape(labels), tf.constant(spec.target_class, tf.int64))
     if spec.use_predictions:
-        return tf.argmax(model(tf.cast(images, tf.float32), training=False), axis=-1)
+        return tf.argmax(pixel_logits(model, images), axis=-1)
     return labels
 
 
-def run_attack(model: keras.Model, images, labels, spec: AttackSpec, *, seed=0) -> tf.Tensor:
-    """Adversarial versions of ``images`` under ``spec`` (``labels`` are the true labels)."""
+def run_attack(model: keras.Model, images, labels, spec: AttackSpec, *, seed=0, point_ids=None) -> tf.Tensor:
+    """Adversarial versions of ``images`` under ``spec`` (``labels`` are the true labels). ``point_ids``
+    are the images' indices in the evaluated set (``arange(N)`` by default), which with ``seed`` fix their
+    random starts: an image's result does not depend on the batch it is in."""
     used = attack_labels(model, images, labels, spec)
     if spec.name == "fgsm":
         return fgsm(model, images, used, spec.eps, targeted=spec.targeted, norm=spec.norm)
     return pgd(
         model, images, used, spec.eps, spec.steps, spec.step_size, spec.random_start,
-        targeted=spec.targeted, seed=seed, norm=spec.norm,
+        targeted=spec.targeted, seed=seed, point_ids=point_ids, norm=spec.norm,
     )  # fmt: skip

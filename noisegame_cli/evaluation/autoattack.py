@@ -124,14 +124,15 @@ def read_chunk(path: Path, plan: AttackPlan, start: int, stop: int, model: str |
 
 
 def attack_chunk(model: keras.Model, split, plan: AttackPlan, chunk: tuple[int, int, int], *, batch_size: int, verbose: bool) -> dict:
-    """Run the protocol on one chunk ``(index, start, stop)`` of the points of ``split`` (seeded by the
-    plan's seed and the chunk's index); returns its record: the plan, the points, who broke each, the
-    checks' warnings, the time per attack."""
-    index, start, stop = chunk
+    """Run the protocol on one chunk ``(index, start, stop)`` of the points of ``split`` (each point's draws
+    keyed by the plan's seed and its index in the set, so the outcome does not depend on how the set is
+    cut into chunks or shards); returns its record: the plan, the points, who broke each, the checks'
+    warnings, the time per attack."""
+    _, start, stop = chunk
     images, labels = chunk_arrays(split, start, stop)
     _, result = autoattack(
-        model, images, labels, plan.eps, plan.norm, plan.version, seed=(plan.seed, index), batch_size=batch_size,
-        verbose=verbose, settings=plan.resolved_settings,
+        model, images, labels, plan.eps, plan.norm, plan.version, seed=plan.seed, batch_size=batch_size,
+        verbose=verbose, settings=plan.resolved_settings, point_ids=np.arange(start, stop),
     )  # fmt: skip
     return {
         "plan": plan.identity(),

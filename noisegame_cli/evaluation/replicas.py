@@ -83,17 +83,19 @@ _COMPILED_CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # forg
 def evaluate_attack_on_replicas(model, data, spec, *, batch_size: int = 256, seed: int = 0, verbose: bool = True, evaluated=None):
     """``evaluation.adversarial.evaluate_attack`` with its batches dealt to the replicas of ``model``'s
     strategy (on one device: ``evaluate_attack`` itself). Each batch is attacked whole on one replica,
-    so an attack without randomness gives the one-device numbers (accuracy exactly; the mean loss to
-    float rounding, summed over batches); a random start does once every attack draws per point."""
+    and every point keeps its index in the set (its random start is keyed by it): the one-device numbers
+    (accuracy exactly; the mean loss to float rounding, summed over batches)."""
     if (local_replicas(model) or 1) == 1:
         return evaluate_attack(model, data, spec, batch_size=batch_size, seed=seed, verbose=verbose, evaluated=evaluated)
 
-    def attack(batch) -> tuple[AttackResult, int]:
+    def attack(numbered_batch) -> tuple[AttackResult, int]:
+        index, batch = numbered_batch
         images, labels = (np.asarray(part) for part in batch)
-        result = evaluate_attack(model, Split(images, labels), spec, batch_size=len(labels), seed=seed, verbose=False, evaluated=evaluated)
+        result = evaluate_attack(model, Split(images, labels), spec, batch_size=len(labels), seed=seed, verbose=False,
+                                 evaluated=evaluated, first_point=index * batch_size)  # fmt: skip
         return result, int(np.count_nonzero(labels != spec.target_class)) if spec.targeted else 0
 
-    parts = list(deal(model, data.batches(batch_size), attack))
+    parts = list(deal(model, enumerate(data.batches(batch_size)), attack))
     if not parts:
         raise UserError("no images to attack")
     count = sum(result.count for result, _ in parts)
