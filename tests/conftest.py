@@ -9,10 +9,6 @@ import tarfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# make test runs two workers on two cores: each TensorFlow on one thread, or the workers' thread pools
-# contend for the cores (about 10 % slower measured on two test files); processes the tests start inherit it
-for _variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
 
 import numpy as np
 import pytest

@@ -146,7 +146,7 @@ def test_the_rand_version_averages_gradients_over_draws_of_a_randomised_model(mo
     [
         (dict(version="standard", attacks=["square"]), "custom"),
         (dict(version="custom"), "needs attacks"),
-        (dict(version="custom", attacks=["cw"]), "unknown attacks"),
+        (dict(version="custom", attacks=["cw"]), "unknown attack .cw.; choose from"),
         (dict(version="fastest"), "unknown AutoAttack version"),
         (dict(norm="L1"), "unknown norm"),
         (dict(batch_size=0), "batch size"),

@@ -181,7 +181,9 @@ def as_point_ids(point_ids, count: int) -> np.ndarray:
 ROW_MULTIPLE = 16
 
 
-_POWERS_OF_TWO = tf.constant([2**k for k in range(48)], tf.int64)
+# NumPy, not a tf.constant: a tensor made on import would start TensorFlow before a command can split
+# the CPU into logical devices (--strategy mirrored)
+_POWERS_OF_TWO = np.array([2**k for k in range(48)], np.int64)
 
 
 def canonical_rows(index: tf.Tensor) -> tf.Tensor:
