@@ -234,7 +234,7 @@ def default_model(folder: str) -> str:
     if not found:
         print(f"training the FGSM small CNN of {FGSM_RECIPE.name} (about two minutes) ...", flush=True)
         command = [sys.executable, "-m", "noisegame_cli", "fgsm", "train", "--config", str(FGSM_RECIPE),
-                   "--runs-dir", str(runs), "--epsilons", "0"]  # fmt: skip
+                   "--runs-dir", str(runs), "--eps", "0"]  # fmt: skip
         subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
         found = sorted(runs.glob("fgsm-train/*/model.keras"))
     return str(found[-1].parent)
