@@ -107,7 +107,10 @@ def test_evaluate_attack_gives_the_same_numbers_at_any_batch_size(model, points)
     split = Split(*points)
     spec = AttackSpec("pgd", eps=8 / 255, steps=3)
     results = [evaluate_attack(model, split, spec, batch_size=batch_size, seed=3, verbose=False) for batch_size in (7, 64)]
-    assert results[0] == results[1]
+    assert (results[0].accuracy, results[0].count) == (results[1].accuracy, results[1].count)
+    # the mean loss to float32 rounding: with op determinism on (as every CLI run sets it, and as a CLI test
+    # earlier in the same process leaves it) a row's logits may differ in the last bit between batch sizes
+    assert results[0].loss == pytest.approx(results[1].loss, rel=1e-6)
     assert 0 < results[0].accuracy < 1
     # a shard's points numbered from where it starts get the numbers they get in the whole split
     first, rest = Split(points[0][:30], points[1][:30]), Split(points[0][30:], points[1][30:])

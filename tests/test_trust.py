@@ -78,7 +78,7 @@ TRAINERS = {
     "train-teacher": (("train-teacher",), "train-teacher"),
     "fgsm train": (("fgsm", "train", "--eps", "2/255"), "fgsm-train"),
     # RandomCorruption draws a corruption, a severity and the corruption's own randomness per image
-    "train-teacher --augment-corruptions": (("train-teacher", "--augment-corruptions", "gaussian_noise,fog"), "train-teacher"),
+    "train-teacher --augment-corruptions": (("train-teacher", "--augment-corruptions", "gaussian_noise,impulse_noise"), "train-teacher"),
 }
 
 
