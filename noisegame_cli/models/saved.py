@@ -240,6 +240,11 @@ def copy_classifier(model: keras.Model) -> keras.Model:
 def check_fits(model: keras.Model, image_shape: tuple[int, ...], num_classes: int, *, what: str = "model") -> None:
     """Raise a ``UserError`` unless ``model`` takes ``image_shape`` images and predicts ``num_classes`` classes."""
     check_image_shape(model, image_shape, what=what)
+    check_classes(model, num_classes, what=what)
+
+
+def check_classes(model: keras.Model, num_classes: int, *, what: str = "model") -> None:
+    """Raise a ``UserError`` unless ``model`` predicts ``num_classes`` classes."""
     classes = model.outputs[0].shape[-1]
     if classes != num_classes:
         raise UserError(f"{what} predicts {classes} classes but the dataset has {num_classes}")
@@ -286,7 +291,7 @@ def load_checked(
     if output_note:
         notes.append(output_note)
     model = restricted_to_dataset(model, data, what=what)  # ImageNet-R and -A: a 1000-class model's logits of their 200
-    check_fits(model, data.image_shape, data.num_classes, what=what)
+    check_classes(model, data.num_classes, what=what)  # its image shape was checked above
     if not scale.is_pixels:
         notes.append(f"takes {scale.describe()} ({scale.flags})")
     for note in notes if say is not None else ():
