@@ -14,6 +14,11 @@ directory or a saved model; repeatable) or, by default, the digits recipe's FGSM
 ``--original`` is a checkout of https://github.com/fra31/auto-attack (the folder holding its
 ``autoattack`` package); its code is run from there, never copied.
 
+Before the attacks, each worker times the model's bare passes on the same images, forward and forward
+with the input gradient, on both sides in turn (``model_passes``): every attack here makes the same passes
+as its original (one forward per Square query, one forward and backward per APGD iteration, both per FAB
+iteration), so their ratio bounds what any attack can gain. ``--sides ""`` times only these passes.
+
 The fast version here (``version="fast"``: APGD-CE, then APGD-T against MALT's 3 best target classes) runs on
 the same images too: its time against the standard version's, and the points it misses.
 
@@ -149,6 +154,58 @@ def run_ours(model, images, labels, norm: str, eps: float, settings, version: st
     }  # fmt: skip
 
 
+# --- the model's bare passes: the bound of both sides -----------------------------------------------------
+
+
+def model_passes(model, twin, images, labels, repeats: int = 8) -> dict:
+    """Median milliseconds of one bare forward pass and one forward and backward pass (gradient of the
+    cross-entropy with respect to the input) of the model on ``images``, here (on the canonical rows its
+    attacks run on, compiled) and on the twin (as the original calls it), the four timed in turn."""
+    import tensorflow as tf
+    import torch
+
+    from noisegame_cli.attacks.common import padded_index, pixel_logits
+    from torch_twin import to_nchw
+
+    padded = padded_index(np.arange(len(images)))
+    pixels, targets = tf.constant(images[padded]), tf.constant(labels[padded])
+
+    @tf.function
+    def gradient(x, y):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(y, model(x, training=False)))
+        return tape.gradient(loss, x)
+
+    x_twin, y_twin = to_nchw(images), torch.tensor(labels)
+
+    def twin_forward():
+        with torch.no_grad():
+            return twin(x_twin)
+
+    def twin_gradient():
+        x = x_twin.clone().requires_grad_()
+        torch.nn.functional.cross_entropy(twin(x), y_twin, reduction="sum").backward()
+        return x.grad
+
+    passes = {
+        "forward here": lambda: pixel_logits(model, pixels).numpy(),
+        "forward original": twin_forward,
+        "forward+backward here": lambda: gradient(pixels, targets).numpy(),
+        "forward+backward original": twin_gradient,
+    }
+    times = {name: [] for name in passes}
+    for run in passes.values():
+        run()
+        run()
+    for _ in range(repeats):
+        for name, run in passes.items():
+            started = time.perf_counter()
+            run()
+            times[name].append((time.perf_counter() - started) * 1000)
+    return {name: float(np.median(values)) for name, values in times.items()}
+
+
 # --- one worker: one thread count ----------------------------------------------------------------------
 
 
@@ -171,17 +228,18 @@ def worker(args) -> None:
     labels = data.test.labels[: args.points]
     settings = {version: replace(SETTINGS[version], steps=args.attack_steps, square_queries=args.square_queries)
                 for version in ("standard", "fast") if version in SETTINGS}  # fmt: skip
-    sides = args.sides.split(",")
+    sides = [side for side in args.sides.split(",") if side]
     rows = []
     for path in args.model_path:
         keras.utils.set_random_seed(0)
         model = load_classifier(path)
         twin = torch_twin(model)
         difference = max_logit_difference(model, twin, images)
+        passes = model_passes(model, twin, images, labels)
         for index, (norm, eps, label) in enumerate(parse_budgets(args.budgets)):
             order = sides if index % 2 == 0 else sides[::-1]
             row = {"model": path, "budget": label, "threads": args.threads, "logit_difference": difference,
-                   "load_before": machine_load()}  # fmt: skip
+                   "passes_ms": passes, "load_before": machine_load()}  # fmt: skip
             for side in order:
                 if side == "original":
                     row["original"] = run_original(twin, images, labels, norm, eps, settings["standard"], args.original)
@@ -212,6 +270,12 @@ def print_row(row: dict) -> None:
     there = original["total"] if original else float("nan")
     ratio = there / here if ours and original else float("nan")
     print(f"{'all four':10s} {here:12.1f} {there:11.1f} {ratio:6.2f}x")
+    passes = row.get("passes_ms")
+    if passes:
+        print("bare model passes on these images (median ms, here / original): " + "; ".join(
+            f"{kind} {passes[kind + ' here']:.1f} / {passes[kind + ' original']:.1f} "
+            f"({passes[kind + ' original'] / passes[kind + ' here']:.2f}x)" for kind in ("forward", "forward+backward")
+        ) + " -- the most an attack can gain when both sides make the same passes")  # fmt: skip
     if ours:
         print(f"noisegame's warm-up call (tracing and compiling, 2 iterations, 20 queries): {ours['warm_up']:.1f} s")
     if ours and original:
