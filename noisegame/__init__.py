@@ -8,7 +8,16 @@
 The functions are the ones the ``noisegame`` command line calls (docs/api.md).
 """
 
-from noisegame_cli.api import accuracy, as_split, autoattack, benchmark, evaluate_corruptions, load_dataset, load_model
+from noisegame_cli.api import (
+    accuracy,
+    as_split,
+    autoattack,
+    benchmark,
+    evaluate_corruptions,
+    evaluate_shift,
+    load_dataset,
+    load_model,
+)
 from noisegame_cli.corruptions import RandomCorruption, corrupt
 
 __all__ = [
@@ -19,6 +28,7 @@ __all__ = [
     "benchmark",
     "corrupt",
     "evaluate_corruptions",
+    "evaluate_shift",
     "load_dataset",
     "load_model",
 ]

@@ -36,6 +36,7 @@ from noisegame_cli.evaluation import benchmark as measure
 from noisegame_cli.evaluation.autoattack import attack_plan
 from noisegame_cli.evaluation.clean import clean_measurement
 from noisegame_cli.evaluation.corruption import choose_baseline, choose_sets, evaluate_corruptions as measure_corruptions
+from noisegame_cli.evaluation.shifts import evaluate_shift as measure_shift
 from noisegame_cli.runs import environment_record
 
 IN_MEMORY = "<in memory>"
@@ -179,6 +180,15 @@ def evaluate_corruptions(model, images, labels=None, corruptions: Sequence[str] 
     rows += measure_corruptions(model, sets.source, sets.corruptions, sets.severities, clean_error=clean["error"],
                                 baseline=choose_baseline(baseline, sets.source.parameters), batch_size=batch_size)  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def evaluate_shift(model, dataset: str, *, data_dir: str | os.PathLike | None = None, limit: int | None = None,
+                   image_size=None, batch_size: int = 256) -> dict[str, Any]:  # fmt: skip
+    """Accuracy, error and loss on the test split of a natural-shift dataset (``imagenet-r``, ``imagenet-a``,
+    ``imagenet-sketch``, ``imagenet-v2[:variant]``, ``cifar10.1``; docs/datasets.md) read from ``data_dir``,
+    under its protocol (a 1000-class model is restricted to ImageNet-R's and -A's 200 classes), with the
+    count of images and the protocol in words: a shift row of ``benchmark --shifts``."""
+    return measure_shift(_model(model), dataset, data_dir, batch_size=batch_size, limit=limit, image_size=image_size)
 
 
 def benchmark(model, images, labels=None, *, norm: str = "Linf", eps: float | None = None, version: str = "standard",

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import noisegame
 from fabricate import colour_of, jpeg, whole_release, write_cifar101, write_tree
 from helpers import colour_classifier, imagenet_classifier, known_logits
 from noisegame_cli.attacks import fgsm
@@ -230,6 +231,9 @@ def test_evaluate_shift_reports_accuracy_count_and_protocol(tmp_path):
     assert result["protocol"] == "200-class subset of the 1000 ImageNet classes" and result["loss"] > 0
     with raises("model colour_classifier predicts 10 classes but imagenet-r:partial takes a model of its 200 classes"):
         evaluate_shift(colour_classifier(np.zeros((10, 3))), "imagenet-r:partial", tmp_path)
+    through_api = noisegame.evaluate_shift(imagenet_classifier(), "imagenet-r:partial", data_dir=tmp_path, batch_size=5)
+    assert through_api["accuracy"] == result["accuracy"] and through_api["error"] == pytest.approx(1 - 8 / 12)
+    assert through_api["loss"] == pytest.approx(result["loss"], rel=1e-6)
 
 
 def test_the_restriction_comes_before_any_attack(tmp_path, saved_imagenet_classifier):

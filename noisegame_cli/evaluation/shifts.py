@@ -23,7 +23,7 @@ from noisegame_cli.corruptions.names import C_BAR_SETS, SEVERITIES
 from noisegame_cli.data import Dataset, load_dataset
 from noisegame_cli.data.shifts import NATURAL_SHIFTS
 from noisegame_cli.errors import UserError
-from noisegame_cli.evaluation.clean import PointOutcomes, evaluate, point_outcomes
+from noisegame_cli.evaluation.clean import PointOutcomes, point_outcomes
 from noisegame_cli.evaluation.corruption import choose_sets, corruption_outcomes
 from noisegame_cli.evaluation.parts import PartStore
 from noisegame_cli.models import check_fits, class_protocol, restricted_to_dataset
@@ -42,14 +42,13 @@ def evaluate_shift(
     limit: int | None = None,
     image_size: tuple[int, int] | None = None,
 ) -> dict:
-    """Accuracy and loss of ``model`` on the test split of the shift dataset ``spec`` (``imagenet-r``,
-    ``imagenet-v2:top-images``, ``cifar10.1``, ..., or that dataset loaded), with the dataset's name as
-    loaded, the number of images evaluated and the protocol (which classes the predictions range over,
-    in words)."""
+    """Accuracy, error and loss of ``model`` on the test split of the shift dataset ``spec`` (``imagenet-r``,
+    ``imagenet-v2:top-images``, ``cifar10.1``, ..., or that dataset loaded), measured as the card's shift
+    rows are (``shift_outcomes``), with the dataset's name as loaded, the number of images evaluated and
+    the protocol (which classes the predictions range over, in words)."""
     data = spec if isinstance(spec, Dataset) else load_dataset(spec, data_dir, limit=limit, image_size=image_size)
-    fitted = fitted_to(model, data)
-    metrics = evaluate(fitted, data.test, batch_size)
-    return {"dataset": data.name, **metrics, "count": len(data.test), "protocol": class_protocol(fitted)}
+    outcomes, protocol = shift_outcomes(model, ShiftSet(data.name, data=data), data.test, seed=0, batch_size=batch_size)
+    return {"dataset": data.name, **outcomes.measurement(), "count": len(data.test), "protocol": protocol}
 
 
 def fitted_to(model: keras.Model, data: Dataset) -> keras.Model:
