@@ -7,6 +7,7 @@ scale, and the input-range check stays quiet; it fires where the input range is 
 from __future__ import annotations
 
 import json
+import warnings
 
 import h5py
 import keras
@@ -250,6 +251,22 @@ def test_input_options_that_do_not_make_sense_end_in_one_line(flags, message, in
 def test_weights_without_a_fitting_architecture_end_in_one_line(kind, flags, message, invoke, runs_dir, zoo):
     source = zoo[kind][0]
     assert_one_line_error(invoke("fgsm", "eval", *DATA, "--runs-dir", runs_dir, "--model-path", source, *flags), message)
+
+
+def test_weights_keras_loads_only_in_part_are_refused(invoke, runs_dir, zoo, monkeypatch):
+    """Keras warns, and does not raise, when a file lacks some nested layers' weights: those layers keep
+    their random initial weights, so the model would give wrong numbers; the command refuses it instead."""
+    source, flags = zoo["weights + registered name"][:2]
+    load_weights = keras.Model.load_weights
+
+    def in_part(model, path, *args, **kwargs):
+        load_weights(model, path, *args, **kwargs)
+        warnings.warn("Skipping nested container at 'x': no matching group found in the saved file. Affected layers "
+                      "will retain their freshly-initialized weights.", UserWarning)  # fmt: skip
+
+    monkeypatch.setattr(keras.Model, "load_weights", in_part)
+    assert_one_line_error(invoke("fgsm", "eval", *DATA, "--runs-dir", runs_dir, "--model-path", source, *flags),
+                          "some of its layers' weights are not in the file")  # fmt: skip
 
 
 def test_application_weights_that_cannot_classify_the_data_end_in_one_line(invoke, runs_dir, tmp_path, monkeypatch):

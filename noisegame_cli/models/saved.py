@@ -25,6 +25,7 @@ returns logits like every model of this project. Each thing done is said once, i
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -132,10 +133,17 @@ def _with_weights(path: Path, architecture: str, image_shape, num_classes: int, 
             raise UserError(f"--architecture {architecture}: not a Keras model description ({type(error).__name__}: {error})".splitlines()[0]) from None
     else:
         model = build_model(architecture, tuple(image_shape), num_classes, download=download)
-    try:
-        model.load_weights(path)
-    except Exception as error:  # h5py and Keras raise many types for weights that do not fit
-        raise UserError(f"{path} does not fit --architecture {architecture} ({type(error).__name__}: {error})".splitlines()[0]) from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(path)
+        except Exception as error:  # h5py and Keras raise many types for weights that do not fit
+            raise UserError(f"{path} does not fit --architecture {architecture} ({type(error).__name__}: {error})".splitlines()[0]) from None
+    skipped = [str(warning.message) for warning in caught if "freshly-initialized weights" in str(warning.message)]
+    if skipped:  # Keras loaded the rest and left these layers random: every number would be wrong
+        raise UserError(f"{path} does not fit --architecture {architecture} (some of its layers' weights are not in the file: {skipped[0]})".splitlines()[0])
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return model
 
 
