@@ -43,7 +43,7 @@ reproduce-cifar10: install
 
 # Two pytest workers: most tests spend their time in single-threaded Python (tracing, Click, file work).
 test: install
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --dist loadfile
 
 bench: install
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
