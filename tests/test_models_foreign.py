@@ -253,20 +253,30 @@ def test_weights_without_a_fitting_architecture_end_in_one_line(kind, flags, mes
     assert_one_line_error(invoke("fgsm", "eval", *DATA, "--runs-dir", runs_dir, "--model-path", source, *flags), message)
 
 
-def test_weights_keras_loads_only_in_part_are_refused(invoke, runs_dir, zoo, monkeypatch):
-    """Keras warns, and does not raise, when a file lacks some nested layers' weights: those layers keep
-    their random initial weights, so the model would give wrong numbers; the command refuses it instead."""
-    source, flags = zoo["weights + registered name"][:2]
-    load_weights = keras.Model.load_weights
-
-    def in_part(model, path, *args, **kwargs):
-        load_weights(model, path, *args, **kwargs)
+def _warning_of_a_partial_load(load):
+    def in_part(*args, **kwargs):
+        result = load(*args, **kwargs)
         warnings.warn("Skipping nested container at 'x': no matching group found in the saved file. Affected layers "
                       "will retain their freshly-initialized weights.", UserWarning)  # fmt: skip
+        return result
 
-    monkeypatch.setattr(keras.Model, "load_weights", in_part)
-    assert_one_line_error(invoke("fgsm", "eval", *DATA, "--runs-dir", runs_dir, "--model-path", source, *flags),
-                          "some of its layers' weights are not in the file")  # fmt: skip
+    return in_part
+
+
+def test_files_keras_loads_only_in_part_are_refused(invoke, runs_dir, zoo, monkeypatch):
+    """Keras warns, and does not raise, when a file lacks some nested layers' weights: those layers keep
+    their random initial weights, so the model would give wrong numbers; the command refuses it instead,
+    for weights with --architecture and for whole saved models alike."""
+    source, flags = zoo["weights + registered name"][:2]
+    monkeypatch.setattr(keras.Model, "load_weights", _warning_of_a_partial_load(keras.Model.load_weights))
+    line = assert_one_line_error(invoke("fgsm", "eval", *DATA, "--runs-dir", runs_dir, "--model-path", source, *flags),
+                                 "some of its layers' weights are not in the file")  # fmt: skip
+    assert "does not fit --architecture tiny_cnn" in line
+    source, flags = zoo[".keras 0..1"][:2]
+    monkeypatch.setattr(keras.models, "load_model", _warning_of_a_partial_load(keras.models.load_model))
+    line = assert_one_line_error(invoke("fgsm", "eval", *DATA, "--runs-dir", runs_dir, "--model-path", source, *flags),
+                                 "some of its layers' weights are not in the file")  # fmt: skip
+    assert "is not a readable Keras model" in line
 
 
 def test_application_weights_that_cannot_classify_the_data_end_in_one_line(invoke, runs_dir, tmp_path, monkeypatch):

@@ -194,8 +194,10 @@ def build_application(
     logits = x if own_top else keras.layers.Dense(num_classes, name="logits")(x)
     model = keras.Model(inputs, logits, name=network.lower())
     if whole_model_weights:
+        from noisegame_cli.models.saved import loaded_whole  # saved.py imports this module
+
         try:
-            model.load_weights(weights)
+            loaded_whole(lambda: model.load_weights(weights))
         except (ValueError, OSError) as error:
             raise UserError(f"--weights {weights} does not fit {network} for {num_classes} classes: {str(error).splitlines()[0]}") from None
     return model

@@ -95,6 +95,26 @@ def holds_weights_only(path: Path) -> bool:
     return False
 
 
+class PartlyLoaded(ValueError):
+    """Keras loaded a model or weights file only in part: some layers kept their random initial weights."""
+
+
+def loaded_whole(load: Callable[[], object]):
+    """``load()`` (a Keras model or weights load) with Keras' warnings held back: where Keras loaded the
+    file only in part (it warns that layers keep their freshly-initialized weights, and does not raise:
+    every number would be wrong) a ``PartlyLoaded`` error; otherwise the warnings are shown after it.
+    Warnings of a load that raises are dropped: the caller's one-line error says what went wrong."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = load()
+    skipped = [str(warning.message) for warning in caught if "freshly-initialized weights" in str(warning.message)]
+    if skipped:
+        raise PartlyLoaded(f"some of its layers' weights are not in the file: {skipped[0]}")
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return result
+
+
 def _unreadable(path: Path, error: Exception) -> UserError:
     return UserError(f"{path} is not a readable Keras model ({type(error).__name__}: {error})".splitlines()[0])
 
@@ -114,7 +134,7 @@ def load_saved(path: str | os.PathLike, say: Say | None = None, *, weights_only_
     try:
         if model_file.is_dir():
             return _saved_model_classifier(model_file, say)
-        return keras.models.load_model(model_file, compile=False)
+        return loaded_whole(lambda: keras.models.load_model(model_file, compile=False))
     except UserError:
         raise
     except Exception as error:  # Keras raises many types for foreign or damaged files
@@ -133,17 +153,10 @@ def _with_weights(path: Path, architecture: str, image_shape, num_classes: int, 
             raise UserError(f"--architecture {architecture}: not a Keras model description ({type(error).__name__}: {error})".splitlines()[0]) from None
     else:
         model = build_model(architecture, tuple(image_shape), num_classes, download=download)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            model.load_weights(path)
-        except Exception as error:  # h5py and Keras raise many types for weights that do not fit
-            raise UserError(f"{path} does not fit --architecture {architecture} ({type(error).__name__}: {error})".splitlines()[0]) from None
-    skipped = [str(warning.message) for warning in caught if "freshly-initialized weights" in str(warning.message)]
-    if skipped:  # Keras loaded the rest and left these layers random: every number would be wrong
-        raise UserError(f"{path} does not fit --architecture {architecture} (some of its layers' weights are not in the file: {skipped[0]})".splitlines()[0])
-    for warning in caught:
-        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    try:
+        loaded_whole(lambda: model.load_weights(path))
+    except Exception as error:  # h5py and Keras raise many types for weights that do not fit
+        raise UserError(f"{path} does not fit --architecture {architecture} ({type(error).__name__}: {error})".splitlines()[0]) from None
     return model
 
 
