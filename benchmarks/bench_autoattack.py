@@ -165,17 +165,12 @@ def model_passes(model, twin, images, labels, repeats: int = 8) -> dict:
     import torch
 
     from noisegame_cli.attacks.common import padded_index, pixel_logits
+    from noisegame_cli.attacks.gradient import loss_gradient
     from torch_twin import to_nchw
 
     padded = padded_index(np.arange(len(images)))
     pixels, targets = tf.constant(images[padded]), tf.constant(labels[padded])
-
-    @tf.function
-    def gradient(x, y):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(y, model(x, training=False)))
-        return tape.gradient(loss, x)
+    gradient = tf.function(lambda x, y: loss_gradient(model, x, y))
 
     x_twin, y_twin = to_nchw(images), torch.tensor(labels)
 
